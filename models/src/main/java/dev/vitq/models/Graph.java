@@ -83,6 +83,19 @@ public record Graph(
    * scopes) count as available.
    */
   public Optional<List<Node>> topologicalOrder() {
+    List<Node> order = kahn();
+    return order.size() == nodes.size() ? Optional.of(order) : Optional.empty();
+  }
+
+  /** Nodes that no topological order can place: those on or behind a cycle (empty for a DAG). */
+  public List<Node> nodesOnCycles() {
+    java.util.Set<Node> placed = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+    placed.addAll(kahn());
+    return nodes.stream().filter(n -> !placed.contains(n)).toList();
+  }
+
+  /** Kahn's algorithm; returns the nodes it could order, which is all of them unless there is a cycle. */
+  private List<Node> kahn() {
     Map<String, Integer> producerOf = new HashMap<>();
     for (int i = 0; i < nodes.size(); i++) {
       for (String out : nodes.get(i).outputs()) {
@@ -123,7 +136,7 @@ public record Graph(
         }
       }
     }
-    return order.size() == nodes.size() ? Optional.of(order) : Optional.empty();
+    return order;
   }
 
   /**

@@ -102,8 +102,7 @@ public final class ModelChecker {
           continue;
         }
         if (defined.contains(out) || producers.putIfAbsent(out, n) != null) {
-          throw new VitqException(where + " defines value '" + out + "' more than once (again by node"
-              + label(n) + ").");
+          throw new VitqException(where + " defines value '" + out + "' more than once.");
         }
       }
     }
@@ -136,8 +135,10 @@ public final class ModelChecker {
       }
       checkShape(out, where, "output");
     }
-    if (g.topologicalOrder().isEmpty()) {
-      throw new VitqException(where + " has a cycle: some node depends on its own output.");
+    List<Node> cyclic = g.nodesOnCycles();
+    if (!cyclic.isEmpty()) {
+      throw new VitqException(where + " has a cycle: node" + label(cyclic.get(0)) + " (" + cyclic.get(0).opType()
+          + ") depends on its own output.");
     }
   }
 

@@ -105,6 +105,9 @@ public final class OnnxReader {
       proto = ModelProto.parseFrom(in);
       in.checkLastTagWas(0);
     } catch (InvalidProtocolBufferException e) {
+      if (String.valueOf(e.getMessage()).contains("recursion")) {
+        throw new VitqException(source + " nests messages deeper than protobuf allows (100 levels).", e);
+      }
       throw new VitqException(source + " is not an ONNX model: its protobuf encoding is truncated or corrupt.", e);
     } catch (IOException e) {
       throw new VitqException("Cannot read " + source + ": " + e.getMessage() + ".", e);
@@ -353,7 +356,7 @@ public final class OnnxReader {
 
   private void expect(long have, long need, String what) throws VitqException {
     if (have != need) {
-      throw new VitqException(source + " stores " + have + " values for " + what + ", but its shape needs " + need
+      throw new VitqException(source + " stores " + have + " value(s) for " + what + ", but its shape needs " + need
           + ".");
     }
   }

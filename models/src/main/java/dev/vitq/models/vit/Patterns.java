@@ -93,7 +93,8 @@ final class Patterns {
 
   /** A linear layer around its MatMul or Gemm node, when the weight is a 2-D constant. */
   private Optional<Linear> fromCore(Node core) {
-    Tensor w = idx.constant(core.input(1)).filter(t -> t.rank() == 2).orElse(null);
+    Tensor w = idx.constant(core.input(1)).filter(t -> t.rank() == 2 && VitRecognizer.isFloat(t.dtype()))
+        .orElse(null);
     if (w == null) {
       return Optional.empty();
     }

@@ -1,5 +1,6 @@
 package dev.vitq.models.vit;
 
+import dev.vitq.models.DType;
 import dev.vitq.models.Dim;
 import dev.vitq.models.GraphIndex;
 import dev.vitq.models.Model;
@@ -109,6 +110,9 @@ public final class VitRecognizer {
     for (Value v : idx.graph().inputs()) {
       if (idx.initializer(v.name()).isEmpty() && v.type() != null && v.type().shape() != null
           && v.type().shape().size() == 4) {
+        if (!isFloat(v.type().dtype())) {
+          throw missing("its image input '" + v.name() + "' holds " + v.type().dtype() + ", not floating point");
+        }
         return v;
       }
     }
@@ -126,6 +130,10 @@ public final class VitRecognizer {
     }
     if (conv == null) {
       throw missing("no patch embedding (a Conv on the image input) was found");
+    }
+    Tensor weight = idx.constant(conv.input(1)).orElseThrow();
+    if (!isFloat(weight.dtype())) {
+      throw missing("the patch embedding's weight holds " + weight.dtype() + ", not floating point");
     }
     String x = conv.output();
     for (List<Node> cs = p.dataConsumers(x); cs.size() == 1 && PASS_THROUGH.contains(cs.get(0).opType());
@@ -162,6 +170,10 @@ public final class VitRecognizer {
     }
     return new Embedding(conv.output(), conv.input(1), conv.input(2).isEmpty() ? null : conv.input(2), classToken,
         pos, x, prefix);
+  }
+
+  static boolean isFloat(DType t) {
+    return t == DType.FLOAT || t == DType.FLOAT16 || t == DType.BFLOAT16 || t == DType.DOUBLE;
   }
 
   /** The constant token behind an Expand/Tile of a class token, or null. */

@@ -1,0 +1,64 @@
+package dev.vitq.cli;
+
+import dev.vitq.converter.Vitq;
+import dev.vitq.models.VitqException;
+import dev.vitq.models.onnx.OnnxWriter;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/** {@code vitq convert IN -o OUT}. */
+@Command(
+    name = "convert",
+    mixinStandardHelpOptions = true,
+    description = "Re-write a ViT through vitq's graph IR, keeping every node, attribute, weight and metadata entry.")
+final class ConvertCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
+
+  @Parameters(index = "0", paramLabel = "IN", description = "The ONNX model to read.")
+  Path in;
+
+  @Option(names = {"-o", "--output"}, required = true, paramLabel = "OUT", description = "Where to write it.")
+  Path out;
+
+  @Option(names = "--external-data",
+      description = "Keep weights in OUT.data beside the model (done anyway near protobuf's 2 GiB limit).")
+  boolean externalData;
+
+  @Option(names = "--json", description = "Print JSON instead of text.")
+  boolean json;
+
+  @Override
+  public Integer call() throws VitqException {
+    Vitq.convert(in, out, externalData ? OnnxWriter.Placement.EXTERNAL : OnnxWriter.Placement.AUTO);
+    PrintWriter pw = spec.commandLine().getOut();
+    long bytes = size(out);
+    if (json) {
+      Map<String, Object> r = new LinkedHashMap<>();
+      r.put("output", out.toString());
+      r.put("bytes", bytes);
+      pw.println(Json.write(r));
+    } else {
+      pw.printf("wrote %s (%,d bytes)%n", out, bytes);
+    }
+    pw.flush();
+    return 0;
+  }
+
+  static long size(Path p) {
+    try {
+      return Files.size(p);
+    } catch (IOException e) {
+      return -1;
+    }
+  }
+}

@@ -1,0 +1,12 @@
+package dev.vitq.cli;
+
+import picocli.CommandLine.Command;
+
+/** The root command. */
+@Command(
+    name = "vitq",
+    mixinStandardHelpOptions = true,
+    versionProvider = VersionProvider.class,
+    description = "Post-training quantization and conversion of Vision Transformers in ONNX.",
+    subcommands = {InspectCommand.class, ConvertCommand.class, ModelsCommand.class})
+final class VitqCommand {}
