@@ -39,19 +39,36 @@ final class ConvertCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws VitqException {
-    Vitq.convert(in, out, externalData ? OnnxWriter.Placement.EXTERNAL : OnnxWriter.Placement.AUTO);
+    Vitq.ConvertReport report =
+        Vitq.convert(in, out, externalData ? OnnxWriter.Placement.EXTERNAL : OnnxWriter.Placement.AUTO);
     PrintWriter pw = spec.commandLine().getOut();
     long bytes = size(out);
+    long peakHeap = peakHeapBytes();
     if (json) {
       Map<String, Object> r = new LinkedHashMap<>();
       r.put("output", out.toString());
       r.put("bytes", bytes);
+      r.put("import_ms", Math.round(report.importMillis()));
+      r.put("export_ms", Math.round(report.exportMillis()));
+      r.put("peak_heap_bytes", peakHeap);
       pw.println(Json.write(r));
     } else {
-      pw.printf("wrote %s (%,d bytes)%n", out, bytes);
+      pw.printf("wrote %s (%,d bytes; import %.0f ms, export %.0f ms, peak heap %,d MiB)%n", out, bytes,
+          report.importMillis(), report.exportMillis(), peakHeap >> 20);
     }
     pw.flush();
     return 0;
+  }
+
+  /** The most heap the JVM has held so far, summed over its heap pools. */
+  static long peakHeapBytes() {
+    long sum = 0;
+    for (var pool : java.lang.management.ManagementFactory.getMemoryPoolMXBeans()) {
+      if (pool.getType() == java.lang.management.MemoryType.HEAP) {
+        sum += pool.getPeakUsage().getUsed();
+      }
+    }
+    return sum;
   }
 
   static long size(Path p) {

@@ -58,11 +58,24 @@ public final class Vitq {
    *
    * @throws VitqException if the input is not a well-formed ONNX ViT or the output cannot be written
    */
-  public static void convert(Path in, Path out, OnnxWriter.Placement placement) throws VitqException {
+  public static ConvertReport convert(Path in, Path out, OnnxWriter.Placement placement) throws VitqException {
     Objects.requireNonNull(out, "out");
+    long t0 = System.nanoTime();
     LoadedModel m = load(in);
+    long t1 = System.nanoTime();
     OnnxWriter.write(m.model(), out, placement);
+    long t2 = System.nanoTime();
+    return new ConvertReport(out, (t1 - t0) / 1e6, (t2 - t1) / 1e6);
   }
+
+  /**
+   * What a conversion did.
+   *
+   * @param output the written model
+   * @param importMillis reading, checking and recognising the input
+   * @param exportMillis writing the output
+   */
+  public record ConvertReport(Path output, double importMillis, double exportMillis) {}
 
   static String fileName(Path p) {
     return p.getFileName() == null ? p.toString() : p.getFileName().toString();
