@@ -1,13 +1,37 @@
 package dev.vitq.converter;
 
+import dev.vitq.calibration.HostTensor;
+import dev.vitq.calibration.ImageDataset;
+import dev.vitq.calibration.InferenceSession;
+import dev.vitq.calibration.Preprocessing;
+import dev.vitq.calibration.Progress;
+import dev.vitq.models.AtomicFile;
 import dev.vitq.models.Model;
+import dev.vitq.models.Value;
 import dev.vitq.models.VitqException;
 import dev.vitq.models.onnx.OnnxReader;
 import dev.vitq.models.onnx.OnnxWriter;
 import dev.vitq.models.vit.VitRecognizer;
 import dev.vitq.models.vit.VitStructure;
+import dev.vitq.quantizer.Calibrator;
+import dev.vitq.quantizer.Evaluation;
+import dev.vitq.quantizer.QdqLowering;
+import dev.vitq.quantizer.QuantPlan;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.Objects;
+import java.util.Properties;
+import java.util.Random;
 
 /**
  * The vitq Java API: what the command line does, callable from a model-build pipeline.
@@ -79,5 +103,239 @@ public final class Vitq {
 
   static String fileName(Path p) {
     return p.getFileName() == null ? p.toString() : p.getFileName().toString();
+  }
+
+  // ---- quantize ----------------------------------------------------------------------------------------------
+
+  /**
+   * Calibrates a float ViT, builds its quantization plan and writes the deployable quantized model: integer weights,
+   * QuantizeLinear/DequantizeLinear around every quantized activation, the source's metadata kept and a
+   * {@code vitq} provenance entry added. The output (and the plan) appear complete or not at all.
+   *
+   * @throws VitqException if the model, the images or the options cannot be used
+   */
+  public static Reports.Quantize quantize(QuantizeRequest r, Progress progress) throws VitqException {
+    long t0 = System.nanoTime();
+    if (!r.search().equals("none")) {
+      throw new VitqException("Unknown search '" + r.search() + "', expected one of [none].");
+    }
+    Model model;
+    VitStructure vit;
+    String source;
+    String sha;
+    Path calib = r.calibration();
+    Path demoImages = null;
+    if (r.model() == null) {
+      model = DemoModel.model(r.seed());
+      vit = VitRecognizer.recognize(model, DemoModel.NAME);
+      source = DemoModel.NAME;
+      sha = sha256(OnnxWriter.toBytes(model));
+      if (calib == null) {
+        calib = demoImages = DemoModel.calibrationImages(r.seed());
+      }
+    } else {
+      if (calib == null) {
+        throw new VitqException("Pass --calib DIR: quantizing " + fileName(r.model()) + " needs calibration images.");
+      }
+      LoadedModel m = load(r.model());
+      model = m.model();
+      vit = m.vit();
+      source = r.model().toString();
+      sha = sha256(r.model());
+    }
+    try {
+      Preprocessing pre = r.preprocess().resolve(model);
+      ImageDataset data = ImageDataset.open(calib, pre);
+      InferenceSession.Config session = InferenceSession.Config.defaults().withThreads(r.threads());
+      Calibrator.Result calibrated = Calibrator.calibrate(model, vit, sha, data,
+          new Calibrator.Settings(r.scheme(), r.method(), r.batchSize(), r.seed(), session), progress);
+      long t1 = System.nanoTime();
+      QuantPlan plan = calibrated.plan();
+      long t2 = System.nanoTime();
+      Model quantized = FastLayerNorm.apply(QdqLowering.lower(model, plan, QdqLowering.Mode.DEPLOY), vit)
+          .withProducer("vitq", version())
+          .withMetadata("vitq", provenance(source, sha, plan));
+      if (r.planOut() != null) {
+        AtomicFile.write(r.planOut(), plan.toJson().getBytes(StandardCharsets.UTF_8));
+      }
+      OnnxWriter.write(quantized, r.output());
+      long bytes = sizeOf(r.output());
+      return new Reports.Quantize(source, sha, r.output().toString(), bytes, r.scheme().cliName(),
+          r.method().cliName(), plan.search(), r.seed(), plan.entries().size(), plan.calibrationImages(), data.skipped(),
+          millis(t0, t1), millis(t1, t2), millis(t0, System.nanoTime()),
+          r.planOut() == null ? null : r.planOut().toString());
+    } finally {
+      if (demoImages != null) {
+        DemoModel.delete(demoImages);
+      }
+    }
+  }
+
+  /** The {@code vitq} metadata entry of a quantized model: where it came from and how it was made. */
+  static String provenance(String source, String sha, QuantPlan plan) {
+    Map<String, Object> p = new LinkedHashMap<>();
+    p.put("vitq_version", version());
+    p.put("source", source.replace('\\', '/'));
+    p.put("source_sha256", sha);
+    p.put("scheme", plan.scheme().cliName());
+    p.put("method", plan.method().cliName());
+    p.put("search", plan.search());
+    p.put("seed", plan.seed());
+    p.put("calibration_images", plan.calibrationImages());
+    p.put("quantized_tensors", plan.entries().size());
+    try {
+      return new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(p);
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new IllegalStateException("Provenance always serialises", e);
+    }
+  }
+
+  // ---- evaluate ----------------------------------------------------------------------------------------------
+
+  /**
+   * Measures top-1 accuracy over a folder of labelled images (class sub-folders) and, given a reference model, the
+   * share of images on which both models' top-1 classes agree.
+   *
+   * @param reference the reference model (usually the float original), or null
+   * @throws VitqException if a model or the images cannot be used
+   */
+  public static Reports.Eval evaluate(Path model, Path data, Path reference, PreprocessFlags flags, int threads,
+      int batchSize, Progress progress) throws VitqException {
+    return evaluateAll(List.of(model), data, reference, flags, threads, batchSize, progress).get(0);
+  }
+
+  /**
+   * {@link #evaluate} for several models against one reference, which runs once. Preprocessing comes from the first
+   * model (and the flags).
+   *
+   * @throws VitqException if a model or the images cannot be used
+   */
+  public static List<Reports.Eval> evaluateAll(List<Path> models, Path data, Path reference, PreprocessFlags flags,
+      int threads, int batchSize, Progress progress) throws VitqException {
+    InferenceSession.Config config = InferenceSession.Config.defaults().withThreads(threads);
+    Preprocessing pre = flags.resolve(OnnxReader.read(models.get(0)));
+    Evaluation.Predictions refPredictions = null;
+    if (reference != null) {
+      refPredictions = predict(OnnxReader.read(reference), ImageDataset.open(data, pre), config, batchSize, progress);
+    }
+    List<Reports.Eval> out = new java.util.ArrayList<>();
+    for (Path model : models) {
+      ImageDataset images = ImageDataset.open(data, pre);
+      Evaluation.Predictions p = predict(OnnxReader.read(model), images, config, batchSize, progress);
+      boolean labelled = !images.classes().isEmpty();
+      out.add(new Reports.Eval(model.toString(), p.predicted().length, images.skipped(), labelled ? p.top1() : null,
+          reference == null ? null : reference.toString(), refPredictions == null ? null
+          : p.agreement(refPredictions)));
+    }
+    return out;
+  }
+
+  private static Evaluation.Predictions predict(Model m, ImageDataset images, InferenceSession.Config config,
+      int batchSize, Progress progress) throws VitqException {
+    PreprocessFlags.imageInput(m);
+    try (InferenceSession s = InferenceSession.of(m, config)) {
+      return Evaluation.predict(s, images, batchSize, progress);
+    }
+  }
+
+  // ---- bench -------------------------------------------------------------------------------------------------
+
+  /** Untimed runs before measuring: ONNX Runtime allocates and tunes on the first ones. */
+  static final int WARMUP_RUNS = 5;
+
+  /**
+   * Times a model in ONNX Runtime on a fixed random batch: the median and 90th percentile of {@code runs} timed runs
+   * after {@value #WARMUP_RUNS} warm-up runs.
+   *
+   * @throws VitqException if the model cannot be loaded or run
+   */
+  public static Reports.Bench bench(Path model, int batch, int threads, int runs) throws VitqException {
+    if (batch <= 0 || runs <= 0) {
+      throw new VitqException("Batch and runs must be positive, got batch " + batch + " and runs " + runs + ".");
+    }
+    Model m = OnnxReader.read(model);
+    Value input = PreprocessFlags.imageInput(m);
+    var shape = input.type().shape();
+    long h = shape.get(2).isFixed() ? shape.get(2).size() : -1;
+    long w = shape.get(3).isFixed() ? shape.get(3).size() : -1;
+    if (h <= 0 || w <= 0) {
+      Preprocessing pre = PreprocessFlags.NONE.resolve(m);
+      h = pre.height();
+      w = pre.width();
+    }
+    long[] dims = {batch, 3, h, w};
+    float[] pixels = new float[Math.toIntExact(batch * 3 * h * w)];
+    Random rng = new Random(0);
+    for (int i = 0; i < pixels.length; i++) {
+      pixels[i] = (float) rng.nextGaussian();
+    }
+    HostTensor x = HostTensor.ofFloats(dims, pixels);
+    double[] times = new double[runs];
+    try (InferenceSession s = InferenceSession.of(m, InferenceSession.Config.defaults().withThreads(threads))) {
+      String out = s.outputNames().get(0);
+      Map<String, HostTensor> feed = Map.of(input.name(), x);
+      for (int i = 0; i < WARMUP_RUNS; i++) {
+        s.run(feed, List.of(out));
+      }
+      for (int i = 0; i < runs; i++) {
+        long t = System.nanoTime();
+        s.run(feed, List.of(out));
+        times[i] = (System.nanoTime() - t) / 1e6;
+      }
+    }
+    Arrays.sort(times);
+    double median = runs % 2 == 1 ? times[runs / 2] : (times[runs / 2 - 1] + times[runs / 2]) / 2;
+    double p90 = times[Math.min(runs - 1, (int) Math.ceil(0.9 * runs) - 1)];
+    return new Reports.Bench(model.toString(), batch, threads, runs, median, p90, batch * 1000.0 / median);
+  }
+
+  // ---- helpers -----------------------------------------------------------------------------------------------
+
+  /** vitq's version, as Maven stamped it. */
+  public static String version() {
+    try (InputStream in = Vitq.class.getResourceAsStream("version.properties")) {
+      Properties p = new Properties();
+      if (in != null) {
+        p.load(in);
+      }
+      return p.getProperty("version", "unknown");
+    } catch (IOException e) {
+      return "unknown";
+    }
+  }
+
+  static String sha256(Path file) throws VitqException {
+    try (InputStream in = Files.newInputStream(file)) {
+      MessageDigest d = MessageDigest.getInstance("SHA-256");
+      byte[] buf = new byte[1 << 16];
+      for (int n; (n = in.read(buf)) > 0; ) {
+        d.update(buf, 0, n);
+      }
+      return HexFormat.of().formatHex(d.digest());
+    } catch (IOException e) {
+      throw new VitqException("Cannot read " + file + ": " + e.getMessage() + ".", e);
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("Every JDK has SHA-256", e);
+    }
+  }
+
+  static String sha256(byte[] bytes) {
+    try {
+      return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("Every JDK has SHA-256", e);
+    }
+  }
+
+  static long sizeOf(Path p) {
+    try {
+      return Files.size(p);
+    } catch (IOException e) {
+      return -1;
+    }
+  }
+
+  private static long millis(long from, long to) {
+    return (to - from) / 1_000_000;
   }
 }

@@ -61,6 +61,10 @@ public final class AtomicFile {
 
   /** Renames a finished temporary file over its target. */
   public static void moveIntoPlace(Path tmp, Path target) throws IOException {
+    // Temporary files are created owner-only; a finished output is an ordinary file (rw-r--r--).
+    if (Files.getFileStore(tmp).supportsFileAttributeView(java.nio.file.attribute.PosixFileAttributeView.class)) {
+      Files.setPosixFilePermissions(tmp, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+    }
     try {
       Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     } catch (AtomicMoveNotSupportedException e) {

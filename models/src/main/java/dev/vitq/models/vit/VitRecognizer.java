@@ -251,7 +251,8 @@ public final class VitRecognizer {
       throw missing("block " + i + " has " + projections.size()
           + " linear layers reading its first norm, not 1 (fused q/k/v) or 3");
     }
-    return new Attention(projections, scores.output(), softmax.output(), context.output(), proj);
+    return new Attention(projections, scores.input(0), scores.input(1), scores.output(), softmax.output(),
+        context.input(0), context.input(1), context.output(), proj);
   }
 
   /** Follows single Cast and Dropout consumers. */

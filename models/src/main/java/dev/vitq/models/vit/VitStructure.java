@@ -129,12 +129,17 @@ public record VitStructure(
    * Multi-head self-attention.
    *
    * @param projections the input projections: one fused q/k/v layer, or three layers in the order q, k, v
+   * @param query the queries as the score MatMul reads them (scaled, where the model scales queries)
+   * @param key the keys as the score MatMul reads them (transposed)
    * @param scores the MatMul of queries and keys
    * @param softmax the Softmax over the scores
+   * @param probabilities the attention probabilities as the context MatMul reads them
+   * @param value the values as the context MatMul reads them
    * @param context the MatMul of attention probabilities and values
    * @param proj the output projection
    */
-  public record Attention(List<Linear> projections, String scores, String softmax, String context, Linear proj) {
+  public record Attention(List<Linear> projections, String query, String key, String scores, String softmax,
+      String probabilities, String value, String context, Linear proj) {
     public Attention {
       projections = List.copyOf(projections);
       if (projections.size() != 1 && projections.size() != 3) {

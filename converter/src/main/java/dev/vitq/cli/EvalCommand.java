@@ -1,0 +1,74 @@
+package dev.vitq.cli;
+
+import dev.vitq.converter.QuantizeRequest;
+import dev.vitq.converter.Reports;
+import dev.vitq.converter.Vitq;
+import dev.vitq.models.VitqException;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/** {@code vitq eval MODEL --data DIR [--ref FP32.onnx]}. */
+@Command(
+    name = "eval",
+    mixinStandardHelpOptions = true,
+    description = "Measure a classifier's top-1 accuracy on labelled images (class sub-folders in sorted order give "
+        + "the labels) and its agreement with a reference model.")
+final class EvalCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
+
+  @Parameters(index = "0", paramLabel = "MODEL", description = "The ONNX model to evaluate.")
+  Path model;
+
+  @Option(names = "--data", required = true, paramLabel = "DIR", description = "The images.")
+  Path data;
+
+  @Option(names = "--ref", paramLabel = "FP32.onnx",
+      description = "Reference model: report the share of images whose top-1 class equals its top-1 class.")
+  Path ref;
+
+  @Option(names = "--threads", defaultValue = "0", paramLabel = "N",
+      description = "ONNX Runtime threads (default: ONNX Runtime's choice).")
+  int threads;
+
+  @Option(names = "--batch", defaultValue = "" + QuantizeRequest.DEFAULT_BATCH, paramLabel = "N",
+      description = "Images per run (default: ${DEFAULT-VALUE}).")
+  int batch;
+
+  @Mixin PreprocessOptions preprocess;
+
+  @Option(names = "--json", description = "Print JSON instead of text.")
+  boolean json;
+
+  @Option(names = {"-q", "--quiet"}, description = "No progress bars.")
+  boolean quiet;
+
+  @Override
+  public Integer call() throws VitqException {
+    if (threads < 0) {
+      throw new VitqException("--threads must be 0 (ONNX Runtime's choice) or positive, got " + threads + ".");
+    }
+    if (batch <= 0) {
+      throw new VitqException("--batch must be positive, got " + batch + ".");
+    }
+    Reports.Eval r = Vitq.evaluate(model, data, ref, preprocess.flags(), threads, batch,
+        ConsoleProgress.forTerminal(quiet || json));
+    PrintWriter pw = spec.commandLine().getOut();
+    if (json) {
+      pw.println(Json.write(r));
+    } else {
+      pw.printf("%s on %d images%s:%s%s%n", r.model(), r.images(),
+          r.skippedImages() > 0 ? " (" + r.skippedImages() + " unreadable skipped)" : "",
+          r.top1() == null ? " (unlabelled)" : String.format(" top-1 %.4f", r.top1()),
+          r.agreement() == null ? "" : String.format(", agreement with %s %.4f", r.reference(), r.agreement()));
+    }
+    pw.flush();
+    return 0;
+  }
+}

@@ -1,0 +1,118 @@
+package dev.vitq.cli;
+
+import dev.vitq.converter.QuantizeRequest;
+import dev.vitq.converter.Reports;
+import dev.vitq.converter.Vitq;
+import dev.vitq.models.VitqException;
+import dev.vitq.quantizer.Method;
+import dev.vitq.quantizer.Scheme;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/** {@code vitq quantize [MODEL] --calib DIR --scheme S -o OUT}. */
+@Command(
+    name = "quantize",
+    mixinStandardHelpOptions = true,
+    description = {
+        "Calibrate a float ViT on images and write a quantized ONNX model that ONNX Runtime runs with integer "
+            + "kernels.",
+        "Without MODEL, quantizes an embedded demo ViT (DeiT-Tiny shape, 32x32 input, seeded weights) on synthetic "
+            + "images."})
+final class QuantizeCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
+
+  @Parameters(index = "0", arity = "0..1", paramLabel = "MODEL", description = "The float ONNX ViT.")
+  Path model;
+
+  @Option(names = "--calib", paramLabel = "DIR",
+      description = "Calibration images: JPEG/PNG in a flat folder or in class sub-folders.")
+  Path calib;
+
+  @Option(names = "--scheme", defaultValue = "w8a8", paramLabel = "S",
+      description = "w8a8, w6a6, w4a8 or w4a4 (default: ${DEFAULT-VALUE}).")
+  String scheme;
+
+  @Option(names = "--method", defaultValue = "mse", paramLabel = "M",
+      description = "Scale initialisation: minmax, percentile or mse (default: ${DEFAULT-VALUE}).")
+  String method;
+
+  @Option(names = "--search", defaultValue = "none", paramLabel = "S",
+      description = "Scale search after calibration: none (default: ${DEFAULT-VALUE}).")
+  String search;
+
+  @Option(names = "--seed", defaultValue = "0", paramLabel = "N", description = "Seed (default: ${DEFAULT-VALUE}).")
+  long seed;
+
+  @Option(names = "--plan-out", paramLabel = "PLAN.json", description = "Also write the quantization plan.")
+  Path planOut;
+
+  @Option(names = {"-o", "--output"}, required = true, paramLabel = "OUT.onnx", description = "The quantized model.")
+  Path out;
+
+  @Option(names = "--threads", defaultValue = "0", paramLabel = "N",
+      description = "ONNX Runtime threads (default: ONNX Runtime's choice).")
+  int threads;
+
+  @Option(names = "--batch", defaultValue = "" + QuantizeRequest.DEFAULT_BATCH, paramLabel = "N",
+      description = "Images per ONNX Runtime run while calibrating (default: ${DEFAULT-VALUE}).")
+  int batch;
+
+  @Mixin PreprocessOptions preprocess;
+
+  @Option(names = "--json", description = "Print JSON instead of text.")
+  boolean json;
+
+  @Option(names = {"-q", "--quiet"}, description = "No progress bars.")
+  boolean quiet;
+
+  @Override
+  public Integer call() throws VitqException {
+    if (batch <= 0) {
+      throw new VitqException("--batch must be positive, got " + batch + ".");
+    }
+    if (threads < 0) {
+      throw new VitqException("--threads must be 0 (ONNX Runtime's choice) or positive, got " + threads + ".");
+    }
+    QuantizeRequest r = QuantizeRequest.of(model, calib, out)
+        .withScheme(parse(() -> Scheme.ofCliName(scheme)))
+        .withMethod(parse(() -> Method.ofCliName(method)))
+        .withSearch(search)
+        .withSeed(seed)
+        .withPlanOut(planOut)
+        .withPreprocess(preprocess.flags())
+        .withThreads(threads)
+        .withBatchSize(batch);
+    Reports.Quantize report = Vitq.quantize(r, ConsoleProgress.forTerminal(quiet || json));
+    PrintWriter pw = spec.commandLine().getOut();
+    if (json) {
+      pw.println(Json.write(report));
+    } else {
+      pw.printf("quantized %s (%s, %s, search %s) -> %s: %,d bytes, %d tensors quantized, %d calibration images%s"
+              + " in %.1f s%n", report.source(), report.scheme(), report.method(), report.search(), report.output(),
+          report.bytes(), report.quantizedTensors(), report.calibrationImages(),
+          report.skippedImages() > 0 ? " (" + report.skippedImages() + " unreadable skipped)" : "",
+          report.totalMillis() / 1000.0);
+      if (report.plan() != null) {
+        pw.printf("plan written to %s%n", report.plan());
+      }
+    }
+    pw.flush();
+    return 0;
+  }
+
+  /** Turns an unknown name into a user error. */
+  static <T> T parse(java.util.function.Supplier<T> parser) throws VitqException {
+    try {
+      return parser.get();
+    } catch (IllegalArgumentException e) {
+      throw new VitqException(e.getMessage());
+    }
+  }
+}

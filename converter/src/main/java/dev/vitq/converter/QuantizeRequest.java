@@ -1,0 +1,84 @@
+package dev.vitq.converter;
+
+import dev.vitq.quantizer.Method;
+import dev.vitq.quantizer.Scheme;
+import java.nio.file.Path;
+import java.util.Objects;
+
+/**
+ * What {@link Vitq#quantize} is asked to do. Start from {@link #of} and change what differs from the defaults.
+ *
+ * @param model the float ONNX model, or null for the embedded demo model
+ * @param calibration folder of calibration images (flat or class sub-folders); null only with the demo model
+ * @param output where the quantized ONNX model goes
+ * @param scheme bit widths
+ * @param method scale initialisation
+ * @param search "none", or "evolq" for the evolutionary scale search
+ * @param seed seed of every random choice
+ * @param planOut where to write the plan as JSON, or null
+ * @param preprocess preprocessing overrides
+ * @param threads ONNX Runtime intra-op threads (0: ONNX Runtime's choice)
+ * @param batchSize images per ONNX Runtime run during calibration
+ */
+public record QuantizeRequest(Path model, Path calibration, Path output, Scheme scheme, Method method, String search,
+    long seed, Path planOut, PreprocessFlags preprocess, int threads, int batchSize) {
+  /** The default images per calibration run. */
+  public static final int DEFAULT_BATCH = 50;
+
+  public QuantizeRequest {
+    Objects.requireNonNull(output, "output");
+    Objects.requireNonNull(scheme, "scheme");
+    Objects.requireNonNull(method, "method");
+    Objects.requireNonNull(search, "search");
+    Objects.requireNonNull(preprocess, "preprocess");
+    if (batchSize <= 0) {
+      throw new IllegalArgumentException("Batch size must be positive, got " + batchSize);
+    }
+  }
+
+  /** W8A8, MSE initialisation, no search, seed 0, preprocessing from the model. */
+  public static QuantizeRequest of(Path model, Path calibration, Path output) {
+    return new QuantizeRequest(model, calibration, output, Scheme.W8A8, Method.MSE, "none", 0, null,
+        PreprocessFlags.NONE, 0, DEFAULT_BATCH);
+  }
+
+  public QuantizeRequest withScheme(Scheme s) {
+    return new QuantizeRequest(model, calibration, output, s, method, search, seed, planOut, preprocess, threads,
+        batchSize);
+  }
+
+  public QuantizeRequest withMethod(Method m) {
+    return new QuantizeRequest(model, calibration, output, scheme, m, search, seed, planOut, preprocess, threads,
+        batchSize);
+  }
+
+  public QuantizeRequest withSearch(String s) {
+    return new QuantizeRequest(model, calibration, output, scheme, method, s, seed, planOut, preprocess, threads,
+        batchSize);
+  }
+
+  public QuantizeRequest withSeed(long s) {
+    return new QuantizeRequest(model, calibration, output, scheme, method, search, s, planOut, preprocess, threads,
+        batchSize);
+  }
+
+  public QuantizeRequest withPlanOut(Path p) {
+    return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, p, preprocess, threads,
+        batchSize);
+  }
+
+  public QuantizeRequest withPreprocess(PreprocessFlags p) {
+    return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, p, threads,
+        batchSize);
+  }
+
+  public QuantizeRequest withThreads(int n) {
+    return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, n,
+        batchSize);
+  }
+
+  public QuantizeRequest withBatchSize(int n) {
+    return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
+        n);
+  }
+}

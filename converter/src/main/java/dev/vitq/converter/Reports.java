@@ -1,0 +1,55 @@
+package dev.vitq.converter;
+
+/** The results the API returns; each renders as the {@code --json} output of its command. */
+public final class Reports {
+  private Reports() {}
+
+  /**
+   * What {@link Vitq#quantize} did.
+   *
+   * @param source the float model (its path, or the demo's name)
+   * @param sourceSha256 the float model's SHA-256
+   * @param output the quantized model
+   * @param bytes the quantized model's size
+   * @param scheme the scheme's name
+   * @param method the method's name
+   * @param search the search's name
+   * @param seed the seed
+   * @param quantizedTensors how many tensors the plan quantizes
+   * @param calibrationImages images calibration used
+   * @param skippedImages unreadable images skipped
+   * @param calibrationMillis time spent calibrating
+   * @param searchMillis time spent searching
+   * @param totalMillis time from start to the written file
+   * @param plan where the plan was written, or null
+   */
+  public record Quantize(String source, String sourceSha256, String output, long bytes, String scheme, String method,
+      String search, long seed, int quantizedTensors, int calibrationImages, int skippedImages,
+      long calibrationMillis, long searchMillis, long totalMillis, String plan) {}
+
+  /**
+   * What {@link Vitq#evaluate} measured.
+   *
+   * @param model the evaluated model
+   * @param images images evaluated
+   * @param skippedImages unreadable images skipped
+   * @param top1 share of images whose top-1 class is their label (null for an unlabelled folder)
+   * @param reference the reference model, or null
+   * @param agreement share of images whose top-1 class equals the reference's (null without a reference)
+   */
+  public record Eval(String model, int images, int skippedImages, Double top1, String reference, Double agreement) {}
+
+  /**
+   * What {@link Vitq#bench} measured.
+   *
+   * @param model the benchmarked model
+   * @param batch images per run
+   * @param threads ONNX Runtime intra-op threads (0: its choice)
+   * @param runs timed runs
+   * @param medianMillis median time of a run
+   * @param p90Millis 90th percentile time of a run
+   * @param imagesPerSecond batch / median
+   */
+  public record Bench(String model, int batch, int threads, int runs, double medianMillis, double p90Millis,
+      double imagesPerSecond) {}
+}

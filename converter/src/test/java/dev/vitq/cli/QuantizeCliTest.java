@@ -1,0 +1,234 @@
+package dev.vitq.cli;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.vitq.models.DType;
+import dev.vitq.models.Model;
+import dev.vitq.models.Node;
+import dev.vitq.models.onnx.OnnxReader;
+import dev.vitq.quantizer.QuantPlan;
+import java.awt.image.BufferedImage;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Random;
+import java.util.stream.Stream;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code quantize}, {@code eval} and {@code bench} on small built models and synthetic images. */
+class QuantizeCliTest {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  @TempDir static Path shared;
+  static Path model;
+  static Path images;
+
+  @BeforeAll
+  static void buildModelAndImages() throws Exception {
+    model = shared.resolve("vit.onnx");
+    CliRun built = CliRun.of("models", "build", "--image-size", "32", "--patch", "8", "--width", "32", "--depth", "2",
+        "--heads", "2", "--classes", "3", "--spelling", "timm-17", "--seed", "5", "-o", model.toString());
+    assertEquals(0, built.exitCode(), built.err());
+    images = shared.resolve("images");
+    writeImages(images, 32, 3, 8, 1);
+  }
+
+  /** {@code perClass} random images of {@code size} pixels in each of {@code classes} class folders. */
+  static void writeImages(Path dir, int size, int classes, int perClass, long seed) throws Exception {
+    Random rng = new Random(seed);
+    for (int c = 0; c < classes; c++) {
+      Path sub = dir.resolve("class" + c);
+      Files.createDirectories(sub);
+      for (int i = 0; i < perClass; i++) {
+        BufferedImage img = new BufferedImage(size, size, BufferedImage.TYPE_INT_RGB);
+        for (int y = 0; y < size; y++) {
+          for (int x = 0; x < size; x++) {
+            img.setRGB(x, y, rng.nextInt(1 << 24));
+          }
+        }
+        ImageIO.write(img, "png", sub.resolve("img" + i + ".png").toFile());
+      }
+    }
+  }
+
+  private static CliRun quantize(Path out, String... extra) {
+    List<String> args = new java.util.ArrayList<>(List.of("quantize", model.toString(), "--calib", images.toString(),
+        "-o", out.toString(), "-q"));
+    args.addAll(List.of(extra));
+    return CliRun.of(args.toArray(String[]::new));
+  }
+
+  @Test
+  void everySchemeWritesARunnableModelWithIntegerWeights(@TempDir Path dir) throws Exception {
+    for (String scheme : List.of("w8a8", "w6a6", "w4a8", "w4a4")) {
+      Path out = dir.resolve(scheme + ".onnx");
+      CliRun r = quantize(out, "--scheme", scheme, "--json");
+      assertEquals(0, r.exitCode(), r.err());
+      JsonNode j = JSON.readTree(r.out());
+      assertEquals(scheme, j.get("scheme").asText());
+      assertEquals(24, j.get("calibration_images").asInt());
+      Model q = OnnxReader.read(out);
+      DType stored = scheme.startsWith("w4") ? DType.INT4 : DType.INT8;
+      assertTrue(q.graph().initializers().stream().anyMatch(t -> t.dtype() == stored), scheme + " stores " + stored);
+      assertTrue(q.graph().initializers().stream().noneMatch(t -> t.name().endsWith("qkv.weight")
+          || t.name().endsWith("fc1.weight")), "float weights left in " + scheme);
+      assertTrue(q.metadata("vitq").orElseThrow().contains("\"scheme\":\"" + scheme + "\""));
+      assertTrue(q.metadata("preprocess").isPresent(), "preprocessing kept");
+      CliRun e = CliRun.of("eval", out.toString(), "--data", images.toString(), "--ref", model.toString(), "--json",
+          "-q");
+      assertEquals(0, e.exitCode(), e.err());
+      JsonNode ej = JSON.readTree(e.out());
+      assertEquals(24, ej.get("images").asInt());
+      double agreement = ej.get("agreement").asDouble();
+      assertTrue(agreement >= 0 && agreement <= 1);
+    }
+  }
+
+  @Test
+  void w8a8AgreesWithTheFloatModelOnMostImages(@TempDir Path dir) throws Exception {
+    Path out = dir.resolve("w8a8.onnx");
+    assertEquals(0, quantize(out).exitCode());
+    CliRun e = CliRun.of("eval", out.toString(), "--data", images.toString(), "--ref", model.toString(), "--json",
+        "-q");
+    assertTrue(JSON.readTree(e.out()).get("agreement").asDouble() >= 0.9, e.out());
+  }
+
+  @Test
+  void sameSeedGivesByteIdenticalModelAndPlan(@TempDir Path dir) throws Exception {
+    Path a = dir.resolve("a.onnx");
+    Path b = dir.resolve("b.onnx");
+    assertEquals(0, quantize(a, "--seed", "7", "--plan-out", dir.resolve("a.json").toString()).exitCode());
+    assertEquals(0, quantize(b, "--seed", "7", "--plan-out", dir.resolve("b.json").toString()).exitCode());
+    assertArrayEquals(Files.readAllBytes(a), Files.readAllBytes(b));
+    assertArrayEquals(Files.readAllBytes(dir.resolve("a.json")), Files.readAllBytes(dir.resolve("b.json")));
+    QuantPlan plan = QuantPlan.fromJson(Files.readString(dir.resolve("a.json")));
+    assertEquals(7, plan.seed());
+    assertFalse(plan.entries().isEmpty());
+  }
+
+  @Test
+  void deployedGraphHasTheShapeOnnxRuntimeFuses(@TempDir Path dir) throws Exception {
+    Path out = dir.resolve("w8a8.onnx");
+    assertEquals(0, quantize(out).exitCode());
+    Model q = OnnxReader.read(out);
+    // Every linear layer reads DequantizeLinear(int8 weight) and DequantizeLinear(QuantizeLinear(activation)).
+    var producers = new java.util.HashMap<String, Node>();
+    q.graph().nodes().forEach(n -> n.outputs().forEach(o -> producers.put(o, n)));
+    long linear = q.graph().nodes().stream().filter(n -> n.is("MatMul") || n.is("Gemm"))
+        .filter(n -> n.inputs().stream().limit(2).allMatch(i -> producers.containsKey(i)
+            && producers.get(i).is("DequantizeLinear")))
+        .count();
+    assertEquals(2 * 4 + 1 + 2 * 2, linear, "qkv, proj, fc1, fc2 per block, the head, 2 attention MatMuls per block");
+    assertTrue(q.graph().nodes().stream().anyMatch(n -> n.opType().equals("SkipLayerNormalization")));
+  }
+
+  @Test
+  void theDemoRunsWithoutAModel(@TempDir Path dir) throws Exception {
+    Path out = dir.resolve("demo.onnx");
+    CliRun r = CliRun.of("quantize", "-o", out.toString(), "-q", "--json");
+    assertEquals(0, r.exitCode(), r.err());
+    assertEquals("demo-vit-tiny-32", JSON.readTree(r.out()).get("source").asText());
+    assertTrue(Files.size(out) > 1_000_000);
+  }
+
+  @Test
+  void benchReportsLatency() throws Exception {
+    CliRun r = CliRun.of("bench", model.toString(), "--batch", "2", "--runs", "5", "--json");
+    assertEquals(0, r.exitCode(), r.err());
+    JsonNode j = JSON.readTree(r.out());
+    assertEquals(2, j.get("batch").asInt());
+    assertTrue(j.get("median_millis").asDouble() > 0);
+    assertTrue(j.get("p90_millis").asDouble() >= j.get("median_millis").asDouble());
+  }
+
+  // ---- bad input -------------------------------------------------------------------------------------------
+
+  private static void assertUserError(CliRun r, String expected, Path mustNotExist) throws Exception {
+    assertEquals(1, r.exitCode(), r.out() + r.err());
+    assertTrue(r.err().startsWith("vitq: "), r.err());
+    assertTrue(r.err().contains(expected), r.err());
+    assertEquals(1, r.err().strip().lines().count(), "one line: " + r.err());
+    assertFalse(Files.exists(mustNotExist), "no partial output");
+    try (Stream<Path> s = Files.list(mustNotExist.getParent())) {
+      assertTrue(s.noneMatch(p -> p.getFileName().toString().endsWith(".tmp")), "no temporary file left");
+    }
+  }
+
+  @Test
+  void unknownSchemeOrMethodIsAUserError(@TempDir Path dir) throws Exception {
+    Path out = dir.resolve("out.onnx");
+    assertUserError(quantize(out, "--scheme", "w3a3"), "Unknown scheme 'w3a3'", out);
+    assertUserError(quantize(out, "--method", "entropy"), "Unknown method 'entropy'", out);
+    assertUserError(quantize(out, "--search", "genetic"), "Unknown search 'genetic'", out);
+  }
+
+  @Test
+  void emptyOrUnreadableImageFoldersAreUserErrors(@TempDir Path dir) throws Exception {
+    Path out = dir.resolve("out.onnx");
+    Path empty = Files.createDirectories(dir.resolve("empty"));
+    assertUserError(CliRun.of("quantize", model.toString(), "--calib", empty.toString(), "-o", out.toString()),
+        "holds no JPEG or PNG images", out);
+    Path corrupt = Files.createDirectories(dir.resolve("corrupt"));
+    Files.write(corrupt.resolve("a.png"), new byte[] {1, 2, 3});
+    Files.writeString(corrupt.resolve("b.jpg"), "not an image");
+    assertUserError(CliRun.of("quantize", model.toString(), "--calib", corrupt.toString(), "-o", out.toString()),
+        "None of the 2 images", out);
+    assertUserError(CliRun.of("quantize", model.toString(), "--calib", dir.resolve("missing").toString(), "-o",
+        out.toString()), "does not exist", out);
+  }
+
+  @Test
+  void unreadableImagesAreCountedAndSkipped(@TempDir Path dir) throws Exception {
+    Path mixed = dir.resolve("mixed");
+    writeImages(mixed, 32, 1, 4, 9);
+    Files.write(mixed.resolve("class0").resolve("broken.png"), new byte[] {(byte) 0x89, 'P', 'N', 'G'});
+    Path out = dir.resolve("out.onnx");
+    CliRun r = CliRun.of("quantize", model.toString(), "--calib", mixed.toString(), "-o", out.toString(), "--json");
+    assertEquals(0, r.exitCode(), r.err());
+    JsonNode j = JSON.readTree(r.out());
+    assertEquals(1, j.get("skipped_images").asInt());
+    assertEquals(4, j.get("calibration_images").asInt());
+  }
+
+  @Test
+  void wrongImageSizeNeedsResize(@TempDir Path dir) throws Exception {
+    Path big = dir.resolve("big");
+    writeImages(big, 48, 1, 3, 2);
+    Path out = dir.resolve("out.onnx");
+    assertUserError(CliRun.of("quantize", model.toString(), "--calib", big.toString(), "-o", out.toString()),
+        "pass --resize", out);
+    CliRun resized = CliRun.of("quantize", model.toString(), "--calib", big.toString(), "--resize", "36", "-o",
+        out.toString(), "-q");
+    assertEquals(0, resized.exitCode(), resized.err());
+  }
+
+  @Test
+  void aModelWithoutAnImageInputIsAUserError(@TempDir Path dir) throws Exception {
+    Model m = OnnxReader.read(model);
+    var input = m.graph().inputs().get(0);
+    var tokens = dev.vitq.models.Value.of(input.name(), dev.vitq.models.TensorType.of(DType.INT64, "batch", 16));
+    Path bad = dir.resolve("tokens.onnx");
+    dev.vitq.models.onnx.OnnxWriter.write(m.withGraph(m.graph().withInputs(List.of(tokens))), bad);
+    Path out = dir.resolve("out.onnx");
+    CliRun r = CliRun.of("eval", bad.toString(), "--data", images.toString());
+    assertEquals(1, r.exitCode(), r.err());
+    assertTrue(r.err().contains("is not an image tensor"), r.err());
+    assertUserError(CliRun.of("quantize", bad.toString(), "--calib", images.toString(), "-o", out.toString()),
+        "vitq: ", out);
+  }
+
+  @Test
+  void quantizingARealModelNeedsCalibrationImages(@TempDir Path dir) throws Exception {
+    Path out = dir.resolve("out.onnx");
+    assertUserError(CliRun.of("quantize", model.toString(), "-o", out.toString()), "Pass --calib DIR", out);
+  }
+
+}

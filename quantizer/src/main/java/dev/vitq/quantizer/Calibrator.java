@@ -1,0 +1,131 @@
+package dev.vitq.quantizer;
+
+import dev.vitq.calibration.ActivationStats;
+import dev.vitq.calibration.ImageDataset;
+import dev.vitq.calibration.InferenceSession;
+import dev.vitq.calibration.Preprocessing;
+import dev.vitq.calibration.Progress;
+import dev.vitq.calibration.TensorStats;
+import dev.vitq.models.GraphIndex;
+import dev.vitq.models.Model;
+import dev.vitq.models.Tensor;
+import dev.vitq.models.VitqException;
+import dev.vitq.models.vit.VitStructure;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Calibration: one streaming pass of the calibration images through the float model gathers statistics of every
+ * activation the scheme quantizes; scales then come from those statistics and from the weights.
+ */
+public final class Calibrator {
+  private Calibrator() {}
+
+  /**
+   * Calibration settings.
+   *
+   * @param scheme bit widths
+   * @param method scale initialisation
+   * @param batchSize images per ONNX Runtime run
+   * @param seed recorded in the plan
+   * @param session ONNX Runtime settings
+   */
+  public record Settings(Scheme scheme, Method method, int batchSize, long seed, InferenceSession.Config session) {}
+
+  /**
+   * A calibrated plan and the statistics it came from.
+   *
+   * @param plan the initial quantization plan
+   * @param stats statistics per activation tensor
+   */
+  public record Result(QuantPlan plan, Map<String, TensorStats> stats) {}
+
+  /**
+   * Calibrates a model.
+   *
+   * @param modelSha256 the float model's file hash, recorded in the plan
+   * @throws VitqException if the images cannot be used or ONNX Runtime fails
+   */
+  public static Result calibrate(Model model, VitStructure vit, String modelSha256, ImageDataset data,
+      Settings settings, Progress progress) throws VitqException {
+    List<QuantSite> sites = QuantSites.of(vit, settings.scheme());
+    List<String> observed = new ArrayList<>();
+    for (QuantSite s : QuantSites.activations(sites)) {
+      observed.add(s.tensor());
+    }
+    Map<String, TensorStats> stats = ActivationStats.collect(model, vit.input(), observed, data,
+        settings.batchSize(), settings.session(), progress);
+    GraphIndex idx = GraphIndex.of(model.graph());
+    List<PlanEntry> entries = new ArrayList<>(sites.size());
+    for (QuantSite s : sites) {
+      entries.add(new PlanEntry(s.tensor(), s.role(), s.block(), initial(s, stats, idx, settings.method(), data.preprocessing())));
+    }
+    QuantPlan plan = new QuantPlan(QuantPlan.FORMAT, modelSha256, settings.scheme(), settings.method(), "none",
+        settings.seed(), data.size() - data.skipped(), entries);
+    return new Result(plan, stats);
+  }
+
+  /** Share of channels whose range the base scale of a layer-norm input covers without a power-of-two factor. */
+  static final double TYPICAL_CHANNEL = 0.75;
+  /** Largest power-of-two factor exponent of a layer-norm input channel. */
+  static final int MAX_CHANNEL_SHIFT = 6;
+
+  static Quantizer initial(QuantSite s, Map<String, TensorStats> stats, GraphIndex idx, Method method,
+      Preprocessing pre) {
+    return switch (s.role()) {
+      case WEIGHT -> {
+        Tensor w = idx.initializer(s.tensor()).orElseThrow();
+        long[] dims = w.dims().stream().mapToLong(Long::longValue).toArray();
+        yield ScaleInit.weight(w.floats(), dims, s.axis(), s.bits(), method);
+      }
+      case CONV_INPUT -> image(pre, s.bits(), stats.get(s.tensor()), method);
+      // Probabilities lie in [0, 1]: calibrated uniform levels at 8 bits, log2 levels (fine near 0) below.
+      case SOFTMAX_OUTPUT -> s.bits() >= 8 ? ScaleInit.activation(stats.get(s.tensor()).histogram(), s.bits(), method)
+          : Quantizer.log2(s.bits());
+      case NORM_INPUT -> normInput(stats.get(s.tensor()), s.bits());
+      default -> ScaleInit.activation(stats.get(s.tensor()).histogram(), s.bits(), method);
+    };
+  }
+
+  /**
+   * The image at 8 bits is the pixels themselves: per colour channel, scale {@code scale / std} and zero point
+   * {@code mean / scale} reproduce the 0..255 values the preprocessing started from. Narrower schemes, or a
+   * preprocessing whose zero points do not fit, fall back to the method's per-tensor range.
+   */
+  static Quantizer image(Preprocessing pre, int bits, TensorStats stats, Method method) {
+    if (bits >= 8) {
+      float[] scales = new float[3];
+      int[] zeros = new int[3];
+      boolean fits = true;
+      for (int c = 0; c < 3; c++) {
+        scales[c] = (float) (pre.scale() / pre.std()[c]);
+        zeros[c] = (int) Math.round(pre.mean()[c] / pre.scale());
+        fits &= zeros[c] >= 0 && zeros[c] <= 255 && Math.abs(pre.scale() * 255 - 1) < 1e-6;
+      }
+      if (fits) {
+        return new Quantizer(Quantizer.Kind.UNIFORM, 8, false, 1, scales, zeros);
+      }
+    }
+    return ScaleInit.activation(stats.histogram(), bits, method);
+  }
+
+  /**
+   * The residual stream: a base range covering the typical channel, widened by power-of-two factors for the few
+   * channels tens of times wider (measured on the shared model: agreement 0.9852 against 0.9842 for the best
+   * per-tensor range).
+   */
+  static Quantizer normInput(TensorStats stats, int bits) {
+    float[] min = stats.channelMin();
+    float[] max = stats.channelMax();
+    float[] sortedMin = min.clone();
+    float[] sortedMax = max.clone();
+    Arrays.sort(sortedMin);
+    Arrays.sort(sortedMax);
+    int n = min.length;
+    Quantizer base = Quantizer.asymmetric(bits, sortedMin[(int) ((1 - TYPICAL_CHANNEL) * n)],
+        sortedMax[Math.min(n - 1, (int) (TYPICAL_CHANNEL * n))]);
+    return ScaleInit.powerOfTwoChannels(base, min, max, 2, MAX_CHANNEL_SHIFT);
+  }
+}

@@ -1,0 +1,336 @@
+package dev.vitq.quantizer;
+
+import dev.vitq.models.Attribute;
+import dev.vitq.models.DType;
+import dev.vitq.models.Graph;
+import dev.vitq.models.GraphBuilder;
+import dev.vitq.models.Model;
+import dev.vitq.models.Node;
+import dev.vitq.models.Tensor;
+import dev.vitq.models.TensorType;
+import dev.vitq.models.Value;
+import dev.vitq.models.VitqException;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Lowers a plan onto a float model as QuantizeLinear/DequantizeLinear pairs, the standard ONNX form of quantization.
+ *
+ * <p>{@link Mode#DEPLOY}: weights are stored as integers (int8, or int4 behind a Cast that ONNX Runtime folds at load
+ * time), scales are constants, and ONNX Runtime fuses each DequantizeLinear-MatMul pair into an integer kernel.
+ * {@link Mode#SIMULATE}: weights stay float and every scale is a graph input named {@link #SCALE_INPUT_PREFIX} +
+ * tensor, so a search can try new scales in one session without rebuilding it. Both compute the same quantized
+ * network.
+ *
+ * <p>Uniform 8-bit quantizers become a Q/DQ pair; narrower ones clip the 8-bit levels in between; log2 quantizers
+ * become their formula in float operators.
+ */
+public final class QdqLowering {
+  /** How the lowered model is meant to be used. */
+  public enum Mode { DEPLOY, SIMULATE }
+
+  /** Prefix of the scale inputs of a {@link Mode#SIMULATE} model. */
+  public static final String SCALE_INPUT_PREFIX = "vitq.scale:";
+
+  private final Graph graph;
+  private final Mode mode;
+  private final GraphBuilder b;
+  private final List<Value> scaleInputs = new ArrayList<>();
+  private boolean int4Storage;
+
+  private QdqLowering(Graph graph, Mode mode) {
+    this.graph = graph;
+    this.mode = mode;
+    this.b = GraphBuilder.around(graph);
+  }
+
+  /**
+   * Lowers a plan.
+   *
+   * @throws VitqException if the plan names a tensor the model does not have
+   */
+  public static Model lower(Model model, QuantPlan plan, Mode mode) throws VitqException {
+    Model sorted = model.withGraph(model.graph().topologicallySorted());
+    QdqLowering l = new QdqLowering(sorted.graph(), mode);
+    Graph lowered = l.apply(plan);
+    Model out = sorted.withGraph(lowered);
+    if (l.int4Storage) {
+      out = OpsetUpgrade.to(out, 21);
+    }
+    return out;
+  }
+
+  private Graph apply(QuantPlan plan) throws VitqException {
+    Map<String, Tensor> initializers = new LinkedHashMap<>();
+    graph.initializers().forEach(t -> initializers.put(t.name(), t));
+    Set<String> produced = new HashSet<>();
+    graph.nodes().forEach(n -> produced.addAll(n.outputs()));
+    Set<String> inputs = new HashSet<>();
+    graph.inputs().forEach(v -> inputs.add(v.name()));
+
+    Map<String, String> replacement = new HashMap<>();
+    Map<String, List<Node>> after = new HashMap<>();
+    List<Node> prelude = new ArrayList<>();
+    Set<String> replacedWeights = new HashSet<>();
+    for (PlanEntry e : plan.entries()) {
+      String t = e.tensor();
+      int start = b.nodes().size();
+      String out;
+      if (e.role() == Role.WEIGHT) {
+        Tensor w = initializers.get(t);
+        if (w == null) {
+          throw new VitqException("The plan quantizes weight '" + t + "', which the model does not have.");
+        }
+        out = weight(w, e.quantizer());
+        replacedWeights.add(t);
+      } else {
+        if (!produced.contains(t) && !inputs.contains(t)) {
+          throw new VitqException("The plan quantizes '" + t + "', which the model does not compute.");
+        }
+        out = activation(t, e);
+      }
+      List<Node> made = b.nodes().subList(start, b.nodes().size());
+      if (e.role() == Role.WEIGHT || inputs.contains(t)) {
+        prelude.addAll(made);
+      } else {
+        after.computeIfAbsent(t, k -> new ArrayList<>()).addAll(made);
+      }
+      replacement.put(t, out);
+    }
+
+    List<Node> nodes = new ArrayList<>(prelude);
+    for (Node n : graph.nodes()) {
+      nodes.add(rewire(n, replacement));
+      for (String o : n.outputs()) {
+        nodes.addAll(after.getOrDefault(o, List.of()));
+      }
+    }
+    List<Tensor> kept = new ArrayList<>();
+    for (Tensor t : graph.initializers()) {
+      // Deployed weights live on only as integers; simulated ones stay float for in-graph quantization.
+      if (!(mode == Mode.DEPLOY && replacedWeights.contains(t.name()))) {
+        kept.add(t);
+      }
+    }
+    kept.addAll(b.initializers());
+    List<Value> graphInputs = new ArrayList<>(graph.inputs());
+    graphInputs.addAll(scaleInputs);
+    return graph.withNodes(nodes).withInitializers(kept).withInputs(graphInputs);
+  }
+
+  private static Node rewire(Node n, Map<String, String> replacement) {
+    List<String> in = new ArrayList<>(n.inputs().size());
+    boolean changed = false;
+    for (String v : n.inputs()) {
+      String r = replacement.get(v);
+      in.add(r == null ? v : r);
+      changed |= r != null;
+    }
+    // Subgraph attributes could read quantized values from the outer scope; ViTs have none, so they are left as is.
+    return changed ? n.withInputs(in) : n;
+  }
+
+  // ---- activations -------------------------------------------------------------------------------------------
+
+  private String activation(String x, PlanEntry e) {
+    Quantizer q = e.quantizer();
+    String base = x.replace('/', '_');
+    if (q.kind() == Quantizer.Kind.LOG2) {
+      return log2(x, q);
+    }
+    float[] factors = channelFactors(e);
+    if (factors != null) {
+      // Power-of-two channel factors: divide them out, quantize with the one base scale, multiply them back (exact
+      // in float). ONNX Runtime fuses a DequantizeLinear-Add-QuantizeLinear group into QLinearAdd, which rejects
+      // per-axis scales, so the per-axis form cannot be used here.
+      List<Long> dims = List.of((long) factors.length);
+      String factor = b.initializer(base + "_channel_factor", Tensor.ofFloats("", dims, factors));
+      // The inverse is computed, not stored: ONNX Runtime folds it at load time and the file stays smaller.
+      String divided = b.op("Mul", List.of(x, b.op("Reciprocal", List.of(factor))));
+      String dq = uniform(base, x, divided, q.scales()[0] / factors[0], q.zeroPoints()[0], q, List.of());
+      return b.op("Mul", List.of(dq, factor));
+    }
+    if (q.axis() < 0) {
+      return uniform(base, x, x, q.scale(0), q.zeroPoints()[0], q, List.of());
+    }
+    // Per-axis scales, used for the image's colour channels.
+    List<Long> dims = List.of((long) q.scales().length);
+    byte[] zeros = new byte[q.zeroPoints().length];
+    for (int c = 0; c < zeros.length; c++) {
+      zeros[c] = (byte) q.zeroPoints()[c];
+    }
+    String scale = scale(base, x, q.scales(), dims);
+    String zero = b.initializer(base + "_zero_point", Tensor.ofBytes("", DType.UINT8, dims, zeros));
+    Attribute axis = Attribute.of("axis", (long) q.axis());
+    String levels = clip(base, b.op("QuantizeLinear", List.of(x, scale, zero), axis), q);
+    return b.op("DequantizeLinear", List.of(levels, scale, zero), axis);
+  }
+
+  /** A per-tensor unsigned Q/DQ pair on {@code input}, its scale named after {@code tensor}. */
+  private String uniform(String base, String tensor, String input, float s, int z, Quantizer q, List<Long> dims) {
+    String scale = scale(base, tensor, new float[] {s}, dims);
+    String zero = b.initializer(base + "_zero_point", Tensor.ofBytes("", DType.UINT8, dims, new byte[] {(byte) z}));
+    String levels = clip(base, b.op("QuantizeLinear", List.of(input, scale, zero)), q);
+    return b.op("DequantizeLinear", List.of(levels, scale, zero));
+  }
+
+  /**
+   * Levels narrower than the 8-bit type (fewer bits, or the narrow signed range): the 8-bit levels clipped to the
+   * quantizer's range.
+   */
+  private String clip(String base, String levels, Quantizer q) {
+    if (q.bits() >= 8 && !q.signed()) {
+      return levels;
+    }
+    DType type = q.signed() ? DType.INT8 : DType.UINT8;
+    return b.op("Clip", List.of(levels,
+        b.initializer(base + "_qmin", Tensor.ofBytes("", type, List.of(), new byte[] {(byte) q.qmin()})),
+        b.initializer(base + "_qmax", Tensor.ofBytes("", type, List.of(), new byte[] {(byte) q.qmax()}))));
+  }
+
+  /**
+   * For a per-channel layer-norm input (channels on its last axis) whose scales are the smallest times powers of two,
+   * with one zero point: the factors; otherwise null.
+   */
+  static float[] channelFactors(PlanEntry e) {
+    Quantizer q = e.quantizer();
+    if (e.role() != Role.NORM_INPUT || q.axis() < 0 || q.kind() != Quantizer.Kind.UNIFORM || q.signed()) {
+      return null;
+    }
+    float min = Float.POSITIVE_INFINITY;
+    for (float s : q.scales()) {
+      min = Math.min(min, s);
+    }
+    float[] factors = new float[q.scales().length];
+    for (int c = 0; c < factors.length; c++) {
+      float f = q.scales()[c] / min;
+      if (q.zeroPoints()[c] != q.zeroPoints()[0] || f != Math.scalb(1f, Math.getExponent(f))) {
+        return null;
+      }
+      factors[c] = f;
+    }
+    return factors;
+  }
+
+  /**
+   * The values a {@link Mode#SIMULATE} model's scale input for this quantizer takes: the per-tensor or per-channel
+   * scales, or the base scale of a power-of-two-factor quantizer.
+   */
+  public static float[] scaleInput(PlanEntry e) {
+    Quantizer q = e.quantizer();
+    float[] factors = channelFactors(e);
+    if (factors == null) {
+      return q.scales();
+    }
+    return new float[] {q.scales()[0] / factors[0]};
+  }
+
+  /** {@code q = clip(round(-log2 x), 0, qmax)}; {@code 2^-q}, or 0 at the top level. */
+  private String log2(String x, Quantizer q) {
+    float qmax = q.qmax();
+    String neg = b.op("Mul", List.of(b.op("Log", List.of(x)), b.scalar((float) (-1 / Math.log(2)))));
+    String level = b.op("Clip", List.of(b.op("Round", List.of(neg)), b.scalar(0f), b.scalar(qmax)));
+    String value = b.op("Exp", List.of(b.op("Mul", List.of(level, b.scalar((float) -Math.log(2))))));
+    String top = b.op("Equal", List.of(level, b.scalar(qmax)));
+    return b.op("Where", List.of(top, b.scalar(0f), value));
+  }
+
+  // ---- weights -----------------------------------------------------------------------------------------------
+
+  private String weight(Tensor w, Quantizer q) {
+    String base = w.name().replace('/', '_');
+    int channels = q.scales().length;
+    List<Long> scaleDims = List.of((long) channels);
+    Attribute axis = Attribute.of("axis", (long) q.axis());
+    if (mode == Mode.SIMULATE) {
+      String scale = scale(base, w.name(), q.scales(), scaleDims);
+      String zero = b.initializer(base + "_zero_point", Tensor.ofBytes("", DType.INT8, scaleDims, new byte[channels]));
+      String levels = b.op("QuantizeLinear", List.of(w.name(), scale, zero), axis);
+      // Weights use the narrow range [-(2^(b-1) - 1), 2^(b-1) - 1] at every width, as the deployed levels do.
+      levels = clip(base, levels, q);
+      return b.op("DequantizeLinear", List.of(levels, scale, zero), axis);
+    }
+    byte[] levels = levels(w, q);
+    String scale = halfPrecision(base, q.scales());
+    if (scale == null) {
+      scale = scale(base, w.name(), q.scales(), scaleDims);
+    }
+    String stored;
+    if (q.bits() == 4) {
+      // int4 on disk; the Cast is constant-folded by ONNX Runtime, which then runs int8 kernels.
+      int4Storage = true;
+      String packed = b.initializer(base + "_int4", Tensor.ofBytes("", DType.INT4, w.dims(), pack4(levels)));
+      stored = b.op("Cast", List.of(packed), Attribute.of("to", (long) DType.INT8.code()));
+    } else {
+      stored = b.initializer(base + "_int8", Tensor.ofBytes("", DType.INT8, w.dims(), levels));
+    }
+    return b.op("DequantizeLinear", List.of(stored, scale), axis);
+  }
+
+  /**
+   * Weight scales stored as float16 behind a Cast (folded by ONNX Runtime at load time) when every scale is a normal
+   * float16 value, which {@link ScaleInit#weight} ensures: half the bytes, the same numbers. Null otherwise.
+   */
+  private String halfPrecision(String base, float[] scales) {
+    byte[] half = new byte[scales.length * 2];
+    for (int c = 0; c < scales.length; c++) {
+      short h = Float.floatToFloat16(scales[c]);
+      if (Float.float16ToFloat(h) != scales[c] || Math.abs(scales[c]) < MIN_NORMAL_HALF) {
+        return null;
+      }
+      half[2 * c] = (byte) h;
+      half[2 * c + 1] = (byte) (h >> 8);
+    }
+    String stored = b.initializer(base + "_scale_f16", Tensor.ofBytes("", DType.FLOAT16,
+        List.of((long) scales.length), half));
+    return b.op("Cast", List.of(stored), Attribute.of("to", (long) DType.FLOAT.code()));
+  }
+
+  /** The smallest normal float16 value, 2^-14. */
+  static final float MIN_NORMAL_HALF = 6.1035156e-5f;
+
+  /** The weight's integer levels, row-major. */
+  static byte[] levels(Tensor w, Quantizer q) {
+    float[] v = w.floats();
+    long[] dims = w.dims().stream().mapToLong(Long::longValue).toArray();
+    int axis = q.axis();
+    int inner = 1;
+    for (int d = axis + 1; d < dims.length; d++) {
+      inner *= (int) dims[d];
+    }
+    int channels = (int) dims[axis];
+    byte[] out = new byte[v.length];
+    for (int i = 0; i < v.length; i++) {
+      out[i] = (byte) q.quantize(v[i], (i / inner) % channels);
+    }
+    return out;
+  }
+
+  /** Two signed 4-bit values per byte, the first in the low nibble. */
+  static byte[] pack4(byte[] levels) {
+    byte[] packed = new byte[(levels.length + 1) / 2];
+    for (int i = 0; i < levels.length; i++) {
+      int nibble = levels[i] & 0x0f;
+      packed[i / 2] |= (byte) ((i & 1) == 0 ? nibble : nibble << 4);
+    }
+    return packed;
+  }
+
+  // ---- scales ------------------------------------------------------------------------------------------------
+
+  /** A constant scale (deploy) or a graph input (simulate). */
+  private String scale(String base, String tensor, float[] values, List<Long> dims) {
+    if (mode == Mode.SIMULATE) {
+      String name = b.reserve(SCALE_INPUT_PREFIX + tensor);
+      scaleInputs.add(Value.of(name, new TensorType(DType.FLOAT, dims.stream().map(dev.vitq.models.Dim::of)
+          .toList())));
+      return name;
+    }
+    return b.initializer(base + "_scale", Tensor.ofFloats("", dims, values));
+  }
+}

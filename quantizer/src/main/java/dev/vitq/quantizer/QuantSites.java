@@ -1,0 +1,78 @@
+package dev.vitq.quantizer;
+
+import dev.vitq.models.vit.VitStructure;
+import dev.vitq.models.vit.VitStructure.Block;
+import dev.vitq.models.vit.VitStructure.Linear;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The tensors a scheme quantizes in a ViT, found from its recognised structure.
+ *
+ * <p>Activations, per tensor: the input of every MatMul, Gemm and Conv (the image, the inputs of q/k/v, the output
+ * projection, fc1, fc2 and the head; queries, keys, values and attention probabilities), the layer-norm inputs (the
+ * residual stream), the GELU outputs and the branch entering each residual add. Weights, per output channel: every
+ * linear layer and the patch embedding.
+ */
+public final class QuantSites {
+  private QuantSites() {}
+
+  /** The sites of {@code vit} under {@code scheme}, each tensor once, in graph order. */
+  public static List<QuantSite> of(VitStructure vit, Scheme scheme) {
+    Map<String, QuantSite> sites = new LinkedHashMap<>();
+    int a = scheme.activationBits();
+    int w = scheme.weightBits();
+    int head = vit.blocks().size();
+
+    add(sites, new QuantSite(vit.input(), Role.CONV_INPUT, -1, a, -1));
+    add(sites, new QuantSite(vit.embedding().weight(), Role.WEIGHT, -1, 8, 0));
+    for (Block b : vit.blocks()) {
+      int i = b.index();
+      add(sites, new QuantSite(b.norm1().input(), Role.NORM_INPUT, i, a, -1));
+      for (Linear p : b.attention().projections()) {
+        add(sites, new QuantSite(p.matmulInput(), Role.LINEAR_INPUT, i, a, -1));
+        add(sites, weight(p, i, w));
+      }
+      var attn = b.attention();
+      add(sites, new QuantSite(attn.query(), Role.ATTN_QUERY, i, a, -1));
+      add(sites, new QuantSite(attn.key(), Role.ATTN_KEY, i, a, -1));
+      add(sites, new QuantSite(attn.value(), Role.ATTN_VALUE, i, a, -1));
+      add(sites, new QuantSite(attn.probabilities(), Role.SOFTMAX_OUTPUT, i, a, -1));
+      add(sites, new QuantSite(attn.proj().matmulInput(), Role.LINEAR_INPUT, i, a, -1));
+      add(sites, weight(attn.proj(), i, w));
+      add(sites, new QuantSite(attn.proj().output(), Role.RESIDUAL_BRANCH, i, a, -1));
+      add(sites, new QuantSite(b.norm2().input(), Role.NORM_INPUT, i, a, -1));
+      add(sites, new QuantSite(b.mlp().fc1().matmulInput(), Role.LINEAR_INPUT, i, a, -1));
+      add(sites, weight(b.mlp().fc1(), i, w));
+      add(sites, new QuantSite(b.mlp().fc2().matmulInput(), Role.GELU_OUTPUT, i, a, -1));
+      add(sites, weight(b.mlp().fc2(), i, w));
+      add(sites, new QuantSite(b.mlp().fc2().output(), Role.RESIDUAL_BRANCH, i, a, -1));
+    }
+    add(sites, new QuantSite(vit.finalNorm().input(), Role.NORM_INPUT, head, a, -1));
+    add(sites, new QuantSite(vit.head().linear().matmulInput(), Role.LINEAR_INPUT, head, a, -1));
+    add(sites, weight(vit.head().linear(), head, 8));
+    return List.copyOf(sites.values());
+  }
+
+  private static QuantSite weight(Linear l, int block, int bits) {
+    return new QuantSite(l.weight(), Role.WEIGHT, block, bits, l.weightTransposed() ? 0 : 1);
+  }
+
+  /** Keeps the first site of each tensor: a tensor feeding several layers is quantized once. */
+  private static void add(Map<String, QuantSite> sites, QuantSite s) {
+    sites.putIfAbsent(s.tensor(), s);
+  }
+
+  /** Only the activation sites. */
+  public static List<QuantSite> activations(List<QuantSite> sites) {
+    List<QuantSite> out = new ArrayList<>();
+    for (QuantSite s : sites) {
+      if (s.role().isActivation()) {
+        out.add(s);
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,30 @@
+package dev.vitq.quantizer;
+
+/** What a quantized tensor is in the ViT; schemes and the search treat roles differently. */
+public enum Role {
+  /** A linear or convolution weight, quantized per output channel. */
+  WEIGHT,
+  /** The image entering the patch embedding. */
+  CONV_INPUT,
+  /** The input of a linear layer (q/k/v, projection, fc1, head). */
+  LINEAR_INPUT,
+  /** Queries entering the score MatMul. */
+  ATTN_QUERY,
+  /** Keys entering the score MatMul. */
+  ATTN_KEY,
+  /** Values entering the context MatMul. */
+  ATTN_VALUE,
+  /** Attention probabilities, the softmax output. */
+  SOFTMAX_OUTPUT,
+  /** The residual stream entering a layer norm. */
+  NORM_INPUT,
+  /** The GELU output entering fc2. */
+  GELU_OUTPUT,
+  /** The attention or MLP output added to the residual stream. */
+  RESIDUAL_BRANCH;
+
+  /** Whether the role is an activation (quantized per tensor from calibration statistics). */
+  public boolean isActivation() {
+    return this != WEIGHT;
+  }
+}

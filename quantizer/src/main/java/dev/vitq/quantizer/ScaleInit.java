@@ -1,0 +1,195 @@
+package dev.vitq.quantizer;
+
+import dev.vitq.calibration.Histogram;
+
+/** Initial scales: for activations from calibration histograms, for weights from the weights themselves. */
+public final class ScaleInit {
+  /** Clip ratios tried for weights: 1.00, 0.99, ..., 0.40. */
+  private static final int WEIGHT_GRID = 61;
+  /** Candidate range ends tried per side for activations. */
+  private static final int ACTIVATION_GRID = 128;
+
+  private ScaleInit() {}
+
+  /** A per-tensor unsigned quantizer for an activation. */
+  public static Quantizer activation(Histogram h, int bits, Method method) {
+    return switch (method) {
+      case MINMAX -> Quantizer.asymmetric(bits, h.min(), h.max());
+      case PERCENTILE -> Quantizer.asymmetric(bits, h.quantile(Method.PERCENTILE_TAIL),
+          h.quantile(1 - Method.PERCENTILE_TAIL));
+      case MSE -> mseActivation(h, bits);
+    };
+  }
+
+  /**
+   * A per-tensor quantizer widened per channel by power-of-two factors (FQ-ViT's power-of-two factor): channel
+   * {@code c} of the last axis uses scale {@code s * 2^k_c}, the least {@code k_c <= maxShift} that covers the
+   * channel's observed range, with one shared zero point. The residual stream has a few channels tens of times wider
+   * than the rest; one scale for all would either clip them or round the others away.
+   *
+   * @param base the per-tensor quantizer chosen for the typical channels
+   * @param axis the channel axis of the tensor (its last)
+   */
+  public static Quantizer powerOfTwoChannels(Quantizer base, float[] channelMin, float[] channelMax, int axis,
+      int maxShift) {
+    float s = base.scale(0);
+    int z = base.zeroPoints()[0];
+    double lo = (base.qmin() - z) * (double) s;
+    double hi = (base.qmax() - z) * (double) s;
+    float[] scales = new float[channelMin.length];
+    int[] zeros = new int[channelMin.length];
+    for (int c = 0; c < scales.length; c++) {
+      double need = Math.max(channelMax[c] / hi, lo < 0 ? channelMin[c] / lo : 0);
+      int k = need <= 1 ? 0 : (int) Math.ceil(Math.log(need) / Math.log(2) - 1e-9);
+      scales[c] = s * (1 << Math.min(k, maxShift));
+      zeros[c] = z;
+    }
+    return new Quantizer(Quantizer.Kind.UNIFORM, base.bits(), base.signed(), axis, scales, zeros);
+  }
+
+  /**
+   * The range with the least expected squared error, by coordinate search over each end. A value inside the range
+   * costs {@code s^2 / 12} (uniform rounding noise); outside, its squared distance to the nearer end.
+   */
+  private static Quantizer mseActivation(Histogram h, int bits) {
+    long[] counts = h.counts();
+    double width = (h.hi() - h.lo()) / counts.length;
+    double[] centres = new double[counts.length];
+    for (int b = 0; b < counts.length; b++) {
+      centres[b] = h.lo() + (b + 0.5) * width;
+    }
+    double lo = Math.min(0, h.min());
+    double hi = Math.max(0, h.max());
+    int levels = (1 << bits) - 1;
+    for (int round = 0; round < 3; round++) {
+      hi = best(counts, centres, lo, Math.max(0, h.max()), levels, true, lo);
+      lo = best(counts, centres, Math.min(0, h.min()), hi, levels, false, hi);
+    }
+    return Quantizer.asymmetric(bits, lo, hi);
+  }
+
+  /** The best end on one side with the other end fixed: shrinks {@code lo..hi} towards zero on that side. */
+  private static double best(long[] counts, double[] centres, double lo, double hi, int levels, boolean upper,
+      double fixed) {
+    double extreme = upper ? hi : lo;
+    double bestEnd = extreme;
+    double bestErr = Double.POSITIVE_INFINITY;
+    for (int k = 0; k < ACTIVATION_GRID; k++) {
+      double end = extreme * (1 - (double) k / ACTIVATION_GRID);
+      double a = upper ? fixed : end;
+      double b = upper ? end : fixed;
+      double err = expectedError(counts, centres, a, b, levels);
+      if (err < bestErr) {
+        bestErr = err;
+        bestEnd = end;
+      }
+    }
+    return bestEnd;
+  }
+
+  static double expectedError(long[] counts, double[] centres, double lo, double hi, int levels) {
+    double s = (hi - lo) / levels;
+    double noise = s * s / 12;
+    double err = 0;
+    for (int b = 0; b < counts.length; b++) {
+      long c = counts[b];
+      if (c == 0) {
+        continue;
+      }
+      double x = centres[b];
+      if (x < lo) {
+        err += c * (lo - x) * (lo - x);
+      } else if (x > hi) {
+        err += c * (x - hi) * (x - hi);
+      } else {
+        err += c * noise;
+      }
+    }
+    return err;
+  }
+
+  /**
+   * A symmetric per-output-channel quantizer for a 2-D or 4-D weight.
+   *
+   * @param w the weight, row-major
+   * @param dims its shape
+   * @param axis the output-channel axis (0 or 1 for 2-D weights, 0 for convolutions)
+   */
+  public static Quantizer weight(float[] w, long[] dims, int axis, int bits, Method method) {
+    int channels = (int) dims[axis];
+    int qmax = Quantizer.qmax(bits, true);
+    float[][] perChannel = channels(w, dims, axis);
+    float[] scales = new float[channels];
+    for (int c = 0; c < channels; c++) {
+      float[] v = perChannel[c];
+      float absMax = 0;
+      for (float x : v) {
+        absMax = Math.max(absMax, Math.abs(x));
+      }
+      if (absMax == 0) {
+        scales[c] = 1e-8f;
+        continue;
+      }
+      if (method == Method.MINMAX) {
+        scales[c] = absMax / qmax;
+        continue;
+      }
+      float bestScale = absMax / qmax;
+      double bestErr = Double.POSITIVE_INFINITY;
+      for (int k = 0; k < WEIGHT_GRID; k++) {
+        float s = absMax * (1 - k / 100f) / qmax;
+        double err = 0;
+        for (float x : v) {
+          long q = Math.max(-qmax, Math.min(qmax, Math.round(x / s)));
+          double d = x - q * s;
+          err += d * d;
+        }
+        if (err < bestErr) {
+          bestErr = err;
+          bestScale = s;
+        }
+      }
+      scales[c] = bestScale;
+    }
+    for (int c = 0; c < channels; c++) {
+      scales[c] = toHalfGrid(scales[c]);
+    }
+    return Quantizer.symmetric(bits, axis, scales);
+  }
+
+  /**
+   * The nearest float16 value at or above {@code s} when {@code s} is in float16's normal range, so deployed models
+   * can store weight scales in half the bytes without changing them; {@code s} itself otherwise.
+   */
+  static float toHalfGrid(float s) {
+    if (!(s >= QdqLowering.MIN_NORMAL_HALF) || s > 60000f) {
+      return s;
+    }
+    short bits = Float.floatToFloat16(s);
+    float h = Float.float16ToFloat(bits);
+    // Rounding up (positive float16 values order like their bits) keeps the largest weight inside the range.
+    return h >= s ? h : Float.float16ToFloat((short) (bits + 1));
+  }
+
+  /** The weight's values grouped by output channel. */
+  static float[][] channels(float[] w, long[] dims, int axis) {
+    int channels = (int) dims[axis];
+    int per = w.length / channels;
+    float[][] out = new float[channels][per];
+    if (axis == 0) {
+      for (int c = 0; c < channels; c++) {
+        System.arraycopy(w, c * per, out[c], 0, per);
+      }
+    } else if (axis == 1 && dims.length == 2) {
+      int cols = (int) dims[1];
+      for (int r = 0; r < per; r++) {
+        for (int c = 0; c < cols; c++) {
+          out[c][r] = w[r * cols + c];
+        }
+      }
+    } else {
+      throw new IllegalArgumentException("Per-channel axis " + axis + " of a " + dims.length + "-D weight");
+    }
+    return out;
+  }
+}

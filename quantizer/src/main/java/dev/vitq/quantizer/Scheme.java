@@ -1,0 +1,54 @@
+package dev.vitq.quantizer;
+
+import java.util.Arrays;
+import java.util.Locale;
+
+/**
+ * A bit-width scheme: weights per output channel, symmetric; activations per tensor, asymmetric. The patch
+ * embedding and the head keep 8-bit weights in every scheme (they hold 0.2% of the weights and most of the
+ * sensitivity); softmax outputs use a log2 quantizer below 8 bits.
+ */
+public enum Scheme {
+  W8A8(8, 8),
+  W6A6(6, 6),
+  W4A8(4, 8),
+  W4A4(4, 4);
+
+  private final int weightBits;
+  private final int activationBits;
+
+  Scheme(int weightBits, int activationBits) {
+    this.weightBits = weightBits;
+    this.activationBits = activationBits;
+  }
+
+  /** Bits of the transformer blocks' weights. */
+  public int weightBits() {
+    return weightBits;
+  }
+
+  /** Bits of every quantized activation. */
+  public int activationBits() {
+    return activationBits;
+  }
+
+  /** The lower-case name used on the command line and in plans. */
+  public String cliName() {
+    return name().toLowerCase(Locale.ROOT);
+  }
+
+  /**
+   * The scheme of a command-line name.
+   *
+   * @throws IllegalArgumentException listing the known schemes
+   */
+  public static Scheme ofCliName(String name) {
+    for (Scheme s : values()) {
+      if (s.cliName().equals(name.toLowerCase(Locale.ROOT))) {
+        return s;
+      }
+    }
+    throw new IllegalArgumentException("Unknown scheme '" + name + "', expected one of "
+        + Arrays.stream(values()).map(Scheme::cliName).toList() + ".");
+  }
+}

@@ -1,0 +1,91 @@
+package dev.vitq.quantizer;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.vitq.calibration.HostTensor;
+import dev.vitq.calibration.InferenceSession;
+import dev.vitq.models.GraphIndex;
+import dev.vitq.models.Model;
+import dev.vitq.models.Tensor;
+import dev.vitq.models.builder.Spelling;
+import dev.vitq.models.builder.VitBuilder;
+import dev.vitq.models.builder.VitConfig;
+import dev.vitq.models.vit.VitRecognizer;
+import dev.vitq.models.vit.VitStructure;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/** The deployable and the simulated lowering of one plan compute the same network. */
+class QdqLoweringTest {
+  @ParameterizedTest
+  @EnumSource(Scheme.class)
+  void deployAndSimulateAgree(Scheme scheme) throws Exception {
+    Model model = VitBuilder.build(new VitConfig(32, 8, 3, 32, 2, 2, 64, 5), Spelling.TIMM_17, 11);
+    VitStructure vit = VitRecognizer.recognize(model, "test");
+    GraphIndex idx = GraphIndex.of(model.graph());
+    List<PlanEntry> entries = new ArrayList<>();
+    for (QuantSite s : QuantSites.of(vit, scheme)) {
+      Quantizer q;
+      if (s.role() == Role.WEIGHT) {
+        Tensor w = idx.initializer(s.tensor()).orElseThrow();
+        q = ScaleInit.weight(w.floats(), w.dims().stream().mapToLong(Long::longValue).toArray(), s.axis(), s.bits(),
+            Method.MSE);
+      } else if (s.role() == Role.SOFTMAX_OUTPUT && s.bits() < 8) {
+        q = Quantizer.log2(s.bits());
+      } else if (s.role() == Role.NORM_INPUT) {
+        float[] lo = new float[32];
+        float[] hi = new float[32];
+        java.util.Arrays.fill(lo, -3);
+        java.util.Arrays.fill(hi, 3);
+        hi[7] = 40; // one wide channel gets a power-of-two factor
+        q = ScaleInit.powerOfTwoChannels(Quantizer.asymmetric(s.bits(), -3, 3), lo, hi, 2, 6);
+      } else {
+        q = Quantizer.asymmetric(s.bits(), -4, 4);
+      }
+      entries.add(new PlanEntry(s.tensor(), s.role(), s.block(), q));
+    }
+    QuantPlan plan = new QuantPlan(QuantPlan.FORMAT, "test", scheme, Method.MSE, "none", 0, 0, entries);
+    Model deploy = QdqLowering.lower(model, plan, QdqLowering.Mode.DEPLOY);
+    Model simulate = QdqLowering.lower(model, plan, QdqLowering.Mode.SIMULATE);
+    assertTrue(deploy.graph().inputs().size() == 1, "deployed scales are constants");
+
+    float[] pixels = new float[4 * 3 * 32 * 32];
+    Random rng = new Random(2);
+    for (int i = 0; i < pixels.length; i++) {
+      pixels[i] = (float) rng.nextGaussian();
+    }
+    HostTensor x = HostTensor.ofFloats(new long[] {4, 3, 32, 32}, pixels);
+    Map<String, HostTensor> feed = new HashMap<>();
+    feed.put(VitBuilder.INPUT, x);
+    for (PlanEntry e : plan.entries()) {
+      float[] s = QdqLowering.scaleInput(e);
+      if (e.quantizer().kind() == Quantizer.Kind.UNIFORM) {
+        long[] shape = e.role() == Role.WEIGHT || s.length > 1 ? new long[] {s.length} : new long[0];
+        feed.put(QdqLowering.SCALE_INPUT_PREFIX + e.tensor(), HostTensor.ofFloats(shape, s));
+      }
+    }
+    float[] a;
+    float[] b;
+    try (InferenceSession s = InferenceSession.of(deploy, InferenceSession.Config.defaults())) {
+      a = s.run(Map.of(VitBuilder.INPUT, x), List.of(VitBuilder.OUTPUT)).get(VitBuilder.OUTPUT).floats();
+    }
+    try (InferenceSession s = InferenceSession.of(simulate, InferenceSession.Config.defaults())) {
+      b = s.run(feed, List.of(VitBuilder.OUTPUT)).get(VitBuilder.OUTPUT).floats();
+    }
+    assertEquals(a.length, b.length);
+    double maxDiff = 0;
+    double maxAbs = 0;
+    for (int i = 0; i < a.length; i++) {
+      maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
+      maxAbs = Math.max(maxAbs, Math.abs(a[i]));
+    }
+    // Integer kernels and float fake-quant may round a few values to neighbouring levels, nothing more.
+    assertTrue(maxDiff <= 0.05 * maxAbs + 1e-3, "max difference " + maxDiff + " of " + maxAbs);
+  }
+}

@@ -1,0 +1,99 @@
+package dev.vitq.quantizer;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.vitq.models.VitqException;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+class QuantizerTest {
+  @Test
+  void asymmetricCoversItsRangeWithinHalfAStep() {
+    Quantizer q = Quantizer.asymmetric(8, -1.5, 3.0);
+    assertEquals(0.0f, q.fakeQuant(0f, 0), "zero is exact");
+    Random rng = new Random(1);
+    for (int i = 0; i < 10_000; i++) {
+      float x = (float) (-1.5 + 4.5 * rng.nextDouble());
+      assertTrue(Math.abs(q.fakeQuant(x, 0) - x) <= q.scale(0) / 2 + 1e-6, "x=" + x);
+    }
+    assertEquals(q.dequantize(q.qmax(), 0), q.fakeQuant(100f, 0), "clips above");
+  }
+
+  @Test
+  void narrowSchemesUseFewerLevels() {
+    Quantizer q4 = Quantizer.asymmetric(4, 0, 1);
+    assertEquals(15, q4.qmax());
+    Quantizer w4 = Quantizer.symmetric(4, 0, new float[] {0.1f, 0.2f});
+    assertEquals(-7, w4.qmin());
+    assertEquals(7, w4.qmax());
+    assertEquals(0.7f, w4.fakeQuant(5f, 0), 1e-6);
+    assertEquals(-1.4f, w4.fakeQuant(-5f, 1), 1e-6);
+  }
+
+  @Test
+  void log2LevelsArePowersOfTwoAndTheTopLevelIsZero() {
+    Quantizer q = Quantizer.log2(4);
+    assertEquals(1f, q.fakeQuant(0.9f, 0));
+    assertEquals(0.25f, q.fakeQuant(0.26f, 0));
+    assertEquals(0f, q.fakeQuant(1e-9f, 0));
+    assertEquals(0f, q.fakeQuant(0f, 0));
+  }
+
+  @Test
+  void invalidQuantizersAreRefused() {
+    assertThrows(IllegalArgumentException.class, () -> Quantizer.symmetric(9, 0, new float[] {1}));
+    assertThrows(IllegalArgumentException.class, () -> Quantizer.symmetric(8, 0, new float[] {0}));
+    assertThrows(IllegalArgumentException.class, () -> Quantizer.symmetric(8, 0, new float[] {Float.NaN}));
+  }
+
+  @Test
+  void powerOfTwoFactorsWidenOnlyTheWideChannels() {
+    Quantizer base = Quantizer.asymmetric(8, -2, 2);
+    Quantizer q = ScaleInit.powerOfTwoChannels(base, new float[] {-1, -10, -1}, new float[] {1, 3, 50}, 2, 6);
+    assertEquals(base.scale(0), q.scale(0));
+    assertEquals(8 * base.scale(0), q.scale(1), 1e-9);
+    assertEquals(32 * base.scale(0), q.scale(2), 1e-9);
+    PlanEntry e = new PlanEntry("x", Role.NORM_INPUT, 0, q);
+    assertEquals(base.scale(0), QdqLowering.scaleInput(e)[0]);
+  }
+
+  @Test
+  void weightScalesLieOnTheHalfPrecisionGridAndMseBeatsMinMax() {
+    Random rng = new Random(3);
+    float[] w = new float[64 * 16];
+    for (int i = 0; i < w.length; i++) {
+      w[i] = (float) (rng.nextGaussian() * 0.05);
+    }
+    w[5] = 0.9f; // one outlier: MSE clips it, min-max stretches the grid for it
+    long[] dims = {64, 16};
+    Quantizer mse = ScaleInit.weight(w, dims, 1, 4, Method.MSE);
+    Quantizer minmax = ScaleInit.weight(w, dims, 1, 4, Method.MINMAX);
+    for (float s : mse.scales()) {
+      assertEquals(s, Float.float16ToFloat(Float.floatToFloat16(s)));
+    }
+    assertTrue(error(w, mse) < error(w, minmax));
+  }
+
+  private static double error(float[] w, Quantizer q) {
+    double e = 0;
+    for (int i = 0; i < w.length; i++) {
+      double d = w[i] - q.fakeQuant(w[i], i % 16);
+      e += d * d;
+    }
+    return e;
+  }
+
+  @Test
+  void plansRoundTripThroughJsonAndRejectGarbage() throws Exception {
+    QuantPlan plan = new QuantPlan(QuantPlan.FORMAT, "abc", Scheme.W4A8, Method.MSE, "none", 42, 10, List.of(
+        new PlanEntry("x", Role.LINEAR_INPUT, 0, Quantizer.asymmetric(8, -1, 1)),
+        new PlanEntry("w", Role.WEIGHT, 0, Quantizer.symmetric(4, 1, new float[] {0.5f, 0.25f})),
+        new PlanEntry("p", Role.SOFTMAX_OUTPUT, 0, Quantizer.log2(4))));
+    assertEquals(plan, QuantPlan.fromJson(plan.toJson()));
+    assertThrows(VitqException.class, () -> QuantPlan.fromJson("{\"format\": \"other\"}"));
+    assertThrows(VitqException.class, () -> QuantPlan.fromJson("not json"));
+  }
+}
