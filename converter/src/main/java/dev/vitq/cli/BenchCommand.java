@@ -7,6 +7,7 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -27,9 +28,7 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--batch", defaultValue = "1", paramLabel = "N", description = "Images per run (default: 1).")
   int batch;
 
-  @Option(names = "--threads", defaultValue = "0", paramLabel = "N",
-      description = "ONNX Runtime threads (default: ONNX Runtime's choice).")
-  int threads;
+  @Mixin ThreadsOption threads;
 
   @Option(names = "--runs", defaultValue = "50", paramLabel = "N", description = "Timed runs (default: 50).")
   int runs;
@@ -39,10 +38,7 @@ final class BenchCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws VitqException {
-    if (threads < 0) {
-      throw new VitqException("--threads must be 0 (ONNX Runtime's choice) or positive, got " + threads + ".");
-    }
-    Reports.Bench r = Vitq.bench(model, batch, threads, runs);
+    Reports.Bench r = Vitq.bench(model, batch, threads.get(), runs);
     PrintWriter pw = spec.commandLine().getOut();
     if (json) {
       pw.println(Json.write(r));

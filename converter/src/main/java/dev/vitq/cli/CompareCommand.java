@@ -6,7 +6,6 @@ import dev.vitq.converter.Reports;
 import dev.vitq.converter.Vitq;
 import dev.vitq.models.VitqException;
 import java.io.PrintWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -14,6 +13,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -37,9 +37,7 @@ final class CompareCommand implements Callable<Integer> {
   @Option(names = "--data", required = true, paramLabel = "DIR", description = "Labelled images.")
   Path data;
 
-  @Option(names = "--threads", defaultValue = "0", paramLabel = "N",
-      description = "ONNX Runtime threads (default: ONNX Runtime's choice).")
-  int threads;
+  @Mixin ThreadsOption threads;
 
   @Option(names = "--runs", defaultValue = "100", paramLabel = "N",
       description = "Timed batch-1 runs (batch-32 runs are a fifth of it; default: ${DEFAULT-VALUE}).")
@@ -53,25 +51,25 @@ final class CompareCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws VitqException {
-    if (threads < 0 || runs < 5) {
-      throw new VitqException("--threads must be >= 0 and --runs >= 5.");
+    if (runs < 5) {
+      throw new VitqException("--runs must be at least 5, got " + runs + ".");
     }
     List<Path> all = new ArrayList<>();
     all.add(ref);
     all.addAll(models);
-    List<Reports.Eval> evals = Vitq.evaluateAll(all, data, ref, PreprocessFlags.NONE, threads,
+    List<Reports.Eval> evals = Vitq.evaluateAll(all, data, ref, PreprocessFlags.NONE, threads.get(),
         QuantizeRequest.DEFAULT_BATCH, ConsoleProgress.forTerminal(quiet || json));
     List<Map<String, Object>> rows = new ArrayList<>();
     for (int i = 0; i < all.size(); i++) {
       Path m = all.get(i);
       Reports.Eval e = evals.get(i);
-      Reports.Bench b1 = Vitq.bench(m, 1, threads, runs);
-      Reports.Bench b32 = Vitq.bench(m, 32, threads, Math.max(5, runs / 5));
+      Reports.Bench b1 = Vitq.bench(m, 1, threads.get(), runs);
+      Reports.Bench b32 = Vitq.bench(m, 32, threads.get(), Math.max(5, runs / 5));
       Map<String, Object> row = new LinkedHashMap<>();
       row.put("model", m.getFileName().toString());
       row.put("top1", e.top1());
       row.put("agreement", e.agreement());
-      row.put("bytes", size(m));
+      row.put("bytes", ConvertCommand.size(m));
       row.put("batch1_median_ms", b1.medianMillis());
       row.put("batch32_median_ms", b32.medianMillis());
       rows.add(row);
@@ -94,13 +92,5 @@ final class CompareCommand implements Callable<Integer> {
     }
     pw.flush();
     return 0;
-  }
-
-  private static long size(Path p) throws VitqException {
-    try {
-      return Files.size(p);
-    } catch (java.io.IOException e) {
-      throw new VitqException("Cannot read " + p + ": " + e.getMessage() + ".", e);
-    }
   }
 }

@@ -33,9 +33,7 @@ final class EvalCommand implements Callable<Integer> {
       description = "Reference model: report the share of images whose top-1 class equals its top-1 class.")
   Path ref;
 
-  @Option(names = "--threads", defaultValue = "0", paramLabel = "N",
-      description = "ONNX Runtime threads (default: ONNX Runtime's choice).")
-  int threads;
+  @Mixin ThreadsOption threads;
 
   @Option(names = "--batch", defaultValue = "" + QuantizeRequest.DEFAULT_BATCH, paramLabel = "N",
       description = "Images per run (default: ${DEFAULT-VALUE}).")
@@ -51,13 +49,10 @@ final class EvalCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws VitqException {
-    if (threads < 0) {
-      throw new VitqException("--threads must be 0 (ONNX Runtime's choice) or positive, got " + threads + ".");
-    }
     if (batch <= 0) {
       throw new VitqException("--batch must be positive, got " + batch + ".");
     }
-    Reports.Eval r = Vitq.evaluate(model, data, ref, preprocess.flags(), threads, batch,
+    Reports.Eval r = Vitq.evaluate(model, data, ref, preprocess.flags(), threads.get(), batch,
         ConsoleProgress.forTerminal(quiet || json));
     PrintWriter pw = spec.commandLine().getOut();
     if (json) {

@@ -56,9 +56,7 @@ final class QuantizeCommand implements Callable<Integer> {
   @Option(names = {"-o", "--output"}, required = true, paramLabel = "OUT.onnx", description = "The quantized model.")
   Path out;
 
-  @Option(names = "--threads", defaultValue = "0", paramLabel = "N",
-      description = "ONNX Runtime threads (default: ONNX Runtime's choice).")
-  int threads;
+  @Mixin ThreadsOption threads;
 
   @Option(names = "--batch", defaultValue = "" + QuantizeRequest.DEFAULT_BATCH, paramLabel = "N",
       description = "Images per ONNX Runtime run while calibrating (default: ${DEFAULT-VALUE}).")
@@ -77,9 +75,6 @@ final class QuantizeCommand implements Callable<Integer> {
     if (batch <= 0) {
       throw new VitqException("--batch must be positive, got " + batch + ".");
     }
-    if (threads < 0) {
-      throw new VitqException("--threads must be 0 (ONNX Runtime's choice) or positive, got " + threads + ".");
-    }
     QuantizeRequest r = QuantizeRequest.of(model, calib, out)
         .withScheme(parse(() -> Scheme.ofCliName(scheme)))
         .withMethod(parse(() -> Method.ofCliName(method)))
@@ -87,7 +82,7 @@ final class QuantizeCommand implements Callable<Integer> {
         .withSeed(seed)
         .withPlanOut(planOut)
         .withPreprocess(preprocess.flags())
-        .withThreads(threads)
+        .withThreads(threads.get())
         .withBatchSize(batch);
     Reports.Quantize report = Vitq.quantize(r, ConsoleProgress.forTerminal(quiet || json));
     PrintWriter pw = spec.commandLine().getOut();
