@@ -100,14 +100,14 @@ public final class ImageDataset {
     return !n.startsWith(".") && (n.endsWith(".jpg") || n.endsWith(".jpeg") || n.endsWith(".png"));
   }
 
-  /** A deterministic, class-balanced-in-expectation sample of {@code n} images (all when fewer). */
+  /**
+   * A deterministic, class-balanced-in-expectation sample of {@code n} images in seeded random order (all of them,
+   * shuffled, when there are fewer), so any slice of it mixes the classes.
+   */
   public ImageDataset sample(int n, long seed) {
-    if (n >= entries.size()) {
-      return this;
-    }
     List<Entry> shuffled = new ArrayList<>(entries);
     Collections.shuffle(shuffled, new Random(seed));
-    return new ImageDataset(root, classes, shuffled.subList(0, n), pre);
+    return new ImageDataset(root, classes, shuffled.subList(0, Math.min(n, shuffled.size())), pre);
   }
 
   /** Images {@code from} (inclusive) to {@code to} (exclusive) in dataset order. */

@@ -43,9 +43,12 @@ final class QuantizeCommand implements Callable<Integer> {
       description = "Scale initialisation: minmax, percentile or mse (default: ${DEFAULT-VALUE}).")
   String method;
 
-  @Option(names = "--search", defaultValue = "none", paramLabel = "S",
-      description = "Scale search after calibration: none (default: ${DEFAULT-VALUE}).")
+  @Option(names = "--search", defaultValue = QuantizeRequest.DEFAULT_SEARCH, paramLabel = "S",
+      description = "Scale search after calibration: none, or evolq (Evol-Q: block-wise evolutionary search of the "
+          + "scales against the float model's outputs) (default: ${DEFAULT-VALUE}).")
   String search;
+
+  @Mixin SearchOptions searchOptions;
 
   @Option(names = "--seed", defaultValue = "0", paramLabel = "N", description = "Seed (default: ${DEFAULT-VALUE}).")
   long seed;
@@ -83,7 +86,10 @@ final class QuantizeCommand implements Callable<Integer> {
         .withPlanOut(planOut)
         .withPreprocess(preprocess.flags())
         .withThreads(threads.get())
-        .withBatchSize(batch);
+        .withBatchSize(batch)
+        .withSearchSettings(searchOptions.settings())
+        .withResume(searchOptions.resume)
+        .withReportDir(searchOptions.report);
     Reports.Quantize report = Vitq.quantize(r, ConsoleProgress.forTerminal(quiet || json));
     PrintWriter pw = spec.commandLine().getOut();
     if (json) {
@@ -94,12 +100,24 @@ final class QuantizeCommand implements Callable<Integer> {
           report.bytes(), report.quantizedTensors(), report.calibrationImages(),
           report.skippedImages() > 0 ? " (" + report.skippedImages() + " unreadable skipped)" : "",
           report.totalMillis() / 1000.0);
+      Reports.Search s = report.searchReport();
+      if (s != null) {
+        pw.printf("search %s/%s: %d block visits, %d changed; loss %.4f -> %.4f; held-out agreement %s -> %s (%d "
+                + "images); %,d candidates in %.1f s = %.1fx one float pass over the calibration set%s%n",
+            s.strategy(), s.objective(), s.blockVisits(), s.blocksChanged(), s.lossBefore(), s.lossAfter(),
+            fmt(s.heldOutAgreementBefore()), fmt(s.heldOutAgreementAfter()), s.heldOutImages(), s.evaluations(),
+            s.searchSeconds(), s.costRatio(), s.reportDir() == null ? "" : "; report in " + s.reportDir());
+      }
       if (report.plan() != null) {
         pw.printf("plan written to %s%n", report.plan());
       }
     }
     pw.flush();
     return 0;
+  }
+
+  private static String fmt(Double d) {
+    return d == null ? "n/a" : String.format("%.4f", d);
   }
 
   /** Turns an unknown name into a user error. */

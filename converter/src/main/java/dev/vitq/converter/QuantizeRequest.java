@@ -2,6 +2,7 @@ package dev.vitq.converter;
 
 import dev.vitq.quantizer.Method;
 import dev.vitq.quantizer.Scheme;
+import dev.vitq.quantizer.search.SearchSettings;
 import java.nio.file.Path;
 import java.util.Objects;
 
@@ -19,9 +20,13 @@ import java.util.Objects;
  * @param preprocess preprocessing overrides
  * @param threads ONNX Runtime intra-op threads (0: ONNX Runtime's choice)
  * @param batchSize images per ONNX Runtime run during calibration
+ * @param searchSettings how the evolq search runs (its seed is {@code seed})
+ * @param resume continue an interrupted search from its saved state, {@link Vitq#stateFile}
+ * @param reportDir where the search writes report.json and report.png, or null
  */
 public record QuantizeRequest(Path model, Path calibration, Path output, Scheme scheme, Method method, String search,
-    long seed, Path planOut, PreprocessFlags preprocess, int threads, int batchSize) {
+    long seed, Path planOut, PreprocessFlags preprocess, int threads, int batchSize,
+    SearchSettings searchSettings, boolean resume, Path reportDir) {
   /** The default images per calibration run. */
   public static final int DEFAULT_BATCH = 50;
 
@@ -31,54 +36,73 @@ public record QuantizeRequest(Path model, Path calibration, Path output, Scheme 
     Objects.requireNonNull(method, "method");
     Objects.requireNonNull(search, "search");
     Objects.requireNonNull(preprocess, "preprocess");
+    Objects.requireNonNull(searchSettings, "searchSettings");
     if (batchSize <= 0) {
       throw new IllegalArgumentException("Batch size must be positive, got " + batchSize);
     }
   }
 
-  /** W8A8, MSE initialisation, no search, seed 0, preprocessing from the model. */
+  /** The default search. */
+  public static final String DEFAULT_SEARCH = "none";
+
+  /** W8A8, MSE initialisation, the default search with its default settings, seed 0, preprocessing from the model. */
   public static QuantizeRequest of(Path model, Path calibration, Path output) {
-    return new QuantizeRequest(model, calibration, output, Scheme.W8A8, Method.MSE, "none", 0, null,
-        PreprocessFlags.NONE, 0, DEFAULT_BATCH);
+    return new QuantizeRequest(model, calibration, output, Scheme.W8A8, Method.MSE, DEFAULT_SEARCH, 0, null,
+        PreprocessFlags.NONE, 0, DEFAULT_BATCH, SearchSettings.defaults(), false, null);
   }
 
   public QuantizeRequest withScheme(Scheme s) {
     return new QuantizeRequest(model, calibration, output, s, method, search, seed, planOut, preprocess, threads,
-        batchSize);
+        batchSize, searchSettings, resume, reportDir);
   }
 
   public QuantizeRequest withMethod(Method m) {
     return new QuantizeRequest(model, calibration, output, scheme, m, search, seed, planOut, preprocess, threads,
-        batchSize);
+        batchSize, searchSettings, resume, reportDir);
   }
 
   public QuantizeRequest withSearch(String s) {
     return new QuantizeRequest(model, calibration, output, scheme, method, s, seed, planOut, preprocess, threads,
-        batchSize);
+        batchSize, searchSettings, resume, reportDir);
   }
 
   public QuantizeRequest withSeed(long s) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, s, planOut, preprocess, threads,
-        batchSize);
+        batchSize, searchSettings, resume, reportDir);
   }
 
   public QuantizeRequest withPlanOut(Path p) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, p, preprocess, threads,
-        batchSize);
+        batchSize, searchSettings, resume, reportDir);
   }
 
   public QuantizeRequest withPreprocess(PreprocessFlags p) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, p, threads,
-        batchSize);
+        batchSize, searchSettings, resume, reportDir);
   }
 
   public QuantizeRequest withThreads(int n) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, n,
-        batchSize);
+        batchSize, searchSettings, resume, reportDir);
   }
 
   public QuantizeRequest withBatchSize(int n) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
-        n);
+        n, searchSettings, resume, reportDir);
+  }
+
+  public QuantizeRequest withSearchSettings(SearchSettings s) {
+    return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
+        batchSize, s, resume, reportDir);
+  }
+
+  public QuantizeRequest withResume(boolean r) {
+    return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
+        batchSize, searchSettings, r, reportDir);
+  }
+
+  public QuantizeRequest withReportDir(Path dir) {
+    return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
+        batchSize, searchSettings, resume, dir);
   }
 }

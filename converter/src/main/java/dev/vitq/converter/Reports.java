@@ -22,10 +22,36 @@ public final class Reports {
    * @param searchMillis time spent searching
    * @param totalMillis time from start to the written file
    * @param plan where the plan was written, or null
+   * @param searchReport what the search did, or null without one
    */
   public record Quantize(String source, String sourceSha256, String output, long bytes, String scheme, String method,
       String search, long seed, int quantizedTensors, int calibrationImages, int skippedImages,
-      long calibrationMillis, long searchMillis, long totalMillis, String plan) {}
+      long calibrationMillis, long searchMillis, long totalMillis, String plan, Search searchReport) {}
+
+  /**
+   * What the evolq search did.
+   *
+   * @param strategy evolution or random
+   * @param objective the loss it minimised
+   * @param blockVisits block visits made
+   * @param blocksChanged visits that changed a block's scales
+   * @param lossBefore loss of the calibrated plan on the search batch
+   * @param lossAfter loss of the searched plan on the search batch
+   * @param heldOutAgreementBefore top-1 agreement with the float model on held-out calibration images, before
+   * @param heldOutAgreementAfter the same after
+   * @param searchImages images the loss was measured on
+   * @param heldOutImages images the agreement was measured on
+   * @param evaluations candidates evaluated
+   * @param searchSeconds wall time of the search
+   * @param fp32PassSeconds wall time of one float pass over the calibration set
+   * @param costRatio search time in float passes
+   * @param resumedAtStep the block visit a resumed search started at, 0 otherwise
+   * @param reportDir where report.json and report.png went, or null
+   */
+  public record Search(String strategy, String objective, int blockVisits, int blocksChanged, double lossBefore,
+      double lossAfter, Double heldOutAgreementBefore, Double heldOutAgreementAfter, int searchImages,
+      int heldOutImages, long evaluations, double searchSeconds, double fp32PassSeconds, double costRatio,
+      int resumedAtStep, String reportDir) {}
 
   /**
    * What {@link Vitq#evaluate} measured.

@@ -17,6 +17,7 @@ import dev.vitq.quantizer.Calibrator;
 import dev.vitq.quantizer.Evaluation;
 import dev.vitq.quantizer.QdqLowering;
 import dev.vitq.quantizer.QuantPlan;
+import dev.vitq.quantizer.search.EvolQ;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
@@ -116,8 +117,8 @@ public final class Vitq {
    */
   public static Reports.Quantize quantize(QuantizeRequest r, Progress progress) throws VitqException {
     long t0 = System.nanoTime();
-    if (!r.search().equals("none")) {
-      throw new VitqException("Unknown search '" + r.search() + "', expected one of [none].");
+    if (!SEARCHES.contains(r.search())) {
+      throw new VitqException("Unknown search '" + r.search() + "', expected one of " + SEARCHES + ".");
     }
     Model model;
     VitStructure vit;
@@ -151,6 +152,17 @@ public final class Vitq {
           new Calibrator.Settings(r.scheme(), r.method(), r.batchSize(), r.seed(), session), progress);
       long t1 = System.nanoTime();
       QuantPlan plan = calibrated.plan();
+      Reports.Search searched = null;
+      if (r.search().equals("evolq")) {
+        Path state = stateFile(r.output());
+        EvolQ.Result result = EvolQ.search(model, vit, plan, data, r.searchSettings().withSeed(r.seed()), session,
+            state, r.resume(), progress, EvolQ.Listener.NONE);
+        plan = result.plan();
+        if (r.reportDir() != null) {
+          SearchReport.write(r.reportDir(), result, r.searchSettings().withSeed(r.seed()));
+        }
+        searched = SearchReport.summary(result, r.searchSettings(), r.reportDir());
+      }
       long t2 = System.nanoTime();
       Model quantized = FastLayerNorm.apply(QdqLowering.lower(model, plan, QdqLowering.Mode.DEPLOY), vit)
           .withProducer("vitq", version())
@@ -159,16 +171,26 @@ public final class Vitq {
         AtomicFile.write(r.planOut(), plan.toJson().getBytes(StandardCharsets.UTF_8));
       }
       OnnxWriter.write(quantized, r.output());
+      // The search is done and its result written: its saved state has nothing left to resume.
+      AtomicFile.deleteQuietly(stateFile(r.output()));
       long bytes = sizeOf(r.output());
       return new Reports.Quantize(source, sha, r.output().toString(), bytes, r.scheme().cliName(),
           r.method().cliName(), plan.search(), r.seed(), plan.entries().size(), plan.calibrationImages(), data.skipped(),
           millis(t0, t1), millis(t1, t2), millis(t0, System.nanoTime()),
-          r.planOut() == null ? null : r.planOut().toString());
+          r.planOut() == null ? null : r.planOut().toString(), searched);
     } finally {
       if (demoImages != null) {
         DemoModel.delete(demoImages);
       }
     }
+  }
+
+  /** The searches {@link #quantize} knows. */
+  public static final List<String> SEARCHES = List.of("none", "evolq");
+
+  /** Where a search writing {@code output} saves its state after every block: beside the output. */
+  public static Path stateFile(Path output) {
+    return output.resolveSibling(fileName(output) + ".evolq-state.json");
   }
 
   /** The {@code vitq} metadata entry of a quantized model: where it came from and how it was made. */

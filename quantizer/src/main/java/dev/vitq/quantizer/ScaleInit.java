@@ -161,7 +161,7 @@ public final class ScaleInit {
    * The nearest float16 value at or above {@code s} when {@code s} is in float16's normal range, so deployed models
    * can store weight scales in half the bytes without changing them; {@code s} itself otherwise.
    */
-  static float toHalfGrid(float s) {
+  public static float toHalfGrid(float s) {
     if (!(s >= QdqLowering.MIN_NORMAL_HALF) || s > 60000f) {
       return s;
     }

@@ -1,0 +1,112 @@
+package dev.vitq.cli;
+
+import dev.vitq.models.VitqException;
+import dev.vitq.quantizer.search.Objective;
+import dev.vitq.quantizer.search.SearchSettings;
+import java.nio.file.Path;
+import java.util.Locale;
+import picocli.CommandLine.Option;
+
+/** The options of the evolq search; unset ones keep {@link SearchSettings#defaults()}. */
+final class SearchOptions {
+  private static final SearchSettings D = SearchSettings.defaults();
+
+  @Option(names = "--population", paramLabel = "N",
+      description = "evolq: candidates per generation (default: " + 10 + ").")
+  Integer population;
+
+  @Option(names = "--generations", paramLabel = "N", description = "evolq: generations per block (default: 4).")
+  Integer generations;
+
+  @Option(names = "--passes", paramLabel = "N", description = "evolq: visits of every block (default: 1).")
+  Integer passes;
+
+  @Option(names = "--block-order", paramLabel = "O",
+      description = "evolq: forward, reverse or random (default: forward).")
+  String order;
+
+  @Option(names = "--search-batch", paramLabel = "N",
+      description = "evolq: calibration images the loss is measured on (default: 128).")
+  Integer batch;
+
+  @Option(names = "--held-out", paramLabel = "N",
+      description = "evolq: further calibration images for the agreement before and after (default: 256).")
+  Integer heldOut;
+
+  @Option(names = "--temperature", paramLabel = "T", description = "evolq: InfoNCE temperature (default: 0.1).")
+  Double temperature;
+
+  @Option(names = "--range", paramLabel = "R",
+      description = "evolq: largest scale perturbation, as a natural-log factor (default: 0.1).")
+  Double range;
+
+  @Option(names = "--objective", paramLabel = "L", description = "evolq: infonce, mse or kl (default: infonce).")
+  String objective;
+
+  @Option(names = "--strategy", paramLabel = "S",
+      description = "evolq: evolution, or random at the same budget (default: evolution).")
+  String strategy;
+
+  @Option(names = "--resume",
+      description = "evolq: continue an interrupted search from OUT.onnx.evolq-state.json, saved after every block.")
+  boolean resume;
+
+  @Option(names = "--report", paramLabel = "DIR",
+      description = "evolq: write report.json and report.png (loss per block, convergence, held-out agreement).")
+  Path report;
+
+  /**
+   * The settings these options give.
+   *
+   * @throws VitqException if an option's value is not usable
+   */
+  SearchSettings settings() throws VitqException {
+    try {
+      SearchSettings s = D;
+      if (population != null) {
+        s = s.withPopulation(population);
+      }
+      if (generations != null) {
+        s = s.withGenerations(generations);
+      }
+      if (passes != null) {
+        s = s.withPasses(passes);
+      }
+      if (order != null) {
+        s = s.withOrder(SearchSettings.BlockOrder.valueOf(name("--block-order", order,
+            "forward, reverse or random")));
+      }
+      if (batch != null) {
+        s = s.withBatchSize(batch);
+      }
+      if (heldOut != null) {
+        s = s.withHeldOut(heldOut);
+      }
+      if (temperature != null) {
+        s = s.withTemperature(temperature);
+      }
+      if (range != null) {
+        s = s.withRange(range);
+      }
+      if (objective != null) {
+        s = s.withObjective(Objective.valueOf(name("--objective", objective, "infonce, mse or kl")));
+      }
+      if (strategy != null) {
+        s = s.withStrategy(SearchSettings.Strategy.valueOf(name("--strategy", strategy, "evolution or random")));
+      }
+      return s;
+    } catch (IllegalArgumentException e) {
+      throw new VitqException(e.getMessage());
+    }
+  }
+
+  private static String name(String option, String value, String expected) {
+    String n = value.toUpperCase(Locale.ROOT);
+    for (String ok : expected.replace(" or ", ", ").split(", ")) {
+      if (ok.toUpperCase(Locale.ROOT).equals(n)) {
+        return n;
+      }
+    }
+    throw new IllegalArgumentException(option + " must be " + expected + ", got '" + value + "'.");
+  }
+}

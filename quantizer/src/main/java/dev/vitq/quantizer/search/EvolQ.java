@@ -1,0 +1,526 @@
+package dev.vitq.quantizer.search;
+
+import dev.vitq.calibration.ActivationStats;
+import dev.vitq.calibration.HostTensor;
+import dev.vitq.calibration.ImageDataset;
+import dev.vitq.calibration.InferenceSession;
+import dev.vitq.calibration.Progress;
+import dev.vitq.models.AtomicFile;
+import dev.vitq.models.Model;
+import dev.vitq.models.VitqException;
+import dev.vitq.models.vit.VitStructure;
+import dev.vitq.quantizer.Evaluation;
+import dev.vitq.quantizer.PlanEntry;
+import dev.vitq.quantizer.QdqLowering;
+import dev.vitq.quantizer.QuantPlan;
+import dev.vitq.quantizer.Quantizer;
+import dev.vitq.quantizer.Role;
+import dev.vitq.quantizer.ScaleInit;
+import io.jenetics.DoubleChromosome;
+import io.jenetics.DoubleGene;
+import io.jenetics.GaussianMutator;
+import io.jenetics.Genotype;
+import io.jenetics.MeanAlterer;
+import io.jenetics.engine.Engine;
+import io.jenetics.engine.EvolutionInit;
+import io.jenetics.util.BatchExecutor;
+import io.jenetics.util.ISeq;
+import io.jenetics.util.RandomRegistry;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.random.RandomGenerator;
+import java.util.random.RandomGeneratorFactory;
+
+/**
+ * Evol-Q (Frumkin, Gope and Marculescu, ICCV 2023): block by block, an evolutionary search over small multiplicative
+ * perturbations of the block's quantization scales, judged by a global loss between the quantized model's outputs
+ * and the float model's on a calibration batch. The loss landscape of a quantized ViT is too rough for gradients;
+ * a population of perturbations finds better minima.
+ *
+ * <p>Speed: the candidates' scales enter a simulated (fake-quant) model as graph inputs, so no session is rebuilt
+ * for a candidate; a candidate for block i runs only blocks i..N from block i's input, computed once per visit; the
+ * float outputs are computed once.
+ *
+ * {@snippet lang="java" :
+ * EvolQ.Result r = EvolQ.search(model, vit, calibrated.plan(), images, SearchSettings.defaults(),
+ *     InferenceSession.Config.defaults(), null, false, Progress.NONE, EvolQ.Listener.NONE);
+ * }
+ */
+public final class EvolQ {
+  private EvolQ() {}
+
+  /** Images per ONNX Runtime run outside the candidate evaluations. */
+  private static final int CHUNK = 64;
+
+  /** Told after each block visit, once its state is saved. */
+  public interface Listener {
+    /** Does nothing. */
+    Listener NONE = state -> {};
+
+    /** A block visit finished and {@code state} was saved. */
+    void blockDone(SearchState state) throws VitqException;
+  }
+
+  /**
+   * What a search did.
+   *
+   * @param plan the refined plan
+   * @param blocks every block visit, in order
+   * @param heldOutBefore agreement with the float model on held-out calibration images, initial plan (null if none)
+   * @param heldOutAfter the same with the refined plan
+   * @param searchImages images the loss is measured on
+   * @param heldOutImages images the agreement is measured on
+   * @param evaluations candidates evaluated (including before a resume)
+   * @param searchSeconds wall time of the search (including before a resume)
+   * @param fp32PassSeconds wall time of one float pass over the whole calibration set (decoding included), from
+   *     the measured rate of the float pass this search makes
+   * @param resumedAtStep the block visit the search resumed at, or 0
+   */
+  public record Result(QuantPlan plan, List<BlockResult> blocks, Double heldOutBefore, Double heldOutAfter,
+      int searchImages, int heldOutImages, long evaluations, double searchSeconds, double fp32PassSeconds,
+      int resumedAtStep) {
+
+    /** The search's wall time in float passes over the calibration set. */
+    public double costRatio() {
+      return searchSeconds / fp32PassSeconds;
+    }
+  }
+
+  /**
+   * Searches the block scales of {@code initial}.
+   *
+   * @param stateFile where the state is saved after every block visit, or null
+   * @param resume continue from {@code stateFile} when it exists
+   * @throws VitqException if the images cannot be used, ONNX Runtime fails, or the saved state is not this search's
+   */
+  public static Result search(Model model, VitStructure vit, QuantPlan initial, ImageDataset calibration,
+      SearchSettings settings, InferenceSession.Config session, Path stateFile, boolean resume, Progress progress,
+      Listener listener) throws VitqException {
+    long t0 = System.nanoTime();
+    SearchState saved = resume && stateFile != null && Files.exists(stateFile) ? read(stateFile) : null;
+    if (saved != null) {
+      check(saved, initial, settings);
+    }
+    ImageDataset picked = calibration.sample(settings.batchSize() + settings.heldOut(), settings.seed());
+    int batch = Math.min(settings.batchSize(), picked.size());
+    Images searchImages = Images.load(picked.slice(0, batch));
+    Images heldOutImages = Images.load(picked.slice(batch, picked.size()));
+    if (searchImages.count < 2) {
+      throw new VitqException("The search needs at least 2 readable calibration images, found "
+          + searchImages.count + ".");
+    }
+    float[] reference;
+    int[] heldOutReference;
+    try (InferenceSession fp32 = InferenceSession.of(model, session)) {
+      reference = Images.run(fp32, vit.input(), vit.output(), searchImages, Map.of());
+      heldOutReference = predictions(Images.run(fp32, vit.input(), vit.output(), heldOutImages, Map.of()),
+          heldOutImages.count);
+    }
+    double fp32Seconds = (System.nanoTime() - t0) / 1e9
+        * calibration.size() / Math.max(1, searchImages.count + heldOutImages.count);
+
+    Search s = new Search(model, vit, initial, settings, session, searchImages, reference);
+    try {
+      QuantPlan plan = saved == null ? initial : saved.plan();
+      List<BlockResult> blocks = new ArrayList<>(saved == null ? List.of() : saved.blocks());
+      Double before = saved != null ? saved.heldOutBefore()
+          : s.agreement(initial, heldOutImages, heldOutReference);
+      double priorSeconds = saved == null ? 0 : saved.searchSeconds();
+      int depth = vit.blocks().size();
+      int steps = settings.passes() * depth;
+      int start = saved == null ? 0 : saved.completedSteps();
+      try (Progress.Task task = progress.start("evolq", (long) steps * settings.generations())) {
+        task.advance((long) start * settings.generations());
+        for (int step = start; step < steps; step++) {
+          int pass = step / depth;
+          int block = order(settings, pass, depth).get(step % depth);
+          BlockResult r = s.visit(plan, pass, block, task);
+          if (r.accepted()) {
+            plan = s.lastBest;
+          }
+          blocks.add(r);
+          SearchState state = new SearchState(SearchState.FORMAT, initial.modelSha256(), settings, step + 1, plan,
+              blocks, before, priorSeconds + (System.nanoTime() - t0) / 1e9);
+          if (stateFile != null) {
+            AtomicFile.write(stateFile, state.toJson().getBytes(StandardCharsets.UTF_8));
+          }
+          listener.blockDone(state);
+        }
+      }
+      Double after = s.agreement(plan, heldOutImages, heldOutReference);
+      long evaluations = blocks.stream().mapToLong(BlockResult::evaluations).sum();
+      return new Result(plan.withSearch("evolq"), blocks, before, after, searchImages.count, heldOutImages.count,
+          evaluations, priorSeconds + (System.nanoTime() - t0) / 1e9, fp32Seconds, start);
+    } finally {
+      s.close();
+    }
+  }
+
+  /** The blocks of one pass, in visiting order. */
+  static List<Integer> order(SearchSettings settings, int pass, int depth) {
+    List<Integer> blocks = new ArrayList<>();
+    for (int i = 0; i < depth; i++) {
+      blocks.add(i);
+    }
+    switch (settings.order()) {
+      case FORWARD -> { }
+      case REVERSE -> Collections.reverse(blocks);
+      case RANDOM -> Collections.shuffle(blocks, new Random(settings.seed() * 31 + pass));
+    }
+    return blocks;
+  }
+
+  private static SearchState read(Path stateFile) throws VitqException {
+    try {
+      return SearchState.fromJson(Files.readString(stateFile));
+    } catch (IOException e) {
+      throw new VitqException("Cannot read the saved search state " + stateFile + ": " + e.getMessage() + ".", e);
+    }
+  }
+
+  private static void check(SearchState saved, QuantPlan initial, SearchSettings settings) throws VitqException {
+    if (!saved.modelSha256().equals(initial.modelSha256())) {
+      throw new VitqException("The saved search state is for another model; remove it or run without --resume.");
+    }
+    if (!saved.settings().equals(settings)) {
+      throw new VitqException("The saved search state was made with other search settings (" + saved.settings()
+          + "); pass the same options or run without --resume.");
+    }
+    if (!saved.plan().byTensor().keySet().equals(initial.byTensor().keySet())
+        || saved.plan().scheme() != initial.scheme()) {
+      throw new VitqException("The saved search state quantizes other tensors than this scheme; run without "
+          + "--resume.");
+    }
+  }
+
+  private static int[] predictions(float[] logits, int images) {
+    int[] out = new int[images];
+    int classes = images == 0 ? 0 : logits.length / images;
+    for (int i = 0; i < images; i++) {
+      out[i] = Evaluation.argmax(logits, i * classes, classes);
+    }
+    return out;
+  }
+
+  // ---- the search over one model ------------------------------------------------------------------------------
+
+  /** The sessions and cached tensors of one search. */
+  private static final class Search implements AutoCloseable {
+    private final VitStructure vit;
+    private final SearchSettings settings;
+    private final InferenceSession.Config config;
+    private final Images images;
+    private final float[] reference;
+    private final Model simulate;
+    private final InferenceSession full;
+    private final Map<Integer, InferenceSession> suffixes = new HashMap<>();
+    /** The plan of the best candidate of the last visit. */
+    QuantPlan lastBest;
+
+    Search(Model model, VitStructure vit, QuantPlan initial, SearchSettings settings, InferenceSession.Config config,
+        Images images, float[] reference) throws VitqException {
+      this.vit = vit;
+      this.settings = settings;
+      this.config = config;
+      this.images = images;
+      this.reference = reference;
+      // Every plan of one scheme lowers to the same simulated graph: its scales are inputs.
+      this.simulate = QdqLowering.lower(model, initial, QdqLowering.Mode.SIMULATE);
+      this.full = InferenceSession.of(ActivationStats.exposing(simulate, blockInputs()), config);
+    }
+
+    private List<String> blockInputs() {
+      return vit.blocks().stream().map(b -> b.norm1().input()).toList();
+    }
+
+    @Override
+    public void close() {
+      suffixes.values().forEach(InferenceSession::close);
+      full.close();
+    }
+
+    /** Agreement of the plan's top-1 classes with the float model's on the held-out images, or null without any. */
+    Double agreement(QuantPlan plan, Images heldOut, int[] heldOutReference) throws VitqException {
+      if (heldOut.count == 0) {
+        return null;
+      }
+      float[] logits = Images.run(full, vit.input(), vit.output(), heldOut, scales(plan, full.inputNames()));
+      int[] predicted = predictions(logits, heldOut.count);
+      int same = 0;
+      for (int i = 0; i < predicted.length; i++) {
+        same += predicted[i] == heldOutReference[i] ? 1 : 0;
+      }
+      return (double) same / predicted.length;
+    }
+
+    /** One visit of one block: search its scales and keep the best candidate if it lowers the loss. */
+    BlockResult visit(QuantPlan plan, int pass, int block, Progress.Task task) throws VitqException {
+      List<PlanEntry> tuned = plan.entries().stream()
+          .filter(e -> e.block() == block && e.quantizer().kind() == Quantizer.Kind.UNIFORM).toList();
+      String boundary = vit.blocks().get(block).norm1().input();
+      InferenceSession suffix = suffix(block);
+      Map<String, HostTensor> feed = new LinkedHashMap<>();
+      if (suffix == full) {
+        feed.put(vit.input(), images.tensor());
+      } else {
+        feed.put(boundary, full.run(with(Map.of(vit.input(), images.tensor()), scales(plan, full.inputNames())),
+            List.of(boundary)).get(boundary));
+      }
+      Candidates candidates = new Candidates(plan, tuned, feed, suffix);
+      double before = candidates.loss(new double[tuned.size()]);
+      RandomGenerator rng = RandomGeneratorFactory.of("L64X128MixRandom")
+          .create(settings.seed() * 1_000_003L + pass * 1_009L + block);
+      List<Double> perGeneration = tuned.isEmpty() ? List.of()
+          : switch (settings.strategy()) {
+            case EVOLUTION -> candidates.evolve(rng, pass, block, task);
+            case RANDOM -> candidates.sample(rng, pass, block, task);
+          };
+      if (tuned.isEmpty()) {
+        task.advance(settings.generations());
+      }
+      boolean accepted = candidates.bestLoss < before;
+      lastBest = accepted ? apply(plan, tuned, candidates.best) : plan;
+      return new BlockResult(pass, block, before, accepted ? candidates.bestLoss : before, accepted,
+          candidates.evaluations, perGeneration);
+    }
+
+    /** The session that runs blocks {@code block}..N from the block's input; the full one if the cut is not clean. */
+    private InferenceSession suffix(int block) throws VitqException {
+      InferenceSession s = suffixes.get(block);
+      if (s == null) {
+        var cut = Suffix.of(simulate, vit.blocks().get(block).norm1().input(), vit.output(), Set.of(vit.input()));
+        s = cut.isPresent() ? InferenceSession.of(cut.get(), config) : full;
+        if (s != full) {
+          suffixes.put(block, s);
+        }
+      }
+      return s;
+    }
+
+    /** The candidates of one block visit: evaluation, memo and the best seen. */
+    private final class Candidates {
+      private final QuantPlan plan;
+      private final List<PlanEntry> tuned;
+      private final Map<String, HostTensor> feed;
+      private final InferenceSession session;
+      private final Map<List<Double>, Double> memo = new HashMap<>();
+      int evaluations;
+      double bestLoss = Double.POSITIVE_INFINITY;
+      double[] best;
+
+      Candidates(QuantPlan plan, List<PlanEntry> tuned, Map<String, HostTensor> feed, InferenceSession session) {
+        this.plan = plan;
+        this.tuned = tuned;
+        this.feed = feed;
+        this.session = session;
+      }
+
+      /** The loss with the tuned scales multiplied by {@code exp(logFactors)}. */
+      double loss(double[] logFactors) throws VitqException {
+        List<Double> key = Arrays.stream(logFactors).boxed().toList();
+        Double known = memo.get(key);
+        if (known != null) {
+          return known;
+        }
+        QuantPlan candidate = apply(plan, tuned, logFactors);
+        float[] out = session.run(with(feed, scales(candidate, session.inputNames())), List.of(vit.output()))
+            .get(vit.output()).floats();
+        double loss = settings.objective().loss(out, reference, images.count, settings.temperature());
+        evaluations++;
+        memo.put(key, loss);
+        // Strictly lower only: the first of equal candidates wins, so the result does not depend on ties.
+        if (loss < bestLoss) {
+          bestLoss = loss;
+          best = logFactors.clone();
+        }
+        return loss;
+      }
+
+      List<Double> evolve(RandomGenerator rng, int pass, int block, Progress.Task task) throws VitqException {
+        double r = settings.range();
+        int n = tuned.size();
+        Engine<DoubleGene, Double> engine = Engine
+            .builder((Genotype<DoubleGene> g) -> lossUnchecked(genes(g)), Genotype.of(DoubleChromosome.of(-r, r, n)))
+            .minimizing()
+            .populationSize(settings.population())
+            .alterers(new GaussianMutator<>(0.3), new MeanAlterer<>(0.3))
+            // One thread: ONNX Runtime already uses the cores, and the order of evaluations stays fixed.
+            .executor(Runnable::run)
+            .fitnessExecutor(BatchExecutor.of(Runnable::run))
+            .build();
+        List<DoubleGene> zeros = new ArrayList<>();
+        for (int k = 0; k < n; k++) {
+          zeros.add(DoubleGene.of(0, -r, r));
+        }
+        // The unperturbed scales are one of the first generation, so the search starts from where the block is.
+        Genotype<DoubleGene> identity = Genotype.of(DoubleChromosome.of(zeros));
+        EvolutionInit<DoubleGene> init = EvolutionInit.of(ISeq.of(List.of(identity)), 1L);
+        List<Double> perGeneration = new ArrayList<>();
+        try {
+          RandomRegistry.using(rng, random -> engine.stream(init).limit(settings.generations()).forEach(result -> {
+            perGeneration.add(bestLoss);
+            task.advance(1);
+            task.status(String.format("pass %d block %d gen %d loss %.4f", pass + 1, block + 1,
+                result.generation(), bestLoss));
+          }));
+        } catch (Unchecked e) {
+          throw e.cause;
+        }
+        return perGeneration;
+      }
+
+      /** Random search at evolution's largest budget, in generation-sized rounds for the convergence curve. */
+      List<Double> sample(RandomGenerator rng, int pass, int block, Progress.Task task) throws VitqException {
+        double r = settings.range();
+        List<Double> perGeneration = new ArrayList<>();
+        int offspring = (int) Math.round(0.6 * settings.population());
+        for (int g = 0; g < settings.generations(); g++) {
+          int round = g == 0 ? settings.population() : offspring;
+          for (int k = 0; k < round; k++) {
+            double[] f = new double[tuned.size()];
+            for (int j = 0; j < f.length; j++) {
+              f[j] = g == 0 && k == 0 ? 0 : rng.nextDouble(-r, r);
+            }
+            loss(f);
+          }
+          perGeneration.add(bestLoss);
+          task.advance(1);
+          task.status(String.format("pass %d block %d round %d loss %.4f", pass + 1, block + 1, g + 1, bestLoss));
+        }
+        return perGeneration;
+      }
+
+      private double lossUnchecked(double[] f) {
+        try {
+          return loss(f);
+        } catch (VitqException e) {
+          throw new Unchecked(e);
+        }
+      }
+    }
+  }
+
+  private static double[] genes(Genotype<DoubleGene> g) {
+    return g.chromosome().as(DoubleChromosome.class).toArray();
+  }
+
+  /** A checked failure carried through Jenetics' stream. */
+  private static final class Unchecked extends RuntimeException {
+    final VitqException cause;
+
+    Unchecked(VitqException cause) {
+      super(cause);
+      this.cause = cause;
+    }
+  }
+
+  /**
+   * The plan with each tuned entry's scales multiplied by {@code exp(logFactors[j])}. Weight scales stay on the
+   * float16 grid the deployed model stores them in; layer-norm inputs keep their power-of-two channel factors exact.
+   */
+  static QuantPlan apply(QuantPlan plan, List<PlanEntry> tuned, double[] logFactors) {
+    List<PlanEntry> updated = new ArrayList<>(tuned.size());
+    for (int j = 0; j < tuned.size(); j++) {
+      PlanEntry e = tuned.get(j);
+      if (logFactors[j] == 0) {
+        continue;
+      }
+      double f = Math.exp(logFactors[j]);
+      float[] scales = e.quantizer().scales();
+      float[] next = new float[scales.length];
+      float[] input = QdqLowering.scaleInput(e);
+      if (e.role() == Role.WEIGHT) {
+        for (int c = 0; c < scales.length; c++) {
+          next[c] = ScaleInit.toHalfGrid((float) (scales[c] * f));
+        }
+      } else if (input.length == 1 && scales.length > 1) {
+        float base = (float) (input[0] * f);
+        for (int c = 0; c < scales.length; c++) {
+          next[c] = base * (scales[c] / input[0]);
+        }
+      } else {
+        for (int c = 0; c < scales.length; c++) {
+          next[c] = (float) (scales[c] * f);
+        }
+      }
+      updated.add(e.with(e.quantizer().withScales(next)));
+    }
+    return updated.isEmpty() ? plan : plan.withUpdated(updated);
+  }
+
+  /** The scale inputs of {@code inputNames} for a plan. */
+  static Map<String, HostTensor> scales(QuantPlan plan, List<String> inputNames) {
+    Map<String, HostTensor> out = new LinkedHashMap<>();
+    for (PlanEntry e : plan.entries()) {
+      String name = QdqLowering.SCALE_INPUT_PREFIX + e.tensor();
+      if (e.quantizer().kind() == Quantizer.Kind.UNIFORM && inputNames.contains(name)) {
+        float[] s = QdqLowering.scaleInput(e);
+        long[] shape = e.role() == Role.WEIGHT || s.length > 1 ? new long[] {s.length} : new long[0];
+        out.put(name, HostTensor.ofFloats(shape, s));
+      }
+    }
+    return out;
+  }
+
+  private static Map<String, HostTensor> with(Map<String, HostTensor> a, Map<String, HostTensor> b) {
+    Map<String, HostTensor> m = new LinkedHashMap<>(a);
+    m.putAll(b);
+    return m;
+  }
+
+  /** Decoded images held in memory. */
+  record Images(float[] pixels, int count, int height, int width) {
+    static Images load(ImageDataset data) throws VitqException {
+      int plane = 3 * data.preprocessing().height() * data.preprocessing().width();
+      float[] all = new float[data.size() * plane];
+      int[] n = {0};
+      if (data.size() > 0) {
+        data.forEachBatch(CHUNK, Progress.NONE, b -> {
+          System.arraycopy(b.pixels(), 0, all, n[0] * plane, b.count() * plane);
+          n[0] += b.count();
+        });
+      }
+      return new Images(Arrays.copyOf(all, n[0] * plane), n[0], data.preprocessing().height(),
+          data.preprocessing().width());
+    }
+
+    HostTensor tensor() {
+      return HostTensor.ofFloats(new long[] {count, 3, height, width}, pixels);
+    }
+
+    /** The first output of running all images through a session, {@value #CHUNK} at a time. */
+    static float[] run(InferenceSession session, String input, String output, Images images,
+        Map<String, HostTensor> extra) throws VitqException {
+      int plane = 3 * images.height * images.width;
+      List<float[]> parts = new ArrayList<>();
+      int total = 0;
+      for (int start = 0; start < images.count; start += CHUNK) {
+        int count = Math.min(CHUNK, images.count - start);
+        float[] chunk = Arrays.copyOfRange(images.pixels, start * plane, (start + count) * plane);
+        Map<String, HostTensor> feed = new LinkedHashMap<>(extra);
+        feed.put(input, HostTensor.ofFloats(new long[] {count, 3, images.height, images.width}, chunk));
+        float[] out = session.run(feed, List.of(output)).get(output).floats();
+        parts.add(out);
+        total += out.length;
+      }
+      float[] all = new float[total];
+      int off = 0;
+      for (float[] p : parts) {
+        System.arraycopy(p, 0, all, off, p.length);
+        off += p.length;
+      }
+      return all;
+    }
+  }
+}

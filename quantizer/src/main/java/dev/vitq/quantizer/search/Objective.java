@@ -1,0 +1,115 @@
+package dev.vitq.quantizer.search;
+
+import java.util.Locale;
+
+/**
+ * A loss between the quantized model's outputs and the float model's on the same batch, lower is better. Outputs are
+ * row-major [images, width].
+ */
+public enum Objective {
+  /**
+   * InfoNCE (Evol-Q's objective): for each image, cross-entropy of picking its own float output among the batch's
+   * float outputs, by cosine similarity over a temperature. It rewards keeping images apart, not only close.
+   */
+  INFONCE,
+  /** Mean squared error between the outputs. */
+  MSE,
+  /** Kullback-Leibler divergence of the quantized softmax from the float softmax, averaged over images. */
+  KL;
+
+  public String cliName() {
+    return name().toLowerCase(Locale.ROOT);
+  }
+
+  /** The loss of {@code quantized} against {@code reference}, both [images, width]. */
+  public double loss(float[] quantized, float[] reference, int images, double temperature) {
+    if (quantized.length != reference.length || images <= 0 || quantized.length % images != 0) {
+      throw new IllegalArgumentException("Outputs of " + quantized.length + " and " + reference.length
+          + " values do not split into " + images + " images.");
+    }
+    int width = quantized.length / images;
+    return switch (this) {
+      case INFONCE -> infoNce(quantized, reference, images, width, temperature);
+      case MSE -> mse(quantized, reference);
+      case KL -> kl(quantized, reference, images, width);
+    };
+  }
+
+  private static double infoNce(float[] q, float[] f, int n, int w, double temperature) {
+    double[][] zq = normalized(q, n, w);
+    double[][] zf = normalized(f, n, w);
+    double total = 0;
+    double[] logits = new double[n];
+    for (int i = 0; i < n; i++) {
+      double max = Double.NEGATIVE_INFINITY;
+      for (int j = 0; j < n; j++) {
+        double dot = 0;
+        for (int k = 0; k < w; k++) {
+          dot += zq[i][k] * zf[j][k];
+        }
+        logits[j] = dot / temperature;
+        max = Math.max(max, logits[j]);
+      }
+      double sum = 0;
+      for (int j = 0; j < n; j++) {
+        sum += Math.exp(logits[j] - max);
+      }
+      total += max + Math.log(sum) - logits[i];
+    }
+    return total / n;
+  }
+
+  private static double[][] normalized(float[] v, int n, int w) {
+    double[][] out = new double[n][w];
+    for (int i = 0; i < n; i++) {
+      double norm = 0;
+      for (int k = 0; k < w; k++) {
+        norm += (double) v[i * w + k] * v[i * w + k];
+      }
+      // An all-zero output has no direction; it stays zero and is equally far from every target.
+      double inv = norm > 0 ? 1 / Math.sqrt(norm) : 0;
+      for (int k = 0; k < w; k++) {
+        out[i][k] = v[i * w + k] * inv;
+      }
+    }
+    return out;
+  }
+
+  private static double mse(float[] q, float[] f) {
+    double sum = 0;
+    for (int i = 0; i < q.length; i++) {
+      double d = q[i] - f[i];
+      sum += d * d;
+    }
+    return sum / q.length;
+  }
+
+  private static double kl(float[] q, float[] f, int n, int w) {
+    double total = 0;
+    for (int i = 0; i < n; i++) {
+      double[] lq = logSoftmax(q, i * w, w);
+      double[] lf = logSoftmax(f, i * w, w);
+      for (int k = 0; k < w; k++) {
+        total += Math.exp(lf[k]) * (lf[k] - lq[k]);
+      }
+    }
+    return total / n;
+  }
+
+  private static double[] logSoftmax(float[] v, int off, int w) {
+    double max = Double.NEGATIVE_INFINITY;
+    for (int k = 0; k < w; k++) {
+      max = Math.max(max, v[off + k]);
+    }
+    double sum = 0;
+    for (int k = 0; k < w; k++) {
+      sum += Math.exp(v[off + k] - max);
+    }
+    double log = max + Math.log(sum);
+    double[] out = new double[w];
+    for (int k = 0; k < w; k++) {
+      out[k] = v[off + k] - log;
+    }
+    return out;
+  }
+}

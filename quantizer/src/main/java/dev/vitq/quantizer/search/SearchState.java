@@ -1,0 +1,72 @@
+package dev.vitq.quantizer.search;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.vitq.models.VitqException;
+import dev.vitq.quantizer.QuantPlan;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * Where a search stands after a block: enough to resume it and reach what an uninterrupted run reaches. The random
+ * generator of each block visit is seeded from the search seed, the pass and the block, so the position is its state.
+ *
+ * @param format {@value #FORMAT}
+ * @param modelSha256 the float model the search is for
+ * @param settings the search settings
+ * @param completedSteps block visits done
+ * @param plan the plan after them
+ * @param blocks what each visit did
+ * @param heldOutBefore held-out agreement of the initial plan, or null without held-out images
+ * @param searchSeconds wall time spent so far, across resumes
+ */
+public record SearchState(String format, String modelSha256, SearchSettings settings, int completedSteps,
+    QuantPlan plan, List<BlockResult> blocks, Double heldOutBefore, double searchSeconds) {
+
+  /** The state format. */
+  public static final String FORMAT = "vitq-evolq-state/1";
+
+  private static final ObjectMapper JSON = new ObjectMapper()
+      .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
+      .enable(SerializationFeature.INDENT_OUTPUT)
+      .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES);
+
+  public SearchState {
+    Objects.requireNonNull(format, "format");
+    Objects.requireNonNull(plan, "plan");
+    blocks = List.copyOf(blocks);
+  }
+
+  /** The state as JSON. */
+  public String toJson() {
+    try {
+      return JSON.writeValueAsString(this) + "\n";
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException("A search state always serialises", e);
+    }
+  }
+
+  /**
+   * A state from JSON.
+   *
+   * @throws VitqException if the text is not a search state
+   */
+  public static SearchState fromJson(String json) throws VitqException {
+    SearchState s;
+    try {
+      s = JSON.readValue(json, SearchState.class);
+    } catch (JsonProcessingException e) {
+      String why = e.getOriginalMessage();
+      throw new VitqException("The saved search state is not valid: " + (why == null ? "malformed JSON"
+          : why.strip()) + ".", e);
+    }
+    if (s == null || !FORMAT.equals(s.format())) {
+      throw new VitqException("The saved search state has format " + (s == null ? "none" : s.format())
+          + "; vitq reads " + FORMAT + ".");
+    }
+    return s;
+  }
+}

@@ -1,0 +1,190 @@
+package dev.vitq.quantizer.search;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.vitq.calibration.ActivationStats;
+import dev.vitq.calibration.HostTensor;
+import dev.vitq.calibration.ImageDataset;
+import dev.vitq.calibration.InferenceSession;
+import dev.vitq.calibration.Preprocessing;
+import dev.vitq.calibration.Progress;
+import dev.vitq.models.Model;
+import dev.vitq.models.VitqException;
+import dev.vitq.models.builder.Spelling;
+import dev.vitq.models.builder.VitBuilder;
+import dev.vitq.models.builder.VitConfig;
+import dev.vitq.models.vit.VitRecognizer;
+import dev.vitq.models.vit.VitStructure;
+import dev.vitq.quantizer.Calibrator;
+import dev.vitq.quantizer.Method;
+import dev.vitq.quantizer.PlanEntry;
+import dev.vitq.quantizer.QdqLowering;
+import dev.vitq.quantizer.QuantPlan;
+import dev.vitq.quantizer.Role;
+import dev.vitq.quantizer.ScaleInit;
+import dev.vitq.quantizer.Scheme;
+import java.awt.image.BufferedImage;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The Evol-Q search on a small built ViT and synthetic images. */
+class EvolQTest {
+  private static final InferenceSession.Config SESSION = new InferenceSession.Config(1, true);
+  private static final SearchSettings SETTINGS = SearchSettings.defaults().withPopulation(6).withGenerations(3)
+      .withBatchSize(16).withHeldOut(8).withSeed(3).withRange(0.3);
+
+  @TempDir static Path images;
+  static Model model;
+  static VitStructure vit;
+  static ImageDataset data;
+  static QuantPlan initial;
+
+  @BeforeAll
+  static void calibrate() throws Exception {
+    model = VitBuilder.build(new VitConfig(32, 8, 3, 32, 3, 2, 64, 5), Spelling.TIMM_17, 11);
+    vit = VitRecognizer.recognize(model, "test");
+    Random rng = new Random(5);
+    for (int n = 0; n < 40; n++) {
+      BufferedImage img = new BufferedImage(32, 32, BufferedImage.TYPE_INT_RGB);
+      int tint = rng.nextInt(0xffffff);
+      for (int y = 0; y < 32; y++) {
+        for (int x = 0; x < 32; x++) {
+          img.setRGB(x, y, (tint + rng.nextInt(0x404040) + x * 0x030000 + y * 0x000300) & 0xffffff);
+        }
+      }
+      ImageIO.write(img, "png", images.resolve("img-" + n + ".png").toFile());
+    }
+    data = ImageDataset.open(images, Preprocessing.fromMetadata(model.metadata("preprocess").orElseThrow()));
+    initial = Calibrator.calibrate(model, vit, "sha-of-test-model", data,
+        new Calibrator.Settings(Scheme.W4A8, Method.MSE, 20, 3, SESSION), Progress.NONE).plan();
+  }
+
+  private static EvolQ.Result search(SearchSettings settings, Path state, boolean resume, EvolQ.Listener listener)
+      throws VitqException {
+    return EvolQ.search(model, vit, initial, data, settings, SESSION, state, resume, Progress.NONE, listener);
+  }
+
+  @Test
+  void searchOnlyKeepsWhatLowersTheLossAndIsDeterministic() throws Exception {
+    EvolQ.Result a = search(SETTINGS, null, false, EvolQ.Listener.NONE);
+    EvolQ.Result b = search(SETTINGS, null, false, EvolQ.Listener.NONE);
+    assertEquals(a.plan().toJson(), b.plan().toJson(), "same seed, same plan");
+    assertEquals("evolq", a.plan().search());
+    assertEquals(3, a.blocks().size());
+    assertTrue(a.evaluations() > 0 && a.evaluations() <= 3L * SETTINGS.evaluationsPerBlock());
+    Map<String, PlanEntry> before = initial.byTensor();
+    Map<String, PlanEntry> after = a.plan().byTensor();
+    for (BlockResult r : a.blocks()) {
+      assertTrue(r.lossAfter() <= r.lossBefore());
+      assertEquals(r.accepted(), r.lossAfter() < r.lossBefore());
+      List<Double> curve = r.bestPerGeneration();
+      assertEquals(SETTINGS.generations(), curve.size());
+      for (int g = 1; g < curve.size(); g++) {
+        assertTrue(curve.get(g) <= curve.get(g - 1), "best loss never rises between generations");
+      }
+      boolean changed = before.values().stream().filter(e -> e.block() == r.block())
+          .anyMatch(e -> !e.equals(after.get(e.tensor())));
+      assertEquals(r.accepted(), changed, "block " + r.block() + " changes exactly when the search accepts");
+    }
+    // Blocks are visited in order, each from where the previous left the loss.
+    for (int i = 1; i < a.blocks().size(); i++) {
+      assertEquals(a.blocks().get(i - 1).lossAfter(), a.blocks().get(i).lossBefore(), 1e-9);
+    }
+    assertTrue(a.blocks().stream().anyMatch(BlockResult::accepted), "a random model has room to improve");
+    // Embedding and head are not searched.
+    before.values().stream().filter(e -> e.block() < 0 || e.block() >= 3)
+        .forEach(e -> assertEquals(e, after.get(e.tensor())));
+    assertNotEquals(initial.toJson(), a.plan().withSearch("none").toJson());
+    EvolQ.Result otherSeed = search(SETTINGS.withSeed(4), null, false, EvolQ.Listener.NONE);
+    assertNotEquals(a.plan().toJson(), otherSeed.plan().toJson(), "the seed matters");
+  }
+
+  @Test
+  void resumeAfterAKillReachesTheUninterruptedResult(@TempDir Path dir) throws Exception {
+    SearchSettings settings = SETTINGS.withPasses(2).withOrder(SearchSettings.BlockOrder.RANDOM);
+    EvolQ.Result whole = search(settings, null, false, EvolQ.Listener.NONE);
+    Path state = dir.resolve("state.json");
+    RuntimeException kill = new RuntimeException("killed");
+    RuntimeException thrown = assertThrows(RuntimeException.class, () -> search(settings, state, true, s -> {
+      if (s.completedSteps() == 4) {
+        throw kill;
+      }
+    }));
+    assertEquals(kill, thrown);
+    assertEquals(4, SearchState.fromJson(Files.readString(state)).completedSteps());
+    EvolQ.Result resumed = search(settings, state, true, EvolQ.Listener.NONE);
+    assertEquals(4, resumed.resumedAtStep());
+    assertEquals(whole.plan().toJson(), resumed.plan().toJson());
+    assertEquals(whole.blocks(), resumed.blocks());
+    assertEquals(whole.evaluations(), resumed.evaluations());
+
+    VitqException e = assertThrows(VitqException.class,
+        () -> search(settings.withPopulation(7), state, true, EvolQ.Listener.NONE));
+    assertTrue(e.getMessage().startsWith("The saved search state was made with other search settings"),
+        e.getMessage());
+  }
+
+  @Test
+  void randomSearchUsesEvolutionsLargestBudget() throws Exception {
+    EvolQ.Result r = search(SETTINGS.withStrategy(SearchSettings.Strategy.RANDOM), null, false,
+        EvolQ.Listener.NONE);
+    // The unperturbed candidate is the loss before; with it, every visit evaluates exactly the budget.
+    assertEquals(3L * SETTINGS.evaluationsPerBlock(), r.evaluations());
+  }
+
+  @Test
+  void suffixFromABlockInputComputesWhatTheWholeModelComputes() throws Exception {
+    Model simulate = QdqLowering.lower(model, initial, QdqLowering.Mode.SIMULATE);
+    String boundary = vit.blocks().get(1).norm1().input();
+    Model suffix = Suffix.of(simulate, boundary, vit.output(), java.util.Set.of(vit.input())).orElseThrow();
+    assertFalse(suffix.graph().inputs().stream().anyMatch(v -> v.name().equals(vit.input())));
+    EvolQ.Images batch = EvolQ.Images.load(data.slice(0, 6));
+    Map<String, HostTensor> feed = new HashMap<>(EvolQ.scales(initial, simulate.graph().inputs().stream()
+        .map(v -> v.name()).toList()));
+    feed.put(vit.input(), batch.tensor());
+    Map<String, HostTensor> whole;
+    try (InferenceSession s = InferenceSession.of(ActivationStats.exposing(simulate, List.of(boundary)), SESSION)) {
+      whole = s.run(feed, List.of(boundary, vit.output()));
+    }
+    Map<String, HostTensor> part = new HashMap<>(EvolQ.scales(initial, suffix.graph().inputs().stream()
+        .map(v -> v.name()).toList()));
+    part.put(boundary, whole.get(boundary));
+    float[] fromSuffix;
+    try (InferenceSession s = InferenceSession.of(suffix, SESSION)) {
+      fromSuffix = s.run(part, List.of(vit.output())).get(vit.output()).floats();
+    }
+    assertArrayEquals(whole.get(vit.output()).floats(), fromSuffix, 1e-5f);
+  }
+
+  @Test
+  void perturbedScalesStayInTheFormTheDeployedModelStores() {
+    List<PlanEntry> block = initial.entries().stream().filter(e -> e.block() == 0).toList();
+    double[] factors = new double[block.size()];
+    java.util.Arrays.fill(factors, 0.0731);
+    Map<String, PlanEntry> after = EvolQ.apply(initial, block, factors).byTensor();
+    for (PlanEntry e : block) {
+      PlanEntry p = after.get(e.tensor());
+      assertNotEquals(e, p);
+      if (e.role() == Role.WEIGHT) {
+        for (float s : p.quantizer().scales()) {
+          assertEquals(ScaleInit.toHalfGrid(s), s, "weight scales stay float16 values");
+        }
+      }
+      // Layer-norm inputs keep one base scale times power-of-two channel factors.
+      assertEquals(QdqLowering.scaleInput(e).length, QdqLowering.scaleInput(p).length);
+    }
+  }
+}
