@@ -29,6 +29,11 @@ final class SearchOptions {
       description = "evolq: calibration images the loss is measured on (default: 128).")
   Integer batch;
 
+  @Option(names = "--validation", paramLabel = "N",
+      description = "evolq: further calibration images a block's new scales must also lower the loss on; 0 turns "
+          + "the check off (default: 256).")
+  Integer validation;
+
   @Option(names = "--held-out", paramLabel = "N",
       description = "evolq: further calibration images for the agreement before and after (default: 256).")
   Integer heldOut;
@@ -78,6 +83,9 @@ final class SearchOptions {
       }
       if (batch != null) {
         s = s.withBatchSize(batch);
+      }
+      if (validation != null) {
+        s = s.withValidation(validation);
       }
       if (heldOut != null) {
         s = s.withHeldOut(heldOut);

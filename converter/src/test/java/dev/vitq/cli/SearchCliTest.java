@@ -39,7 +39,7 @@ class SearchCliTest {
   private static CliRun search(Path out, String... extra) {
     List<String> args = new ArrayList<>(List.of("quantize", model.toString(), "--calib", images.toString(),
         "--scheme", "w4a8", "--search", "evolq", "--population", "4", "--generations", "2", "--search-batch", "12",
-        "--held-out", "6", "-o", out.toString(), "-q"));
+        "--validation", "6", "--held-out", "6", "-o", out.toString(), "-q"));
     args.addAll(List.of(extra));
     return CliRun.of(args.toArray(String[]::new));
   }

@@ -13,9 +13,11 @@ import java.util.Objects;
  * @param accepted whether the block's scales changed
  * @param evaluations candidates evaluated
  * @param bestPerGeneration the best loss seen by the end of each generation
+ * @param validationBefore the loss on the validation images before, when the best candidate was checked there
+ * @param validationAfter the best candidate's loss on the validation images, when checked
  */
 public record BlockResult(int pass, int block, double lossBefore, double lossAfter, boolean accepted, int evaluations,
-    List<Double> bestPerGeneration) {
+    List<Double> bestPerGeneration, Double validationBefore, Double validationAfter) {
   public BlockResult {
     bestPerGeneration = List.copyOf(Objects.requireNonNull(bestPerGeneration, "bestPerGeneration"));
   }

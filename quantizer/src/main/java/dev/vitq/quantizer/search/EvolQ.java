@@ -112,25 +112,33 @@ public final class EvolQ {
     if (saved != null) {
       check(saved, initial, settings);
     }
-    ImageDataset picked = calibration.sample(settings.batchSize() + settings.heldOut(), settings.seed());
+    // Three disjoint shares of the calibration images: the search batch, the check a new block must also pass, and
+    // the held-out images the report measures agreement on.
+    ImageDataset picked = calibration.sample(settings.batchSize() + settings.validation() + settings.heldOut(),
+        settings.seed());
     int batch = Math.min(settings.batchSize(), picked.size());
+    int checked = Math.min(batch + settings.validation(), picked.size());
     Images searchImages = Images.load(picked.slice(0, batch));
-    Images heldOutImages = Images.load(picked.slice(batch, picked.size()));
+    Images validationImages = Images.load(picked.slice(batch, checked));
+    Images heldOutImages = Images.load(picked.slice(checked, picked.size()));
     if (searchImages.count < 2) {
       throw new VitqException("The search needs at least 2 readable calibration images, found "
           + searchImages.count + ".");
     }
-    float[] reference;
+    Targets search;
+    Targets validation;
     int[] heldOutReference;
     try (InferenceSession fp32 = InferenceSession.of(model, session)) {
-      reference = Images.run(fp32, vit.input(), vit.output(), searchImages, Map.of());
+      search = new Targets(searchImages, Images.run(fp32, vit.input(), vit.output(), searchImages, Map.of()));
+      validation = new Targets(validationImages,
+          Images.run(fp32, vit.input(), vit.output(), validationImages, Map.of()));
       heldOutReference = predictions(Images.run(fp32, vit.input(), vit.output(), heldOutImages, Map.of()),
           heldOutImages.count);
     }
     double fp32Seconds = (System.nanoTime() - t0) / 1e9
-        * calibration.size() / Math.max(1, searchImages.count + heldOutImages.count);
+        * calibration.size() / Math.max(1, picked.size());
 
-    Search s = new Search(model, vit, initial, settings, session, searchImages, reference);
+    Search s = new Search(model, vit, initial, settings, session, search, validation);
     try {
       QuantPlan plan = saved == null ? initial : saved.plan();
       List<BlockResult> blocks = new ArrayList<>(saved == null ? List.of() : saved.blocks());
@@ -220,8 +228,8 @@ public final class EvolQ {
     private final VitStructure vit;
     private final SearchSettings settings;
     private final InferenceSession.Config config;
-    private final Images images;
-    private final float[] reference;
+    private final Targets search;
+    private final Targets validation;
     private final Model simulate;
     private final InferenceSession full;
     private final Map<Integer, InferenceSession> suffixes = new HashMap<>();
@@ -229,12 +237,12 @@ public final class EvolQ {
     QuantPlan lastBest;
 
     Search(Model model, VitStructure vit, QuantPlan initial, SearchSettings settings, InferenceSession.Config config,
-        Images images, float[] reference) throws VitqException {
+        Targets search, Targets validation) throws VitqException {
       this.vit = vit;
       this.settings = settings;
       this.config = config;
-      this.images = images;
-      this.reference = reference;
+      this.search = search;
+      this.validation = validation;
       // Every plan of one scheme lowers to the same simulated graph: its scales are inputs.
       this.simulate = QdqLowering.lower(model, initial, QdqLowering.Mode.SIMULATE);
       this.full = InferenceSession.of(ActivationStats.exposing(simulate, blockInputs()), config);
@@ -264,21 +272,18 @@ public final class EvolQ {
       return (double) same / predicted.length;
     }
 
-    /** One visit of one block: search its scales and keep the best candidate if it lowers the loss. */
+    /**
+     * One visit of one block: search its scales on the search batch, and keep the best candidate if it lowers the
+     * loss there and on the validation images.
+     */
     BlockResult visit(QuantPlan plan, int pass, int block, Progress.Task task) throws VitqException {
       List<PlanEntry> tuned = plan.entries().stream()
           .filter(e -> e.block() == block && e.quantizer().kind() == Quantizer.Kind.UNIFORM).toList();
-      String boundary = vit.blocks().get(block).norm1().input();
       InferenceSession suffix = suffix(block);
-      Map<String, HostTensor> feed = new LinkedHashMap<>();
-      if (suffix == full) {
-        feed.put(vit.input(), images.tensor());
-      } else {
-        feed.put(boundary, full.run(with(Map.of(vit.input(), images.tensor()), scales(plan, full.inputNames())),
-            List.of(boundary)).get(boundary));
-      }
-      Candidates candidates = new Candidates(plan, tuned, feed, suffix);
-      double before = candidates.loss(new double[tuned.size()]);
+      Candidates candidates = new Candidates(plan, tuned, blockInput(plan, block, suffix, search.images), suffix,
+          search);
+      double[] unperturbed = new double[tuned.size()];
+      double before = candidates.loss(unperturbed);
       RandomGenerator rng = RandomGeneratorFactory.of("L64X128MixRandom")
           .create(settings.seed() * 1_000_003L + pass * 1_009L + block);
       List<Double> perGeneration = tuned.isEmpty() ? List.of()
@@ -290,9 +295,35 @@ public final class EvolQ {
         task.advance(settings.generations());
       }
       boolean accepted = candidates.bestLoss < before;
+      Double checkBefore = null;
+      Double checkAfter = null;
+      int evaluations = candidates.evaluations;
+      if (accepted && validation.images.count >= 2) {
+        // A few hundred images fit far more than scales: a change must also help images it was not chosen on.
+        Candidates check = new Candidates(plan, tuned, blockInput(plan, block, suffix, validation.images), suffix,
+            validation);
+        checkBefore = check.loss(unperturbed);
+        checkAfter = check.loss(candidates.best);
+        evaluations += check.evaluations;
+        accepted = checkAfter < checkBefore;
+      }
       lastBest = accepted ? apply(plan, tuned, candidates.best) : plan;
-      return new BlockResult(pass, block, before, accepted ? candidates.bestLoss : before, accepted,
-          candidates.evaluations, perGeneration);
+      return new BlockResult(pass, block, before, accepted ? candidates.bestLoss : before, accepted, evaluations,
+          perGeneration, checkBefore, checkAfter);
+    }
+
+    /** The feed that starts {@code session} at block {@code block}: its input for these images. */
+    private Map<String, HostTensor> blockInput(QuantPlan plan, int block, InferenceSession session, Images images)
+        throws VitqException {
+      Map<String, HostTensor> feed = new LinkedHashMap<>();
+      if (session == full) {
+        feed.put(vit.input(), images.tensor());
+      } else {
+        String boundary = vit.blocks().get(block).norm1().input();
+        feed.put(boundary, full.run(with(Map.of(vit.input(), images.tensor()), scales(plan, full.inputNames())),
+            List.of(boundary)).get(boundary));
+      }
+      return feed;
     }
 
     /** The session that runs blocks {@code block}..N from the block's input; the full one if the cut is not clean. */
@@ -314,16 +345,19 @@ public final class EvolQ {
       private final List<PlanEntry> tuned;
       private final Map<String, HostTensor> feed;
       private final InferenceSession session;
+      private final Targets targets;
       private final Map<List<Double>, Double> memo = new HashMap<>();
       int evaluations;
       double bestLoss = Double.POSITIVE_INFINITY;
       double[] best;
 
-      Candidates(QuantPlan plan, List<PlanEntry> tuned, Map<String, HostTensor> feed, InferenceSession session) {
+      Candidates(QuantPlan plan, List<PlanEntry> tuned, Map<String, HostTensor> feed, InferenceSession session,
+          Targets targets) {
         this.plan = plan;
         this.tuned = tuned;
         this.feed = feed;
         this.session = session;
+        this.targets = targets;
       }
 
       /** The loss with the tuned scales multiplied by {@code exp(logFactors)}. */
@@ -336,7 +370,8 @@ public final class EvolQ {
         QuantPlan candidate = apply(plan, tuned, logFactors);
         float[] out = session.run(with(feed, scales(candidate, session.inputNames())), List.of(vit.output()))
             .get(vit.output()).floats();
-        double loss = settings.objective().loss(out, reference, images.count, settings.temperature());
+        double loss = settings.objective().loss(out, targets.reference, targets.images.count,
+            settings.temperature());
         evaluations++;
         memo.put(key, loss);
         // Strictly lower only: the first of equal candidates wins, so the result does not depend on ties.
@@ -478,6 +513,9 @@ public final class EvolQ {
     m.putAll(b);
     return m;
   }
+
+  /** Images and the float model's outputs on them. */
+  private record Targets(Images images, float[] reference) {}
 
   /** Decoded images held in memory. */
   record Images(float[] pixels, int count, int height, int width) {

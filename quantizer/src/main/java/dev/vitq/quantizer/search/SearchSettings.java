@@ -10,7 +10,8 @@ import java.util.Locale;
  * @param passes visits of every block
  * @param order the order blocks are visited in within a pass
  * @param batchSize calibration images the loss is measured on (the positive and its negatives)
- * @param heldOut further calibration images, never searched on, for the agreement before and after
+ * @param validation further calibration images a block's new scales must also lower the loss on (0: no check)
+ * @param heldOut further calibration images, never searched or checked on, for the agreement before and after
  * @param temperature InfoNCE temperature
  * @param range largest perturbation of a scale, as a natural-log factor (0.1: within about -10% and +10.5%)
  * @param objective what the search minimises
@@ -18,7 +19,7 @@ import java.util.Locale;
  * @param seed seed of the image sample and every random choice of the search
  */
 public record SearchSettings(int population, int generations, int passes, BlockOrder order, int batchSize,
-    int heldOut, double temperature, double range, Objective objective, Strategy strategy, long seed) {
+    int validation, int heldOut, double temperature, double range, Objective objective, Strategy strategy, long seed) {
 
   /** The order blocks are visited in. */
   public enum BlockOrder {
@@ -55,8 +56,9 @@ public record SearchSettings(int population, int generations, int passes, BlockO
       throw new IllegalArgumentException("The search batch needs at least 2 images (one positive, one negative), got "
           + batchSize + ".");
     }
-    if (heldOut < 0) {
-      throw new IllegalArgumentException("Held-out images cannot be negative, got " + heldOut + ".");
+    if (heldOut < 0 || validation < 0) {
+      throw new IllegalArgumentException("Validation and held-out images cannot be negative, got " + validation
+          + " and " + heldOut + ".");
     }
     if (!(temperature > 0) || !(range > 0) || range > 1) {
       throw new IllegalArgumentException("Temperature must be positive and the range in (0, 1], got " + temperature
@@ -69,63 +71,68 @@ public record SearchSettings(int population, int generations, int passes, BlockO
 
   /** The defaults, chosen by measurement on the shared model (BENCHMARKS.md). */
   public static SearchSettings defaults() {
-    return new SearchSettings(10, 4, 1, BlockOrder.FORWARD, 128, 256, 0.1, 0.1, Objective.INFONCE,
+    return new SearchSettings(10, 4, 1, BlockOrder.FORWARD, 128, 256, 256, 0.1, 0.1, Objective.INFONCE,
         Strategy.EVOLUTION, 0);
   }
 
   public SearchSettings withPopulation(int n) {
-    return new SearchSettings(n, generations, passes, order, batchSize, heldOut, temperature, range, objective,
-        strategy, seed);
+    return new SearchSettings(n, generations, passes, order, batchSize, validation,
+        heldOut, temperature, range, objective, strategy, seed);
   }
 
   public SearchSettings withGenerations(int n) {
-    return new SearchSettings(population, n, passes, order, batchSize, heldOut, temperature, range, objective,
-        strategy, seed);
+    return new SearchSettings(population, n, passes, order, batchSize, validation,
+        heldOut, temperature, range, objective, strategy, seed);
   }
 
   public SearchSettings withPasses(int n) {
-    return new SearchSettings(population, generations, n, order, batchSize, heldOut, temperature, range, objective,
-        strategy, seed);
+    return new SearchSettings(population, generations, n, order, batchSize, validation,
+        heldOut, temperature, range, objective, strategy, seed);
   }
 
   public SearchSettings withOrder(BlockOrder o) {
-    return new SearchSettings(population, generations, passes, o, batchSize, heldOut, temperature, range, objective,
-        strategy, seed);
+    return new SearchSettings(population, generations, passes, o, batchSize, validation,
+        heldOut, temperature, range, objective, strategy, seed);
   }
 
   public SearchSettings withBatchSize(int n) {
-    return new SearchSettings(population, generations, passes, order, n, heldOut, temperature, range, objective,
-        strategy, seed);
+    return new SearchSettings(population, generations, passes, order, n, validation,
+        heldOut, temperature, range, objective, strategy, seed);
+  }
+
+  public SearchSettings withValidation(int n) {
+    return new SearchSettings(population, generations, passes, order, batchSize, n,
+        heldOut, temperature, range, objective, strategy, seed);
   }
 
   public SearchSettings withHeldOut(int n) {
-    return new SearchSettings(population, generations, passes, order, batchSize, n, temperature, range, objective,
-        strategy, seed);
+    return new SearchSettings(population, generations, passes, order, batchSize, validation,
+        n, temperature, range, objective, strategy, seed);
   }
 
   public SearchSettings withTemperature(double t) {
-    return new SearchSettings(population, generations, passes, order, batchSize, heldOut, t, range, objective,
-        strategy, seed);
+    return new SearchSettings(population, generations, passes, order, batchSize, validation,
+        heldOut, t, range, objective, strategy, seed);
   }
 
   public SearchSettings withRange(double r) {
-    return new SearchSettings(population, generations, passes, order, batchSize, heldOut, temperature, r, objective,
-        strategy, seed);
+    return new SearchSettings(population, generations, passes, order, batchSize, validation,
+        heldOut, temperature, r, objective, strategy, seed);
   }
 
   public SearchSettings withObjective(Objective o) {
-    return new SearchSettings(population, generations, passes, order, batchSize, heldOut, temperature, range, o,
-        strategy, seed);
+    return new SearchSettings(population, generations, passes, order, batchSize, validation,
+        heldOut, temperature, range, o, strategy, seed);
   }
 
   public SearchSettings withStrategy(Strategy s) {
-    return new SearchSettings(population, generations, passes, order, batchSize, heldOut, temperature, range,
-        objective, s, seed);
+    return new SearchSettings(population, generations, passes, order, batchSize, validation,
+        heldOut, temperature, range, objective, s, seed);
   }
 
   public SearchSettings withSeed(long s) {
-    return new SearchSettings(population, generations, passes, order, batchSize, heldOut, temperature, range,
-        objective, strategy, s);
+    return new SearchSettings(population, generations, passes, order, batchSize, validation,
+        heldOut, temperature, range, objective, strategy, s);
   }
 
   /**

@@ -44,7 +44,7 @@ import org.junit.jupiter.api.io.TempDir;
 class EvolQTest {
   private static final InferenceSession.Config SESSION = new InferenceSession.Config(1, true);
   private static final SearchSettings SETTINGS = SearchSettings.defaults().withPopulation(6).withGenerations(3)
-      .withBatchSize(16).withHeldOut(8).withSeed(3).withRange(0.3);
+      .withBatchSize(16).withValidation(12).withHeldOut(8).withSeed(3).withRange(0.3);
 
   @TempDir static Path images;
   static Model model;
@@ -84,12 +84,19 @@ class EvolQTest {
     assertEquals(a.plan().toJson(), b.plan().toJson(), "same seed, same plan");
     assertEquals("evolq", a.plan().search());
     assertEquals(3, a.blocks().size());
-    assertTrue(a.evaluations() > 0 && a.evaluations() <= 3L * SETTINGS.evaluationsPerBlock());
+    // Evolution evaluates at most its budget per visit, plus two candidates on the validation images.
+    assertTrue(a.evaluations() > 0 && a.evaluations() <= 3L * (SETTINGS.evaluationsPerBlock() + 2));
     Map<String, PlanEntry> before = initial.byTensor();
     Map<String, PlanEntry> after = a.plan().byTensor();
     for (BlockResult r : a.blocks()) {
       assertTrue(r.lossAfter() <= r.lossBefore());
       assertEquals(r.accepted(), r.lossAfter() < r.lossBefore());
+      // A candidate better on the search batch is kept only if it is also better on the validation images.
+      if (r.validationBefore() != null) {
+        assertEquals(r.accepted(), r.validationAfter() < r.validationBefore());
+      } else {
+        assertFalse(r.accepted());
+      }
       List<Double> curve = r.bestPerGeneration();
       assertEquals(SETTINGS.generations(), curve.size());
       for (int g = 1; g < curve.size(); g++) {
@@ -141,8 +148,11 @@ class EvolQTest {
   void randomSearchUsesEvolutionsLargestBudget() throws Exception {
     EvolQ.Result r = search(SETTINGS.withStrategy(SearchSettings.Strategy.RANDOM), null, false,
         EvolQ.Listener.NONE);
-    // The unperturbed candidate is the loss before; with it, every visit evaluates exactly the budget.
-    assertEquals(3L * SETTINGS.evaluationsPerBlock(), r.evaluations());
+    // The unperturbed candidate is the loss before; with it, every visit evaluates exactly the budget, plus the
+    // unperturbed and the best candidate on the validation images when the best was better on the search batch.
+    for (BlockResult b : r.blocks()) {
+      assertEquals(SETTINGS.evaluationsPerBlock() + (b.validationBefore() == null ? 0 : 2), b.evaluations());
+    }
   }
 
   @Test
