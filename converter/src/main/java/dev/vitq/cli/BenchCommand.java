@@ -13,17 +13,21 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
-/** {@code vitq bench MODEL [--batch N] [--threads N]}. */
+/** {@code vitq bench MODEL [--batch N] [--threads N]}, or {@code vitq bench --bundle DIR}. */
 @Command(
     name = "bench",
     mixinStandardHelpOptions = true,
-    description = "Time a model in ONNX Runtime on a fixed random batch: median and 90th percentile latency, "
-        + "throughput.")
+    description = {"Time a model in ONNX Runtime on a fixed random batch: median and 90th percentile latency, "
+        + "throughput.",
+        "With --bundle, time a device/cloud bundle: device latency, cloud latency and bytes per image."})
 final class BenchCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
-  @Parameters(index = "0", paramLabel = "MODEL", description = "The ONNX model.")
+  @Parameters(index = "0", arity = "0..1", paramLabel = "MODEL", description = "The ONNX model.")
   Path model;
+
+  @Option(names = "--bundle", paramLabel = "DIR", description = "A bundle written by vitq export, instead of MODEL.")
+  Path bundle;
 
   @Option(names = "--batch", defaultValue = "1", paramLabel = "N", description = "Images per run (default: 1).")
   int batch;
@@ -38,6 +42,18 @@ final class BenchCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws VitqException {
+    if ((model == null) == (bundle == null)) {
+      throw new VitqException("Pass a MODEL or --bundle DIR, one of them.");
+    }
+    PrintWriter out = spec.commandLine().getOut();
+    if (bundle != null) {
+      Reports.BundleBench b = Vitq.benchBundle(bundle, batch, threads.get(), runs);
+      out.println(json ? Json.write(b) : String.format("%s, batch %d: device median %.2f ms, cloud median %.2f ms, "
+          + "%,d bytes per image cross (%d runs)", b.bundle(), b.batch(), b.deviceMedianMillis(),
+          b.cloudMedianMillis(), b.bytesPerImage(), b.runs()));
+      out.flush();
+      return 0;
+    }
     Reports.Bench r = Vitq.bench(model, batch, threads.get(), runs);
     PrintWriter pw = spec.commandLine().getOut();
     if (json) {

@@ -23,8 +23,13 @@ import picocli.CommandLine.Spec;
 final class EvalCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
-  @Parameters(index = "0", paramLabel = "MODEL", description = "The ONNX model to evaluate.")
+  @Parameters(index = "0", arity = "0..1", paramLabel = "MODEL", description = "The ONNX model to evaluate.")
   Path model;
+
+  @Option(names = "--bundle", paramLabel = "DIR",
+      description = "A bundle written by vitq export, instead of MODEL: each batch runs through device.onnx, and "
+          + "only what it outputs reaches cloud.onnx.")
+  Path bundle;
 
   @Option(names = "--data", required = true, paramLabel = "DIR", description = "The images.")
   Path data;
@@ -52,8 +57,14 @@ final class EvalCommand implements Callable<Integer> {
     if (batch <= 0) {
       throw new VitqException("--batch must be positive, got " + batch + ".");
     }
-    Reports.Eval r = Vitq.evaluate(model, data, ref, preprocess.flags(), threads.get(), batch,
-        ConsoleProgress.forTerminal(quiet || json));
+    if ((model == null) == (bundle == null)) {
+      throw new VitqException("Pass a MODEL or --bundle DIR, one of them.");
+    }
+    Reports.Eval r = bundle != null
+        ? Vitq.evaluateBundle(bundle, data, ref, preprocess.flags(), threads.get(), batch,
+            ConsoleProgress.forTerminal(quiet || json))
+        : Vitq.evaluate(model, data, ref, preprocess.flags(), threads.get(), batch,
+            ConsoleProgress.forTerminal(quiet || json));
     PrintWriter pw = spec.commandLine().getOut();
     if (json) {
       pw.println(Json.write(r));

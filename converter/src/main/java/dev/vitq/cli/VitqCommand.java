@@ -8,6 +8,6 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     versionProvider = VersionProvider.class,
     description = "Post-training quantization and conversion of Vision Transformers in ONNX.",
-    subcommands = {QuantizeCommand.class, EvalCommand.class, BenchCommand.class, CompareCommand.class, InspectCommand.class, ConvertCommand.class,
-        ModelsCommand.class})
+    subcommands = {QuantizeCommand.class, ExportCommand.class, EvalCommand.class, BenchCommand.class,
+        CompareCommand.class, InspectCommand.class, ConvertCommand.class, ModelsCommand.class})
 final class VitqCommand {}

@@ -26,6 +26,11 @@ final class FastLayerNorm {
   private FastLayerNorm() {}
 
   static Model apply(Model model, VitStructure vit) {
+    return apply(model, vit, vit.tokens());
+  }
+
+  /** {@link #apply(Model, VitStructure)} for a graph whose norms see {@code tokens} tokens (a split's cloud half). */
+  static Model apply(Model model, VitStructure vit, long tokens) {
     Set<String> targets = new HashSet<>();
     List<Norm> norms = new ArrayList<>();
     vit.blocks().forEach(b -> {
@@ -55,7 +60,7 @@ final class FastLayerNorm {
       if (zeros == null) {
         // Made at load time by ONNX Runtime's constant folding, so the file does not carry a block of zeros.
         String shape = b.initializer("vitq_skip_shape", Tensor.ofLongs("", List.of(2L),
-            new long[] {vit.tokens(), vit.embedDim()}));
+            new long[] {tokens, vit.embedDim()}));
         zeros = b.op("ConstantOfShape", List.of(shape));
         nodes.addAll(0, b.nodes());
       }

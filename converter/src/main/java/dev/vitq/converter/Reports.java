@@ -78,4 +78,39 @@ public final class Reports {
    */
   public record Bench(String model, int batch, int threads, int runs, double medianMillis, double p90Millis,
       double imagesPerSecond) {}
+
+  /**
+   * What {@link Vitq#export} wrote.
+   *
+   * @param bundle the bundle folder
+   * @param source the float model
+   * @param scheme the scheme's name
+   * @param split blocks on the device
+   * @param depth blocks in the model
+   * @param reduction none, attention or pool
+   * @param tokensIn tokens per image entering block K+1 in the model
+   * @param tokensOut tokens per image crossing the boundary
+   * @param bytesPerImage boundary bytes per image
+   * @param float32BytesPerImage the same tokens in float32
+   * @param deviceBytes size of device.onnx
+   * @param cloudBytes size of cloud.onnx
+   * @param totalMillis time from start to the written bundle
+   */
+  public record Export(String bundle, String source, String scheme, int split, int depth, String reduction,
+      int tokensIn, int tokensOut, long bytesPerImage, long float32BytesPerImage, long deviceBytes, long cloudBytes,
+      long totalMillis) {}
+
+  /**
+   * What {@link Vitq#benchBundle} measured.
+   *
+   * @param bundle the bundle folder
+   * @param batch images per run
+   * @param threads ONNX Runtime intra-op threads (0: its choice)
+   * @param runs timed runs
+   * @param deviceMedianMillis median time of a device run
+   * @param cloudMedianMillis median time of a cloud run
+   * @param bytesPerImage boundary bytes per image, as measured on the device's output
+   */
+  public record BundleBench(String bundle, int batch, int threads, int runs, double deviceMedianMillis,
+      double cloudMedianMillis, long bytesPerImage) {}
 }

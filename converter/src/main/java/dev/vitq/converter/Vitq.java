@@ -212,6 +212,121 @@ public final class Vitq {
     }
   }
 
+  // ---- export ------------------------------------------------------------------------------------------------
+
+  /**
+   * Quantizes a float ViT and splits it after {@code split} blocks into a bundle: {@code device.onnx} (the model's
+   * input; embedding and blocks 1..K; outputs the boundary tokens as 8-bit levels and what dequantizes them),
+   * {@code cloud.onnx} (inputs named as the device's outputs; blocks K+1..N and the head; outputs the logits) and
+   * {@code manifest.json}. The bundle appears complete or not at all.
+   *
+   * @throws VitqException if the model, the images, the plan or the options cannot be used
+   */
+  public static Reports.Export export(ExportRequest r, Progress progress) throws VitqException {
+    long t0 = System.nanoTime();
+    if (r.keepTokens() != 0 && r.pool() != 0) {
+      throw new VitqException("Pass --keep-tokens or --pool, not both.");
+    }
+    LoadedModel m = load(r.model());
+    String sha = sha256(r.model());
+    Preprocessing pre = r.preprocess().resolve(m.model());
+    QuantPlan plan;
+    if (r.plan() != null) {
+      try {
+        plan = QuantPlan.fromJson(Files.readString(r.plan()));
+      } catch (IOException e) {
+        throw new VitqException("Cannot read the plan " + r.plan() + ": " + e.getMessage() + ".", e);
+      }
+      if (!plan.modelSha256().equals(sha)) {
+        throw new VitqException("The plan " + fileName(r.plan()) + " was made for another model (SHA-256 "
+            + plan.modelSha256() + ").");
+      }
+    } else {
+      if (r.calibration() == null) {
+        throw new VitqException("Pass --calib DIR (or --plan PLAN.json): exporting needs calibration images.");
+      }
+      InferenceSession.Config session = InferenceSession.Config.defaults().withThreads(r.threads());
+      plan = Calibrator.calibrate(m.model(), m.vit(), sha, ImageDataset.open(r.calibration(), pre),
+          new Calibrator.Settings(r.scheme(), r.method(), r.batchSize(), r.seed(), session), progress).plan();
+    }
+    Split.Reduction reduction = r.keepTokens() != 0 ? new Split.Reduction.Attention(r.keepTokens())
+        : r.pool() != 0 ? new Split.Reduction.Pool(r.pool()) : new Split.Reduction.None();
+    Split.Parts parts = Split.of(m.model(), m.vit(), plan, r.split(), reduction, r.floatCloud());
+    String provenance = provenance(r.model().toString(), sha, plan);
+    Model device = parts.device().withProducer("vitq", version()).withMetadata("vitq", provenance);
+    Model cloud = parts.cloud().withProducer("vitq", version()).withMetadata("vitq", provenance);
+    String kind = switch (reduction) {
+      case Split.Reduction.None n -> "none";
+      case Split.Reduction.Attention a -> "attention";
+      case Split.Reduction.Pool p -> "pool";
+    };
+    Bundle.write(r.bundle(), device, cloud, manifest(r, m, sha, pre, plan, parts, kind));
+    Bundle.read(r.bundle()); // the bundle as written loads and matches its manifest
+    return new Reports.Export(r.bundle().toString(), r.model().toString(), plan.scheme().cliName(), r.split(),
+        m.vit().blocks().size(), kind, m.vit().tokens(), parts.tokens(), parts.bytesPerImage(),
+        4L * parts.tokens() * parts.width(), sizeOf(r.bundle().resolve(Bundle.DEVICE)),
+        sizeOf(r.bundle().resolve(Bundle.CLOUD)), millis(t0, System.nanoTime()));
+  }
+
+  private static Map<String, Object> manifest(ExportRequest r, LoadedModel m, String sha, Preprocessing pre,
+      QuantPlan plan, Split.Parts parts, String kind) {
+    Map<String, Object> out = new LinkedHashMap<>();
+    out.put("format", Bundle.FORMAT);
+    out.put("vitq_version", version());
+    out.put("source", Map.of("model", r.model().toString().replace('\\', '/'), "sha256", sha));
+    Map<String, Object> prep = new LinkedHashMap<>();
+    prep.put("height", pre.height());
+    prep.put("width", pre.width());
+    prep.put("scale", pre.scale());
+    prep.put("mean", pre.mean());
+    prep.put("std", pre.std());
+    prep.put("resize", pre.resize());
+    prep.put("layout", "NCHW, RGB");
+    out.put("preprocessing", prep);
+    out.put("labels", m.model().metadata("preprocess").map(Preprocessing::labelsFromMetadata).orElse(List.of()));
+    out.put("scheme", plan.scheme().cliName());
+    out.put("method", plan.method().cliName());
+    out.put("search", plan.search());
+    out.put("seed", plan.seed());
+    int depth = m.vit().blocks().size();
+    out.put("split", Map.of("device_blocks", r.split(), "cloud_blocks", depth - r.split(), "depth", depth));
+    Map<String, Object> reduction = new LinkedHashMap<>();
+    reduction.put("kind", kind);
+    reduction.put("keep_tokens", r.keepTokens() == 0 ? null : r.keepTokens());
+    reduction.put("pool", r.pool() == 0 ? null : r.pool());
+    reduction.put("tokens_in", m.vit().tokens());
+    reduction.put("tokens_out", parts.tokens());
+    reduction.put("rule", switch (kind) {
+      case "attention" -> "class token kept; patch tokens ranked by the class token's attention in block "
+          + r.split() + " (summed over heads), the top share kept, in rank order";
+      case "pool" -> "class token kept; each " + r.pool() + "x" + r.pool() + " square of neighbouring patch tokens "
+          + "averaged, row-major";
+      default -> "every token, in model order";
+    });
+    out.put("token_reduction", reduction);
+    out.put("cloud_precision", r.floatCloud() ? "fp32" : "same");
+    Map<String, Object> boundary = new LinkedHashMap<>();
+    boundary.put("tensors", List.of(
+        Map.of("name", Split.TOKENS, "dtype", "uint8", "shape", List.of("batch", parts.tokens(), parts.width())),
+        Map.of("name", Split.SCALE, "dtype", "float32", "shape", List.of()),
+        Map.of("name", Split.ZERO_POINT, "dtype", "uint8", "shape", List.of()),
+        Map.of("name", Split.CHANNEL_FACTOR, "dtype", "float32", "shape", List.of(parts.width()))));
+    boundary.put("dequantize", "x[b, t, c] = (boundary_tokens[b, t, c] - boundary_zero_point) * boundary_scale"
+        + " * boundary_channel_factor[c]");
+    boundary.put("bits", parts.quantizer().bits());
+    boundary.put("scale", QdqLowering.scaleInput(plan.entry(m.vit().blocks().get(r.split()).input()).orElseThrow())[0]);
+    boundary.put("zero_point", parts.quantizer().zeroPoints()[0]);
+    boundary.put("channel_factor", parts.channelFactor());
+    boundary.put("bytes_per_image", parts.bytesPerImage());
+    boundary.put("float32_bytes_per_image", 4L * parts.tokens() * parts.width());
+    out.put("boundary", boundary);
+    out.put("device", Map.of("file", Bundle.DEVICE, "input", m.vit().input(), "outputs", List.of(Split.TOKENS,
+        Split.SCALE, Split.ZERO_POINT, Split.CHANNEL_FACTOR)));
+    out.put("cloud", Map.of("file", Bundle.CLOUD, "inputs", List.of(Split.TOKENS, Split.SCALE, Split.ZERO_POINT,
+        Split.CHANNEL_FACTOR), "output", m.vit().output()));
+    return out;
+  }
+
   // ---- evaluate ----------------------------------------------------------------------------------------------
 
   /**
@@ -260,6 +375,39 @@ public final class Vitq {
     }
   }
 
+  /**
+   * {@link #evaluate} for a bundle: every batch runs through the device model, and what it outputs (the 8-bit tokens
+   * and their dequantization values) is all the cloud model gets.
+   *
+   * @throws VitqException if the bundle, the reference or the images cannot be used
+   */
+  public static Reports.Eval evaluateBundle(Path bundle, Path data, Path reference, PreprocessFlags flags,
+      int threads, int batchSize, Progress progress) throws VitqException {
+    Bundle.Loaded b = Bundle.read(bundle);
+    InferenceSession.Config config = InferenceSession.Config.defaults().withThreads(threads);
+    Preprocessing pre = flags.resolve(b.device());
+    Evaluation.Predictions refPredictions = reference == null ? null
+        : predict(OnnxReader.read(reference), ImageDataset.open(data, pre), config, batchSize, progress);
+    ImageDataset images = ImageDataset.open(data, pre);
+    int[] predicted = new int[images.size()];
+    int[] labels = new int[images.size()];
+    int[] n = {0};
+    try (Bundle.Pair pair = Bundle.Pair.open(b, config)) {
+      images.forEachBatch(batchSize, progress, batch -> {
+        float[] logits = pair.decode(pair.encode(HostTensor.ofFloats(batch.shape(), batch.pixels()))).floats();
+        int classes = logits.length / batch.count();
+        for (int i = 0; i < batch.count(); i++) {
+          predicted[n[0]] = Evaluation.argmax(logits, i * classes, classes);
+          labels[n[0]] = batch.labels()[i];
+          n[0]++;
+        }
+      });
+    }
+    Evaluation.Predictions p = new Evaluation.Predictions(Arrays.copyOf(predicted, n[0]), Arrays.copyOf(labels, n[0]));
+    return new Reports.Eval(bundle.toString(), n[0], images.skipped(), images.classes().isEmpty() ? null : p.top1(),
+        reference == null ? null : reference.toString(), refPredictions == null ? null : p.agreement(refPredictions));
+  }
+
   // ---- bench -------------------------------------------------------------------------------------------------
 
   /** Untimed runs before measuring: ONNX Runtime allocates and tunes on the first ones. */
@@ -272,10 +420,46 @@ public final class Vitq {
    * @throws VitqException if the model cannot be loaded or run
    */
   public static Reports.Bench bench(Path model, int batch, int threads, int runs) throws VitqException {
+    checkBench(batch, runs);
+    Model m = OnnxReader.read(model);
+    HostTensor x = randomImages(m, batch);
+    double[] times;
+    try (InferenceSession s = InferenceSession.of(m, InferenceSession.Config.defaults().withThreads(threads))) {
+      Map<String, HostTensor> feed = Map.of(s.inputNames().get(0), x);
+      times = time(() -> s.run(feed, List.of(s.outputNames().get(0))), runs);
+    }
+    double median = median(times);
+    double p90 = times[Math.min(runs - 1, (int) Math.ceil(0.9 * runs) - 1)];
+    return new Reports.Bench(model.toString(), batch, threads, runs, median, p90, batch * 1000.0 / median);
+  }
+
+  /**
+   * Times a bundle's two halves on a fixed random batch: the device model from the image, the cloud model from what
+   * the device output; medians of {@code runs} timed runs after {@value #WARMUP_RUNS} warm-up runs each.
+   *
+   * @throws VitqException if the bundle cannot be loaded or run
+   */
+  public static Reports.BundleBench benchBundle(Path bundle, int batch, int threads, int runs) throws VitqException {
+    checkBench(batch, runs);
+    Bundle.Loaded b = Bundle.read(bundle);
+    HostTensor x = randomImages(b.device(), batch);
+    try (Bundle.Pair pair = Bundle.Pair.open(b, InferenceSession.Config.defaults().withThreads(threads))) {
+      Map<String, HostTensor> wire = pair.encode(x);
+      double device = median(time(() -> pair.encode(x), runs));
+      double cloud = median(time(() -> pair.decode(wire), runs));
+      long bytes = wire.get(Split.TOKENS).data().capacity() / batch;
+      return new Reports.BundleBench(bundle.toString(), batch, threads, runs, device, cloud, bytes);
+    }
+  }
+
+  private static void checkBench(int batch, int runs) throws VitqException {
     if (batch <= 0 || runs <= 0) {
       throw new VitqException("Batch and runs must be positive, got batch " + batch + " and runs " + runs + ".");
     }
-    Model m = OnnxReader.read(model);
+  }
+
+  /** A fixed pseudo-random batch shaped for the model's image input. */
+  private static HostTensor randomImages(Model m, int batch) throws VitqException {
     Value input = PreprocessFlags.imageInput(m);
     var shape = input.type().shape();
     long h = shape.get(2).isFixed() ? shape.get(2).size() : -1;
@@ -285,30 +469,37 @@ public final class Vitq {
       h = pre.height();
       w = pre.width();
     }
-    long[] dims = {batch, 3, h, w};
     float[] pixels = new float[Math.toIntExact(batch * 3 * h * w)];
     Random rng = new Random(0);
     for (int i = 0; i < pixels.length; i++) {
       pixels[i] = (float) rng.nextGaussian();
     }
-    HostTensor x = HostTensor.ofFloats(dims, pixels);
+    return HostTensor.ofFloats(new long[] {batch, 3, h, w}, pixels);
+  }
+
+  /** One ONNX Runtime run. */
+  private interface Run {
+    void run() throws VitqException;
+  }
+
+  /** Sorted times in milliseconds of {@code runs} runs after the warm-up runs. */
+  private static double[] time(Run run, int runs) throws VitqException {
+    for (int i = 0; i < WARMUP_RUNS; i++) {
+      run.run();
+    }
     double[] times = new double[runs];
-    try (InferenceSession s = InferenceSession.of(m, InferenceSession.Config.defaults().withThreads(threads))) {
-      String out = s.outputNames().get(0);
-      Map<String, HostTensor> feed = Map.of(input.name(), x);
-      for (int i = 0; i < WARMUP_RUNS; i++) {
-        s.run(feed, List.of(out));
-      }
-      for (int i = 0; i < runs; i++) {
-        long t = System.nanoTime();
-        s.run(feed, List.of(out));
-        times[i] = (System.nanoTime() - t) / 1e6;
-      }
+    for (int i = 0; i < runs; i++) {
+      long t = System.nanoTime();
+      run.run();
+      times[i] = (System.nanoTime() - t) / 1e6;
     }
     Arrays.sort(times);
-    double median = runs % 2 == 1 ? times[runs / 2] : (times[runs / 2 - 1] + times[runs / 2]) / 2;
-    double p90 = times[Math.min(runs - 1, (int) Math.ceil(0.9 * runs) - 1)];
-    return new Reports.Bench(model.toString(), batch, threads, runs, median, p90, batch * 1000.0 / median);
+    return times;
+  }
+
+  private static double median(double[] sorted) {
+    int n = sorted.length;
+    return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
   }
 
   // ---- helpers -----------------------------------------------------------------------------------------------

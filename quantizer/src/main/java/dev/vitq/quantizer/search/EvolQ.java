@@ -6,6 +6,7 @@ import dev.vitq.calibration.ImageDataset;
 import dev.vitq.calibration.InferenceSession;
 import dev.vitq.calibration.Progress;
 import dev.vitq.models.AtomicFile;
+import dev.vitq.models.Cut;
 import dev.vitq.models.Model;
 import dev.vitq.models.VitqException;
 import dev.vitq.models.vit.VitStructure;
@@ -232,7 +233,6 @@ public final class EvolQ {
     private final Targets validation;
     private final Model simulate;
     private final InferenceSession full;
-    private final Map<Integer, InferenceSession> suffixes = new HashMap<>();
     /** The plan of the best candidate of the last visit. */
     QuantPlan lastBest;
 
@@ -254,7 +254,6 @@ public final class EvolQ {
 
     @Override
     public void close() {
-      suffixes.values().forEach(InferenceSession::close);
       full.close();
     }
 
@@ -279,7 +278,14 @@ public final class EvolQ {
     BlockResult visit(QuantPlan plan, int pass, int block, Progress.Task task) throws VitqException {
       List<PlanEntry> tuned = plan.entries().stream()
           .filter(e -> e.block() == block && e.quantizer().kind() == Quantizer.Kind.UNIFORM).toList();
-      InferenceSession suffix = suffix(block);
+      java.util.Optional<Model> cut = suffixModel(block);
+      try (InferenceSession own = cut.isPresent() ? InferenceSession.of(cut.get(), config) : null) {
+        return visit(plan, pass, block, tuned, own == null ? full : own, task);
+      }
+    }
+
+    private BlockResult visit(QuantPlan plan, int pass, int block, List<PlanEntry> tuned, InferenceSession suffix,
+        Progress.Task task) throws VitqException {
       Candidates candidates = new Candidates(plan, tuned, blockInput(plan, block, suffix, search.images), suffix,
           search);
       double[] unperturbed = new double[tuned.size()];
@@ -326,17 +332,13 @@ public final class EvolQ {
       return feed;
     }
 
-    /** The session that runs blocks {@code block}..N from the block's input; the full one if the cut is not clean. */
-    private InferenceSession suffix(int block) throws VitqException {
-      InferenceSession s = suffixes.get(block);
-      if (s == null) {
-        var cut = Suffix.of(simulate, vit.blocks().get(block).norm1().input(), vit.output(), Set.of(vit.input()));
-        s = cut.isPresent() ? InferenceSession.of(cut.get(), config) : full;
-        if (s != full) {
-          suffixes.put(block, s);
-        }
-      }
-      return s;
+    /**
+     * The model that runs blocks {@code block}..N from the block's input, or empty if the cut is not clean. A visit
+     * opens its own session and closes it: ONNX Runtime keeps each session's peak memory, and twelve of them held
+     * 7 GiB on the shared model.
+     */
+    private java.util.Optional<Model> suffixModel(int block) {
+      return Cut.after(simulate, vit.blocks().get(block).norm1().input(), vit.output(), Set.of(vit.input()));
     }
 
     /** The candidates of one block visit: evaluation, memo and the best seen. */

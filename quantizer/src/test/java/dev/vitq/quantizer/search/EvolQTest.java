@@ -159,7 +159,7 @@ class EvolQTest {
   void suffixFromABlockInputComputesWhatTheWholeModelComputes() throws Exception {
     Model simulate = QdqLowering.lower(model, initial, QdqLowering.Mode.SIMULATE);
     String boundary = vit.blocks().get(1).norm1().input();
-    Model suffix = Suffix.of(simulate, boundary, vit.output(), java.util.Set.of(vit.input())).orElseThrow();
+    Model suffix = dev.vitq.models.Cut.after(simulate, boundary, vit.output(), java.util.Set.of(vit.input())).orElseThrow();
     assertFalse(suffix.graph().inputs().stream().anyMatch(v -> v.name().equals(vit.input())));
     EvolQ.Images batch = EvolQ.Images.load(data.slice(0, 6));
     Map<String, HostTensor> feed = new HashMap<>(EvolQ.scales(initial, simulate.graph().inputs().stream()

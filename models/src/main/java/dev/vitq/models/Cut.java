@@ -1,12 +1,5 @@
-package dev.vitq.quantizer.search;
+package dev.vitq.models;
 
-import dev.vitq.models.DType;
-import dev.vitq.models.Graph;
-import dev.vitq.models.Model;
-import dev.vitq.models.Node;
-import dev.vitq.models.Tensor;
-import dev.vitq.models.TensorType;
-import dev.vitq.models.Value;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
@@ -18,17 +11,17 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * A graph pass: the part of a model after one of its values, with that value as the graph input. A candidate for
- * block i runs only blocks i..N this way, from block i's cached input.
+ * Graph passes that cut a model at one of its values: the part before it (a device encoder, say) and the part after
+ * it (a cloud decoder, or the blocks a scale search re-runs).
  */
-final class Suffix {
-  private Suffix() {}
+public final class Cut {
+  private Cut() {}
 
   /**
    * The model computing {@code output} from {@code boundary} (and the other graph inputs it still needs), or empty
    * when it needs one of {@code forbidden} (a shape taken from the image, say), so the cut is not clean.
    */
-  static Optional<Model> of(Model model, String boundary, String output, Set<String> forbidden) {
+  public static Optional<Model> after(Model model, String boundary, String output, Set<String> forbidden) {
     Graph g = model.graph();
     Map<String, Node> producer = new HashMap<>();
     for (Node n : g.nodes()) {
@@ -59,5 +52,37 @@ final class Suffix {
     List<Value> info = g.valueInfo().stream().filter(v -> seen.contains(v.name())).toList();
     return Optional.of(model.withGraph(g.withNodes(nodes).withInitializers(initializers).withInputs(inputs)
         .withOutputs(outputs).withValueInfo(info)));
+  }
+
+  /**
+   * The model computing {@code outputs} (declared with {@code types}) from the graph inputs they need: only the
+   * nodes, initializers and inputs on their way.
+   */
+  public static Model before(Model model, List<Value> outputs) {
+    Graph g = model.graph();
+    Map<String, Node> producer = new HashMap<>();
+    for (Node n : g.nodes()) {
+      n.outputs().forEach(o -> producer.put(o, n));
+    }
+    Set<Node> needed = new HashSet<>();
+    Set<String> seen = new HashSet<>();
+    Deque<String> work = new ArrayDeque<>();
+    outputs.forEach(v -> work.add(v.name()));
+    while (!work.isEmpty()) {
+      String v = work.pop();
+      if (!seen.add(v) || v.isEmpty()) {
+        continue;
+      }
+      Node n = producer.get(v);
+      if (n != null && needed.add(n)) {
+        work.addAll(Graph.usedValues(n));
+      }
+    }
+    List<Node> nodes = g.nodes().stream().filter(needed::contains).toList();
+    List<Tensor> initializers = g.initializers().stream().filter(t -> seen.contains(t.name())).toList();
+    List<Value> inputs = g.inputs().stream().filter(v -> seen.contains(v.name())).toList();
+    List<Value> info = g.valueInfo().stream().filter(v -> seen.contains(v.name())).toList();
+    return model.withGraph(g.withNodes(nodes).withInitializers(initializers).withInputs(inputs).withOutputs(outputs)
+        .withValueInfo(info));
   }
 }

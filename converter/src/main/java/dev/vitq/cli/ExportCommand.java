@@ -1,0 +1,114 @@
+package dev.vitq.cli;
+
+import dev.vitq.converter.ExportRequest;
+import dev.vitq.converter.Reports;
+import dev.vitq.converter.Vitq;
+import dev.vitq.models.VitqException;
+import dev.vitq.quantizer.Method;
+import dev.vitq.quantizer.Scheme;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/** {@code vitq export MODEL --calib DIR --scheme S --split K [--keep-tokens F | --pool 2] -o BUNDLE}. */
+@Command(
+    name = "export",
+    mixinStandardHelpOptions = true,
+    description = {
+        "Quantize a float ViT and split it into a device encoder (embedding and the first K blocks, sending 8-bit "
+            + "tokens, optionally fewer) and a cloud decoder (the rest), with a manifest: a bundle folder.",
+        "Without token reduction the pair computes exactly what 'vitq quantize' with the same options writes."})
+final class ExportCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
+
+  @Parameters(index = "0", paramLabel = "MODEL", description = "The float ONNX ViT.")
+  Path model;
+
+  @Option(names = "--calib", paramLabel = "DIR", description = "Calibration images (not needed with --plan).")
+  Path calib;
+
+  @Option(names = "--plan", paramLabel = "PLAN.json",
+      description = "Use a plan written by 'vitq quantize --plan-out' (a searched one, say) instead of calibrating.")
+  Path plan;
+
+  @Option(names = "--split", required = true, paramLabel = "K", description = "Blocks on the device.")
+  int split;
+
+  @Option(names = "--scheme", defaultValue = "w8a8", paramLabel = "S",
+      description = "w8a8, w6a6, w4a8 or w4a4 (default: ${DEFAULT-VALUE}).")
+  String scheme;
+
+  @Option(names = "--method", defaultValue = "mse", paramLabel = "M",
+      description = "Scale initialisation: minmax, percentile or mse (default: ${DEFAULT-VALUE}).")
+  String method;
+
+  @Option(names = "--keep-tokens", paramLabel = "F",
+      description = "Send the class token and the share F of patch tokens the class token attends to most in "
+          + "block K.")
+  Double keepTokens;
+
+  @Option(names = "--pool", paramLabel = "2", description = "Send the class token and the mean of every 2x2 square "
+      + "of neighbouring patch tokens.")
+  Integer pool;
+
+  @Option(names = "--cloud-precision", defaultValue = "same", paramLabel = "P",
+      description = "same (the cloud runs the quantized blocks) or fp32 (default: ${DEFAULT-VALUE}).")
+  String cloudPrecision;
+
+  @Option(names = "--seed", defaultValue = "0", paramLabel = "N", description = "Seed (default: ${DEFAULT-VALUE}).")
+  long seed;
+
+  @Option(names = {"-o", "--output"}, required = true, paramLabel = "BUNDLE", description = "The bundle folder.")
+  Path out;
+
+  @Mixin ThreadsOption threads;
+
+  @Mixin PreprocessOptions preprocess;
+
+  @Option(names = "--json", description = "Print JSON instead of text.")
+  boolean json;
+
+  @Option(names = {"-q", "--quiet"}, description = "No progress bars.")
+  boolean quiet;
+
+  @Override
+  public Integer call() throws VitqException {
+    if (!cloudPrecision.equals("same") && !cloudPrecision.equals("fp32")) {
+      throw new VitqException("--cloud-precision must be same or fp32, got '" + cloudPrecision + "'.");
+    }
+    if (keepTokens != null && pool != null) {
+      throw new VitqException("Pass --keep-tokens or --pool, not both.");
+    }
+    if (keepTokens != null && !(keepTokens > 0 && keepTokens <= 1)) {
+      throw new VitqException("--keep-tokens must be in (0, 1], got " + keepTokens + ".");
+    }
+    ExportRequest r = ExportRequest.of(model, calib, out, split)
+        .withScheme(QuantizeCommand.parse(() -> Scheme.ofCliName(scheme)))
+        .withMethod(QuantizeCommand.parse(() -> Method.ofCliName(method)))
+        .withKeepTokens(keepTokens == null || keepTokens == 1.0 ? 0 : keepTokens)
+        .withPool(pool == null ? 0 : pool)
+        .withFloatCloud(cloudPrecision.equals("fp32"))
+        .withSeed(seed)
+        .withPlan(plan)
+        .withPreprocess(preprocess.flags())
+        .withThreads(threads.get());
+    Reports.Export e = Vitq.export(r, ConsoleProgress.forTerminal(quiet || json));
+    PrintWriter pw = spec.commandLine().getOut();
+    if (json) {
+      pw.println(Json.write(e));
+    } else {
+      pw.printf("exported %s (%s) split after block %d of %d -> %s: device %,d bytes, cloud %,d bytes; %d of %d "
+              + "tokens cross (%s), %,d bytes per image (float32: %,d) in %.1f s%n", e.source(), e.scheme(),
+          e.split(), e.depth(), e.bundle(), e.deviceBytes(), e.cloudBytes(), e.tokensOut(), e.tokensIn(),
+          e.reduction(), e.bytesPerImage(), e.float32BytesPerImage(), e.totalMillis() / 1000.0);
+    }
+    pw.flush();
+    return 0;
+  }
+}

@@ -1,0 +1,181 @@
+package dev.vitq.converter;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.vitq.calibration.HostTensor;
+import dev.vitq.calibration.InferenceSession;
+import dev.vitq.models.Model;
+import dev.vitq.models.VitqException;
+import dev.vitq.models.onnx.OnnxReader;
+import dev.vitq.models.onnx.OnnxWriter;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+
+/**
+ * A device/cloud bundle on disk: {@code device.onnx}, {@code cloud.onnx} and {@code manifest.json}, written into a
+ * temporary folder and renamed into place, so it appears complete or not at all.
+ */
+final class Bundle {
+  static final String DEVICE = "device.onnx";
+  static final String CLOUD = "cloud.onnx";
+  static final String MANIFEST = "manifest.json";
+  static final String FORMAT = "vitq-bundle/1";
+  static final ObjectMapper JSON = new ObjectMapper()
+      .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
+      .enable(SerializationFeature.INDENT_OUTPUT);
+
+  private Bundle() {}
+
+  /**
+   * Writes the two models and the manifest (which gets each file's hash) into {@code dir}, replacing a previous
+   * bundle there.
+   *
+   * @throws VitqException if the folder cannot be written
+   */
+  static void write(Path dir, Model device, Model cloud, Map<String, Object> manifest) throws VitqException {
+    Path abs = dir.toAbsolutePath();
+    Path parent = abs.getParent();
+    Path tmp;
+    try {
+      Files.createDirectories(parent);
+      if (Files.exists(abs) && !Files.isDirectory(abs)) {
+        throw new VitqException("The bundle path " + dir + " is a file; pass a folder.");
+      }
+      tmp = Files.createTempDirectory(parent, "." + abs.getFileName() + ".");
+    } catch (IOException e) {
+      throw new VitqException("Cannot write into " + parent + ": " + e.getMessage() + ".", e);
+    }
+    try {
+      byte[] d = OnnxWriter.toBytes(device);
+      byte[] c = OnnxWriter.toBytes(cloud);
+      Files.write(tmp.resolve(DEVICE), d);
+      Files.write(tmp.resolve(CLOUD), c);
+      Map<String, Object> files = new LinkedHashMap<>();
+      files.put(DEVICE, Map.of("sha256", Vitq.sha256(d), "bytes", d.length));
+      files.put(CLOUD, Map.of("sha256", Vitq.sha256(c), "bytes", c.length));
+      Map<String, Object> full = new LinkedHashMap<>(manifest);
+      full.put("files", files);
+      Files.writeString(tmp.resolve(MANIFEST), JSON.writeValueAsString(full) + "\n");
+      for (Path p : List.of(tmp, tmp.resolve(DEVICE), tmp.resolve(CLOUD), tmp.resolve(MANIFEST))) {
+        Files.setPosixFilePermissions(p, java.nio.file.attribute.PosixFilePermissions.fromString(
+            Files.isDirectory(p) ? "rwxr-xr-x" : "rw-r--r--"));
+      }
+      // Swap folders: the old bundle (if any) leaves only once the new one is complete beside it.
+      Path old = null;
+      if (Files.exists(abs)) {
+        old = Files.createTempDirectory(parent, "." + abs.getFileName() + ".old.");
+        Files.delete(old);
+        Files.move(abs, old);
+      }
+      Files.move(tmp, abs);
+      if (old != null) {
+        deleteTree(old);
+      }
+    } catch (IOException e) {
+      deleteTree(tmp);
+      throw new VitqException("Cannot write the bundle " + dir + ": " + e.getMessage() + ".", e);
+    } catch (RuntimeException | Error e) {
+      deleteTree(tmp);
+      throw e;
+    }
+  }
+
+  private static void deleteTree(Path dir) {
+    if (dir == null || !Files.exists(dir)) {
+      return;
+    }
+    try (Stream<Path> s = Files.walk(dir)) {
+      for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(p);
+      }
+    } catch (IOException e) {
+      // A leftover temporary folder is harmless and named as one.
+    }
+  }
+
+  /**
+   * A bundle read back: its manifest and its two models, checked against the hashes the manifest records.
+   *
+   * @param dir the bundle folder
+   * @param manifest the parsed manifest
+   * @param device the device model
+   * @param cloud the cloud model
+   */
+  record Loaded(Path dir, JsonNode manifest, Model device, Model cloud) {
+    long bytesPerImage() {
+      return manifest.path("boundary").path("bytes_per_image").asLong();
+    }
+  }
+
+  /**
+   * Reads a bundle.
+   *
+   * @throws VitqException if a file is missing, changed since export, or not a bundle of this format
+   */
+  static Loaded read(Path dir) throws VitqException {
+    Path manifestFile = dir.resolve(MANIFEST);
+    if (!Files.isRegularFile(manifestFile)) {
+      throw new VitqException(dir + " is not a vitq bundle: it has no " + MANIFEST + ".");
+    }
+    JsonNode manifest;
+    try {
+      manifest = JSON.readTree(Files.readString(manifestFile));
+    } catch (IOException e) {
+      throw new VitqException("The bundle manifest " + manifestFile + " is not valid JSON.", e);
+    }
+    if (!FORMAT.equals(manifest.path("format").asText())) {
+      throw new VitqException("The bundle manifest has format '" + manifest.path("format").asText() + "'; vitq reads "
+          + FORMAT + ".");
+    }
+    for (String f : List.of(DEVICE, CLOUD)) {
+      String expected = manifest.path("files").path(f).path("sha256").asText();
+      Path file = dir.resolve(f);
+      if (!Files.isRegularFile(file)) {
+        throw new VitqException("The bundle " + dir + " has no " + f + ".");
+      }
+      if (!Vitq.sha256(file).equals(expected)) {
+        throw new VitqException("The bundle's " + f + " does not match the SHA-256 its manifest records; it changed "
+            + "after export.");
+      }
+    }
+    return new Loaded(dir, manifest, OnnxReader.read(dir.resolve(DEVICE)), OnnxReader.read(dir.resolve(CLOUD)));
+  }
+
+  /** Runs a device session and a cloud session as a phone and a server would: the device's outputs cross as is. */
+  record Pair(InferenceSession device, InferenceSession cloud) implements AutoCloseable {
+    static Pair open(Loaded b, InferenceSession.Config config) throws VitqException {
+      InferenceSession d = InferenceSession.of(b.device(), config);
+      try {
+        return new Pair(d, InferenceSession.of(b.cloud(), config));
+      } catch (VitqException | RuntimeException e) {
+        d.close();
+        throw e;
+      }
+    }
+
+    /** What crosses the network for these pixels. */
+    Map<String, HostTensor> encode(HostTensor pixels) throws VitqException {
+      return device.run(Map.of(device.inputNames().get(0), pixels), device.outputNames());
+    }
+
+    /** The logits the cloud computes from what crossed. */
+    HostTensor decode(Map<String, HostTensor> wire) throws VitqException {
+      String out = cloud.outputNames().get(0);
+      return cloud.run(wire, List.of(out)).get(out);
+    }
+
+    @Override
+    public void close() {
+      device.close();
+      cloud.close();
+    }
+  }
+}

@@ -1,0 +1,146 @@
+package dev.vitq.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.vitq.models.DType;
+import dev.vitq.models.Model;
+import dev.vitq.models.onnx.OnnxReader;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code export}, {@code eval --bundle} and {@code bench --bundle} on a small built model and synthetic images. */
+class ExportCliTest {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  @TempDir static Path shared;
+  static Path model;
+  static Path images;
+
+  @BeforeAll
+  static void buildModelAndImages() throws Exception {
+    model = shared.resolve("vit.onnx");
+    CliRun built = CliRun.of("models", "build", "--image-size", "32", "--patch", "8", "--width", "32", "--depth", "3",
+        "--heads", "2", "--classes", "3", "--spelling", "timm-17", "--seed", "5", "-o", model.toString());
+    assertEquals(0, built.exitCode(), built.err());
+    images = shared.resolve("images");
+    QuantizeCliTest.writeImages(images, 32, 3, 8, 2);
+  }
+
+  private static CliRun export(Path bundle, String... extra) {
+    List<String> args = new ArrayList<>(List.of("export", model.toString(), "--calib", images.toString(), "--seed",
+        "3", "-o", bundle.toString(), "-q", "--json"));
+    args.addAll(List.of(extra));
+    return CliRun.of(args.toArray(String[]::new));
+  }
+
+  private static JsonNode evalBundle(Path bundle, Path ref) throws Exception {
+    CliRun e = CliRun.of("eval", "--bundle", bundle.toString(), "--data", images.toString(), "--ref", ref.toString(),
+        "--json", "-q");
+    assertEquals(0, e.exitCode(), e.err());
+    return JSON.readTree(e.out());
+  }
+
+  @Test
+  void deviceThenCloudIsTheSingleQuantizedModel(@TempDir Path dir) throws Exception {
+    for (String scheme : List.of("w8a8", "w4a8")) {
+      Path single = dir.resolve(scheme + ".onnx");
+      CliRun q = CliRun.of("quantize", model.toString(), "--calib", images.toString(), "--scheme", scheme, "--seed",
+          "3", "-o", single.toString(), "-q");
+      assertEquals(0, q.exitCode(), q.err());
+      for (int k = 1; k <= 2; k++) {
+        Path bundle = dir.resolve(scheme + "-k" + k);
+        CliRun r = export(bundle, "--scheme", scheme, "--split", "" + k);
+        assertEquals(0, r.exitCode(), r.err());
+        JsonNode j = JSON.readTree(r.out());
+        assertEquals(17, j.get("tokens_out").asInt());
+        assertEquals(17 * 32, j.get("bytes_per_image").asLong());
+        // Same top-1 as the single quantized model on every image.
+        JsonNode e = evalBundle(bundle, single);
+        assertEquals(24, e.get("images").asInt());
+        assertEquals(1.0, e.get("agreement").asDouble(), scheme + " split after block " + k);
+      }
+    }
+  }
+
+  @Test
+  void theDeviceSendsEightBitTokensAndTheManifestDescribesThem(@TempDir Path dir) throws Exception {
+    Path bundle = dir.resolve("bundle");
+    assertEquals(0, export(bundle, "--split", "2").exitCode());
+    Model device = OnnxReader.read(bundle.resolve("device.onnx"));
+    Model cloud = OnnxReader.read(bundle.resolve("cloud.onnx"));
+    assertEquals("pixel_values", device.graph().inputs().get(0).name());
+    assertEquals(DType.UINT8, device.graph().outputs().get(0).type().dtype());
+    assertEquals(device.graph().outputs().stream().map(v -> v.name()).toList(),
+        cloud.graph().inputs().stream().map(v -> v.name()).toList(), "the cloud reads exactly what the device sends");
+    assertEquals("logits", cloud.graph().outputs().get(0).name());
+    JsonNode m = JSON.readTree(bundle.resolve("manifest.json").toFile());
+    assertEquals("vitq-bundle/1", m.get("format").asText());
+    assertEquals(2, m.get("split").get("device_blocks").asInt());
+    assertEquals(1, m.get("split").get("cloud_blocks").asInt());
+    assertEquals("boundary_tokens", m.get("boundary").get("tensors").get(0).get("name").asText());
+    assertEquals(64, m.get("source").get("sha256").asText().length());
+    assertEquals(64, m.get("files").get("device.onnx").get("sha256").asText().length());
+    assertEquals(0.5, m.get("preprocessing").get("mean").get(0).asDouble());
+    try (Stream<Path> s = Files.list(dir)) {
+      assertEquals(List.of(bundle), s.toList(), "no temporary folder left");
+    }
+  }
+
+  @Test
+  void fewerTokensCrossAndTheCloudAcceptsThem(@TempDir Path dir) throws Exception {
+    Path single = dir.resolve("single.onnx");
+    assertEquals(0, CliRun.of("quantize", model.toString(), "--calib", images.toString(), "--seed", "3", "-o",
+        single.toString(), "-q").exitCode());
+    Path kept = dir.resolve("keep");
+    CliRun r = export(kept, "--split", "1", "--keep-tokens", "0.5");
+    assertEquals(0, r.exitCode(), r.err());
+    assertEquals(9, JSON.readTree(r.out()).get("tokens_out").asInt(), "class token and 8 of 16 patches");
+    assertEquals("attention", JSON.readTree(r.out()).get("reduction").asText());
+    assertTrue(evalBundle(kept, single).get("agreement").asDouble() > 0.3);
+    Path pooled = dir.resolve("pool");
+    r = export(pooled, "--split", "2", "--pool", "2", "--cloud-precision", "fp32");
+    assertEquals(0, r.exitCode(), r.err());
+    assertEquals(5, JSON.readTree(r.out()).get("tokens_out").asInt(), "class token and a 2x2 grid");
+    assertEquals(5 * 32, JSON.readTree(r.out()).get("bytes_per_image").asLong());
+    assertTrue(evalBundle(pooled, model).get("agreement").asDouble() > 0.3);
+    CliRun b = CliRun.of("bench", "--bundle", pooled.toString(), "--runs", "3", "--json");
+    assertEquals(0, b.exitCode(), b.err());
+    JsonNode j = JSON.readTree(b.out());
+    assertTrue(j.get("device_median_millis").asDouble() > 0 && j.get("cloud_median_millis").asDouble() > 0);
+    assertEquals(5 * 32, j.get("bytes_per_image").asLong());
+  }
+
+  @Test
+  void badSplitsAndTamperedBundlesAreUserErrors(@TempDir Path dir) throws Exception {
+    Path bundle = dir.resolve("bundle");
+    for (String[] bad : List.of(new String[] {"--split", "0"}, new String[] {"--split", "3"},
+        new String[] {"--split", "1", "--keep-tokens", "1.5"},
+        new String[] {"--split", "1", "--keep-tokens", "0.5", "--pool", "2"},
+        new String[] {"--split", "1", "--pool", "3"},
+        new String[] {"--split", "1", "--cloud-precision", "fp16"})) {
+      CliRun r = export(bundle, bad);
+      assertEquals(1, r.exitCode(), String.join(" ", bad) + ": " + r.err());
+      assertTrue(r.err().startsWith("vitq: "), r.err());
+      assertEquals(1, r.err().strip().lines().count(), r.err());
+      assertFalse(Files.exists(bundle), "no partial bundle");
+    }
+    assertEquals(0, export(bundle, "--split", "1").exitCode());
+    Files.write(bundle.resolve("cloud.onnx"), new byte[] {1, 2, 3}, java.nio.file.StandardOpenOption.APPEND);
+    CliRun e = CliRun.of("eval", "--bundle", bundle.toString(), "--data", images.toString(), "-q");
+    assertEquals(1, e.exitCode());
+    assertTrue(e.err().contains("does not match the SHA-256"), e.err());
+    e = CliRun.of("bench", "--bundle", images.toString());
+    assertEquals(1, e.exitCode());
+    assertTrue(e.err().contains("is not a vitq bundle"), e.err());
+  }
+}
