@@ -104,7 +104,7 @@ final class ExportCommand implements Callable<Integer> {
       pw.println(Json.write(e));
     } else {
       pw.printf("exported %s (%s) split after block %d of %d -> %s: device %,d bytes, cloud %,d bytes; %d of %d "
-              + "tokens cross (%s), %,d bytes per image (float32: %,d) in %.1f s%n", e.source(), e.scheme(),
+              + "tokens cross (%s), %,d bytes per image (every token in float32: %,d) in %.1f s%n", e.source(), e.scheme(),
           e.split(), e.depth(), e.bundle(), e.deviceBytes(), e.cloudBytes(), e.tokensOut(), e.tokensIn(),
           e.reduction(), e.bytesPerImage(), e.float32BytesPerImage(), e.totalMillis() / 1000.0);
     }

@@ -91,7 +91,7 @@ public final class Reports {
    * @param tokensIn tokens per image entering block K+1 in the model
    * @param tokensOut tokens per image crossing the boundary
    * @param bytesPerImage boundary bytes per image
-   * @param float32BytesPerImage the same tokens in float32
+   * @param float32BytesPerImage every token in float32: what the float model would send at this boundary
    * @param deviceBytes size of device.onnx
    * @param cloudBytes size of cloud.onnx
    * @param totalMillis time from start to the written bundle

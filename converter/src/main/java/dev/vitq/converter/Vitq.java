@@ -264,7 +264,7 @@ public final class Vitq {
     Bundle.read(r.bundle()); // the bundle as written loads and matches its manifest
     return new Reports.Export(r.bundle().toString(), r.model().toString(), plan.scheme().cliName(), r.split(),
         m.vit().blocks().size(), kind, m.vit().tokens(), parts.tokens(), parts.bytesPerImage(),
-        4L * parts.tokens() * parts.width(), sizeOf(r.bundle().resolve(Bundle.DEVICE)),
+        4L * m.vit().tokens() * parts.width(), sizeOf(r.bundle().resolve(Bundle.DEVICE)),
         sizeOf(r.bundle().resolve(Bundle.CLOUD)), millis(t0, System.nanoTime()));
   }
 
@@ -318,7 +318,8 @@ public final class Vitq {
     boundary.put("zero_point", parts.quantizer().zeroPoints()[0]);
     boundary.put("channel_factor", parts.channelFactor());
     boundary.put("bytes_per_image", parts.bytesPerImage());
-    boundary.put("float32_bytes_per_image", 4L * parts.tokens() * parts.width());
+    // What the float model would send at this boundary: every token in float32.
+    boundary.put("float32_bytes_per_image", 4L * m.vit().tokens() * parts.width());
     out.put("boundary", boundary);
     out.put("device", Map.of("file", Bundle.DEVICE, "input", m.vit().input(), "outputs", List.of(Split.TOKENS,
         Split.SCALE, Split.ZERO_POINT, Split.CHANNEL_FACTOR)));
