@@ -53,6 +53,10 @@ final class ExportCommand implements Callable<Integer> {
           + "block K.")
   Double keepTokens;
 
+  @Option(names = "--fuse", description = "With --keep-tokens: also send one token, the mean of the dropped patch "
+      + "tokens weighted by the class token's attention (EViT).")
+  boolean fuse;
+
   @Option(names = "--pool", paramLabel = "2", description = "Send the class token and the mean of every 2x2 square "
       + "of neighbouring patch tokens.")
   Integer pool;
@@ -92,6 +96,7 @@ final class ExportCommand implements Callable<Integer> {
         .withScheme(QuantizeCommand.parse(() -> Scheme.ofCliName(scheme)))
         .withMethod(QuantizeCommand.parse(() -> Method.ofCliName(method)))
         .withKeepTokens(keepTokens == null || keepTokens == 1.0 ? 0 : keepTokens)
+        .withFuse(fuse)
         .withPool(pool == null ? 0 : pool)
         .withFloatCloud(cloudPrecision.equals("fp32"))
         .withSeed(seed)
@@ -104,7 +109,8 @@ final class ExportCommand implements Callable<Integer> {
       pw.println(Json.write(e));
     } else {
       pw.printf("exported %s (%s) split after block %d of %d -> %s: device %,d bytes, cloud %,d bytes; %d of %d "
-              + "tokens cross (%s), %,d bytes per image (every token in float32: %,d) in %.1f s%n", e.source(), e.scheme(),
+              + "tokens cross (%s), %,d bytes per image (every token in float32: %,d) in %.1f s%n", e.source(),
+          e.scheme(),
           e.split(), e.depth(), e.bundle(), e.deviceBytes(), e.cloudBytes(), e.tokensOut(), e.tokensIn(),
           e.reduction(), e.bytesPerImage(), e.float32BytesPerImage(), e.totalMillis() / 1000.0);
     }

@@ -16,6 +16,7 @@ import java.util.Objects;
  * @param scheme bit widths
  * @param method scale initialisation
  * @param keepTokens share of patch tokens kept by the class token's attention, or 0 for all
+ * @param fuse with {@code keepTokens}: also send the attention-weighted mean of the dropped patch tokens
  * @param pool side of the squares of neighbouring patch tokens averaged into one, or 0 for none
  * @param floatCloud whether the cloud runs its blocks in float ({@code --cloud-precision fp32})
  * @param seed seed of every random choice
@@ -25,8 +26,8 @@ import java.util.Objects;
  * @param batchSize images per ONNX Runtime run during calibration
  */
 public record ExportRequest(Path model, Path calibration, Path bundle, int split, Scheme scheme, Method method,
-    double keepTokens, int pool, boolean floatCloud, long seed, Path plan, PreprocessFlags preprocess, int threads,
-    int batchSize) {
+    double keepTokens, boolean fuse, int pool, boolean floatCloud, long seed, Path plan, PreprocessFlags preprocess,
+    int threads, int batchSize) {
   public ExportRequest {
     Objects.requireNonNull(model, "model");
     Objects.requireNonNull(bundle, "bundle");
@@ -37,54 +38,60 @@ public record ExportRequest(Path model, Path calibration, Path bundle, int split
 
   /** W8A8, MSE, every token, quantized cloud, seed 0, preprocessing from the model. */
   public static ExportRequest of(Path model, Path calibration, Path bundle, int split) {
-    return new ExportRequest(model, calibration, bundle, split, Scheme.W8A8, Method.MSE, 0, 0, false, 0, null,
-        PreprocessFlags.NONE, 0, QuantizeRequest.DEFAULT_BATCH);
+    return new ExportRequest(model, calibration, bundle, split, Scheme.W8A8, Method.MSE, 0, false, 0,
+        false, 0, null, PreprocessFlags.NONE, 0, QuantizeRequest.DEFAULT_BATCH);
   }
 
   public ExportRequest withScheme(Scheme s) {
-    return new ExportRequest(model, calibration, bundle, split, s, method, keepTokens, pool, floatCloud, seed, plan,
-        preprocess, threads, batchSize);
+    return new ExportRequest(model, calibration, bundle, split, s, method, keepTokens, fuse, pool,
+        floatCloud, seed, plan, preprocess, threads, batchSize);
   }
 
   public ExportRequest withMethod(Method m) {
-    return new ExportRequest(model, calibration, bundle, split, scheme, m, keepTokens, pool, floatCloud, seed, plan,
-        preprocess, threads, batchSize);
+    return new ExportRequest(model, calibration, bundle, split, scheme, m, keepTokens, fuse, pool,
+        floatCloud, seed, plan, preprocess, threads, batchSize);
   }
 
   /** Keep the class token and this share of patch tokens, ranked by the class token's attention in block K. */
   public ExportRequest withKeepTokens(double share) {
-    return new ExportRequest(model, calibration, bundle, split, scheme, method, share, pool, floatCloud, seed, plan,
-        preprocess, threads, batchSize);
+    return new ExportRequest(model, calibration, bundle, split, scheme, method, share, fuse, pool,
+        floatCloud, seed, plan, preprocess, threads, batchSize);
+  }
+
+  /** With {@link #withKeepTokens}, also send the attention-weighted mean of the dropped patch tokens. */
+  public ExportRequest withFuse(boolean f) {
+    return new ExportRequest(model, calibration, bundle, split, scheme, method, keepTokens, f, pool,
+        floatCloud, seed, plan, preprocess, threads, batchSize);
   }
 
   /** Average every {@code side} x {@code side} square of neighbouring patch tokens into one. */
   public ExportRequest withPool(int side) {
-    return new ExportRequest(model, calibration, bundle, split, scheme, method, keepTokens, side, floatCloud, seed,
-        plan, preprocess, threads, batchSize);
+    return new ExportRequest(model, calibration, bundle, split, scheme, method, keepTokens, fuse, side,
+        floatCloud, seed, plan, preprocess, threads, batchSize);
   }
 
   public ExportRequest withFloatCloud(boolean f) {
-    return new ExportRequest(model, calibration, bundle, split, scheme, method, keepTokens, pool, f, seed, plan,
-        preprocess, threads, batchSize);
+    return new ExportRequest(model, calibration, bundle, split, scheme, method, keepTokens, fuse, pool,
+        f, seed, plan, preprocess, threads, batchSize);
   }
 
   public ExportRequest withSeed(long s) {
-    return new ExportRequest(model, calibration, bundle, split, scheme, method, keepTokens, pool, floatCloud, s, plan,
-        preprocess, threads, batchSize);
+    return new ExportRequest(model, calibration, bundle, split, scheme, method, keepTokens, fuse, pool,
+        floatCloud, s, plan, preprocess, threads, batchSize);
   }
 
   public ExportRequest withPlan(Path p) {
-    return new ExportRequest(model, calibration, bundle, split, scheme, method, keepTokens, pool, floatCloud, seed, p,
-        preprocess, threads, batchSize);
+    return new ExportRequest(model, calibration, bundle, split, scheme, method, keepTokens, fuse, pool,
+        floatCloud, seed, p, preprocess, threads, batchSize);
   }
 
   public ExportRequest withPreprocess(PreprocessFlags p) {
-    return new ExportRequest(model, calibration, bundle, split, scheme, method, keepTokens, pool, floatCloud, seed,
-        plan, p, threads, batchSize);
+    return new ExportRequest(model, calibration, bundle, split, scheme, method, keepTokens, fuse, pool,
+        floatCloud, seed, plan, p, threads, batchSize);
   }
 
   public ExportRequest withThreads(int n) {
-    return new ExportRequest(model, calibration, bundle, split, scheme, method, keepTokens, pool, floatCloud, seed,
-        plan, preprocess, n, batchSize);
+    return new ExportRequest(model, calibration, bundle, split, scheme, method, keepTokens, fuse, pool,
+        floatCloud, seed, plan, preprocess, n, batchSize);
   }
 }

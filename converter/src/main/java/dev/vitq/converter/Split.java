@@ -44,8 +44,11 @@ final class Split {
     /** Every token. */
     record None() implements Reduction {}
 
-    /** The prefix tokens and the share {@code keep} of patch tokens the class token attends to most in block K. */
-    record Attention(double keep) implements Reduction {}
+    /**
+     * The prefix tokens and the share {@code keep} of patch tokens the class token attends to most in block K; with
+     * {@code fuse}, one more token: the mean of the dropped ones weighted by that attention (EViT's fused token).
+     */
+    record Attention(double keep, boolean fuse) implements Reduction {}
 
     /** The prefix tokens and the mean of every {@code size} x {@code size} square of neighbouring patch tokens. */
     record Pool(int size) implements Reduction {}
@@ -194,7 +197,11 @@ final class Split {
         if (!(a.keep() > 0 && a.keep() <= 1)) {
           throw new VitqException("--keep-tokens must be in (0, 1], got " + a.keep() + ".");
         }
-        yield prefix + Math.max(1, (int) Math.round(a.keep() * patches));
+        int kept = Math.max(1, (int) Math.round(a.keep() * patches));
+        if (a.fuse() && kept >= patches) {
+          throw new VitqException("--fuse needs --keep-tokens below 1: no token is dropped to fuse.");
+        }
+        yield prefix + kept + (a.fuse() ? 1 : 0);
       }
       case Reduction.Pool p -> {
         int side = (int) Math.round(Math.sqrt(patches));
@@ -216,7 +223,7 @@ final class Split {
     return switch (r) {
       case Reduction.None n -> x;
       case Reduction.Attention a -> {
-        int keep = tokensAfter(vit, r) - prefix;
+        int keep = tokensAfter(vit, r) - prefix - (a.fuse() ? 1 : 0);
         // The class token's attention to every token, summed over heads: [batch, tokens].
         String toAll = b.op("Gather", List.of(probabilities, b.scalarLong(0)), Attribute.of("axis", 2L));
         String summed = b.op("ReduceSum", List.of(toAll, b.longs(1)), Attribute.of("keepdims", 0L));
@@ -227,7 +234,18 @@ final class Split {
         String expanded = b.op("Expand", List.of(index, b.longs(1, 1, width)));
         String kept = b.op("GatherElements", List.of(x, expanded), Attribute.of("axis", 1L));
         String head = b.op("Slice", List.of(x, b.longs(0), b.longs(prefix), b.longs(1)));
-        yield b.op("Concat", List.of(head, kept), Attribute.of("axis", 1L));
+        if (!a.fuse()) {
+          yield b.op("Concat", List.of(head, kept), Attribute.of("axis", 1L));
+        }
+        // Dropped tokens' attention-weighted mean: (sum over all patches - sum over kept) / (their weight).
+        String patches = b.op("Slice", List.of(x, b.longs(prefix), b.longs(total), b.longs(1)));
+        String all = b.op("MatMul", List.of(b.op("Unsqueeze", List.of(patchScores, b.longs(1))), patches));
+        String keptSum = b.op("MatMul", List.of(b.op("Unsqueeze", List.of(top.get(0), b.longs(1))), kept));
+        String weight = b.op("Sub", List.of(b.op("ReduceSum", List.of(patchScores, b.longs(1))),
+            b.op("ReduceSum", List.of(top.get(0), b.longs(1)))));
+        String fused = b.op("Div", List.of(b.op("Sub", List.of(all, keptSum)),
+            b.op("Unsqueeze", List.of(weight, b.longs(2)))));
+        yield b.op("Concat", List.of(head, kept, fused), Attribute.of("axis", 1L));
       }
       case Reduction.Pool p -> {
         long side = Math.round(Math.sqrt(total - prefix));

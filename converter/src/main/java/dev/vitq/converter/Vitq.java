@@ -175,7 +175,8 @@ public final class Vitq {
       AtomicFile.deleteQuietly(stateFile(r.output()));
       long bytes = sizeOf(r.output());
       return new Reports.Quantize(source, sha, r.output().toString(), bytes, r.scheme().cliName(),
-          r.method().cliName(), plan.search(), r.seed(), plan.entries().size(), plan.calibrationImages(), data.skipped(),
+          r.method().cliName(), plan.search(), r.seed(), plan.entries().size(), plan.calibrationImages(),
+          data.skipped(),
           millis(t0, t1), millis(t1, t2), millis(t0, System.nanoTime()),
           r.planOut() == null ? null : r.planOut().toString(), searched);
     } finally {
@@ -249,7 +250,10 @@ public final class Vitq {
       plan = Calibrator.calibrate(m.model(), m.vit(), sha, ImageDataset.open(r.calibration(), pre),
           new Calibrator.Settings(r.scheme(), r.method(), r.batchSize(), r.seed(), session), progress).plan();
     }
-    Split.Reduction reduction = r.keepTokens() != 0 ? new Split.Reduction.Attention(r.keepTokens())
+    if (r.fuse() && r.keepTokens() == 0) {
+      throw new VitqException("--fuse goes with --keep-tokens below 1.");
+    }
+    Split.Reduction reduction = r.keepTokens() != 0 ? new Split.Reduction.Attention(r.keepTokens(), r.fuse())
         : r.pool() != 0 ? new Split.Reduction.Pool(r.pool()) : new Split.Reduction.None();
     Split.Parts parts = Split.of(m.model(), m.vit(), plan, r.split(), reduction, r.floatCloud());
     String provenance = provenance(r.model().toString(), sha, plan);
@@ -293,12 +297,14 @@ public final class Vitq {
     Map<String, Object> reduction = new LinkedHashMap<>();
     reduction.put("kind", kind);
     reduction.put("keep_tokens", r.keepTokens() == 0 ? null : r.keepTokens());
+    reduction.put("fuse", r.fuse());
     reduction.put("pool", r.pool() == 0 ? null : r.pool());
     reduction.put("tokens_in", m.vit().tokens());
     reduction.put("tokens_out", parts.tokens());
     reduction.put("rule", switch (kind) {
       case "attention" -> "class token kept; patch tokens ranked by the class token's attention in block "
-          + r.split() + " (summed over heads), the top share kept, in rank order";
+          + r.split() + " (summed over heads), the top share kept, in rank order"
+          + (r.fuse() ? ", then one token: the dropped patch tokens' mean weighted by that attention" : "");
       case "pool" -> "class token kept; each " + r.pool() + "x" + r.pool() + " square of neighbouring patch tokens "
           + "averaged, row-major";
       default -> "every token, in model order";

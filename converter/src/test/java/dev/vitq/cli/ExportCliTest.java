@@ -107,6 +107,11 @@ class ExportCliTest {
     assertEquals(9, JSON.readTree(r.out()).get("tokens_out").asInt(), "class token and 8 of 16 patches");
     assertEquals("attention", JSON.readTree(r.out()).get("reduction").asText());
     assertTrue(evalBundle(kept, single).get("agreement").asDouble() > 0.3);
+    Path fused = dir.resolve("fuse");
+    r = export(fused, "--split", "1", "--keep-tokens", "0.5", "--fuse");
+    assertEquals(0, r.exitCode(), r.err());
+    assertEquals(10, JSON.readTree(r.out()).get("tokens_out").asInt(), "and one token fusing the dropped 8");
+    assertTrue(evalBundle(fused, single).get("agreement").asDouble() > 0.3);
     Path pooled = dir.resolve("pool");
     r = export(pooled, "--split", "2", "--pool", "2", "--cloud-precision", "fp32");
     assertEquals(0, r.exitCode(), r.err());
@@ -126,7 +131,7 @@ class ExportCliTest {
     for (String[] bad : List.of(new String[] {"--split", "0"}, new String[] {"--split", "3"},
         new String[] {"--split", "1", "--keep-tokens", "1.5"},
         new String[] {"--split", "1", "--keep-tokens", "0.5", "--pool", "2"},
-        new String[] {"--split", "1", "--pool", "3"},
+        new String[] {"--split", "1", "--pool", "3"}, new String[] {"--split", "1", "--fuse"},
         new String[] {"--split", "1", "--cloud-precision", "fp16"})) {
       CliRun r = export(bundle, bad);
       assertEquals(1, r.exitCode(), String.join(" ", bad) + ": " + r.err());
