@@ -33,30 +33,8 @@ class QuantizeCliTest {
 
   @BeforeAll
   static void buildModelAndImages() throws Exception {
-    model = shared.resolve("vit.onnx");
-    CliRun built = CliRun.of("models", "build", "--image-size", "32", "--patch", "8", "--width", "32", "--depth", "2",
-        "--heads", "2", "--classes", "3", "--spelling", "timm-17", "--seed", "5", "-o", model.toString());
-    assertEquals(0, built.exitCode(), built.err());
-    images = shared.resolve("images");
-    writeImages(images, 32, 3, 8, 1);
-  }
-
-  /** {@code perClass} random images of {@code size} pixels in each of {@code classes} class folders. */
-  static void writeImages(Path dir, int size, int classes, int perClass, long seed) throws Exception {
-    Random rng = new Random(seed);
-    for (int c = 0; c < classes; c++) {
-      Path sub = dir.resolve("class" + c);
-      Files.createDirectories(sub);
-      for (int i = 0; i < perClass; i++) {
-        BufferedImage img = new BufferedImage(size, size, BufferedImage.TYPE_INT_RGB);
-        for (int y = 0; y < size; y++) {
-          for (int x = 0; x < size; x++) {
-            img.setRGB(x, y, rng.nextInt(1 << 24));
-          }
-        }
-        ImageIO.write(img, "png", sub.resolve("img" + i + ".png").toFile());
-      }
-    }
+    model = CliFixtures.model(shared, 2);
+    images = CliFixtures.images(shared.resolve("images"), 32, 3, 8, 1);
   }
 
   private static CliRun quantize(Path out, String... extra) {
@@ -188,7 +166,7 @@ class QuantizeCliTest {
   @Test
   void unreadableImagesAreCountedAndSkipped(@TempDir Path dir) throws Exception {
     Path mixed = dir.resolve("mixed");
-    writeImages(mixed, 32, 1, 4, 9);
+    CliFixtures.images(mixed, 32, 1, 4, 9);
     Files.write(mixed.resolve("class0").resolve("broken.png"), new byte[] {(byte) 0x89, 'P', 'N', 'G'});
     Path out = dir.resolve("out.onnx");
     CliRun r = CliRun.of("quantize", model.toString(), "--calib", mixed.toString(), "-o", out.toString(), "--json");
@@ -201,7 +179,7 @@ class QuantizeCliTest {
   @Test
   void wrongImageSizeNeedsResize(@TempDir Path dir) throws Exception {
     Path big = dir.resolve("big");
-    writeImages(big, 48, 1, 3, 2);
+    CliFixtures.images(big, 48, 1, 3, 2);
     Path out = dir.resolve("out.onnx");
     assertUserError(CliRun.of("quantize", model.toString(), "--calib", big.toString(), "-o", out.toString()),
         "pass --resize", out);

@@ -28,12 +28,8 @@ class SearchCliTest {
 
   @BeforeAll
   static void buildModelAndImages() throws Exception {
-    model = shared.resolve("vit.onnx");
-    CliRun built = CliRun.of("models", "build", "--image-size", "32", "--patch", "8", "--width", "32", "--depth", "2",
-        "--heads", "2", "--classes", "3", "--spelling", "timm-17", "--seed", "5", "-o", model.toString());
-    assertEquals(0, built.exitCode(), built.err());
-    images = shared.resolve("images");
-    QuantizeCliTest.writeImages(images, 32, 3, 8, 1);
+    model = CliFixtures.model(shared, 2);
+    images = CliFixtures.images(shared.resolve("images"), 32, 3, 8, 1);
   }
 
   private static CliRun search(Path out, String... extra) {

@@ -23,64 +23,58 @@ public final class Cut {
    */
   public static Optional<Model> after(Model model, String boundary, String output, Set<String> forbidden) {
     Graph g = model.graph();
-    Map<String, Node> producer = new HashMap<>();
-    for (Node n : g.nodes()) {
-      n.outputs().forEach(o -> producer.put(o, n));
+    Set<String> seen = reach(g, List.of(output), boundary);
+    if (seen.stream().anyMatch(forbidden::contains)) {
+      return Optional.empty();
     }
-    Set<Node> needed = new HashSet<>();
-    Set<String> seen = new HashSet<>();
-    Deque<String> work = new ArrayDeque<>(List.of(output));
-    while (!work.isEmpty()) {
-      String v = work.pop();
-      if (!seen.add(v) || v.equals(boundary) || v.isEmpty()) {
-        continue;
-      }
-      if (forbidden.contains(v)) {
-        return Optional.empty();
-      }
-      Node n = producer.get(v);
-      if (n != null && needed.add(n)) {
-        work.addAll(Graph.usedValues(n));
-      }
-    }
-    List<Node> nodes = g.nodes().stream().filter(needed::contains).toList();
-    List<Tensor> initializers = g.initializers().stream().filter(t -> seen.contains(t.name())).toList();
     List<Value> inputs = new ArrayList<>();
     inputs.add(Value.of(boundary, new TensorType(DType.FLOAT, null)));
     g.inputs().stream().filter(v -> seen.contains(v.name()) && !v.name().equals(boundary)).forEach(inputs::add);
     List<Value> outputs = g.outputs().stream().filter(v -> v.name().equals(output)).toList();
-    List<Value> info = g.valueInfo().stream().filter(v -> seen.contains(v.name())).toList();
-    return Optional.of(model.withGraph(g.withNodes(nodes).withInitializers(initializers).withInputs(inputs)
-        .withOutputs(outputs).withValueInfo(info)));
+    return Optional.of(keep(model, seen, inputs, outputs));
   }
 
   /**
-   * The model computing {@code outputs} (declared with {@code types}) from the graph inputs they need: only the
-   * nodes, initializers and inputs on their way.
+   * The model computing {@code outputs} (declared as given) from the graph inputs they need: only the nodes,
+   * initializers and inputs on their way.
    */
   public static Model before(Model model, List<Value> outputs) {
     Graph g = model.graph();
+    Set<String> seen = reach(g, outputs.stream().map(Value::name).toList(), null);
+    return keep(model, seen, g.inputs().stream().filter(v -> seen.contains(v.name())).toList(), outputs);
+  }
+
+  /** The values {@code outputs} are computed from, walking back through producers and stopping at {@code stop}. */
+  private static Set<String> reach(Graph g, List<String> outputs, String stop) {
     Map<String, Node> producer = new HashMap<>();
     for (Node n : g.nodes()) {
       n.outputs().forEach(o -> producer.put(o, n));
     }
-    Set<Node> needed = new HashSet<>();
     Set<String> seen = new HashSet<>();
-    Deque<String> work = new ArrayDeque<>();
-    outputs.forEach(v -> work.add(v.name()));
+    Set<Node> visited = new HashSet<>();
+    Deque<String> work = new ArrayDeque<>(outputs);
     while (!work.isEmpty()) {
       String v = work.pop();
-      if (!seen.add(v) || v.isEmpty()) {
+      if (v.isEmpty() || !seen.add(v) || v.equals(stop)) {
         continue;
       }
       Node n = producer.get(v);
-      if (n != null && needed.add(n)) {
+      if (n != null && visited.add(n)) {
         work.addAll(Graph.usedValues(n));
       }
     }
-    List<Node> nodes = g.nodes().stream().filter(needed::contains).toList();
+    return seen;
+  }
+
+  /** The model with the nodes producing, and the initializers and declarations of, the values in {@code seen}. */
+  private static Model keep(Model model, Set<String> seen, List<Value> inputs, List<Value> outputs) {
+    Graph g = model.graph();
+    // A node is kept when one of its outputs is needed, except the boundary's producer (the walk stopped there).
+    Set<String> stopped = new HashSet<>();
+    inputs.forEach(v -> stopped.add(v.name()));
+    List<Node> nodes = g.nodes().stream()
+        .filter(n -> n.outputs().stream().anyMatch(o -> seen.contains(o) && !stopped.contains(o))).toList();
     List<Tensor> initializers = g.initializers().stream().filter(t -> seen.contains(t.name())).toList();
-    List<Value> inputs = g.inputs().stream().filter(v -> seen.contains(v.name())).toList();
     List<Value> info = g.valueInfo().stream().filter(v -> seen.contains(v.name())).toList();
     return model.withGraph(g.withNodes(nodes).withInitializers(initializers).withInputs(inputs).withOutputs(outputs)
         .withValueInfo(info));
