@@ -12,7 +12,7 @@ final class SearchOptions {
   private static final SearchSettings D = SearchSettings.defaults();
 
   @Option(names = "--population", paramLabel = "N",
-      description = "evolq: candidates per generation (default: " + 10 + ").")
+      description = "evolq: candidates per generation (default: 10).")
   Integer population;
 
   @Option(names = "--generations", paramLabel = "N", description = "evolq: generations per block (default: 4).")
