@@ -43,11 +43,7 @@ final class CompareCommand implements Callable<Integer> {
       description = "Timed batch-1 runs (batch-32 runs are a fifth of it; default: ${DEFAULT-VALUE}).")
   int runs;
 
-  @Option(names = "--json", description = "Print JSON instead of a Markdown table.")
-  boolean json;
-
-  @Option(names = {"-q", "--quiet"}, description = "No progress bars.")
-  boolean quiet;
+  @Mixin OutputOptions output;
 
   @Override
   public Integer call() throws VitqException {
@@ -58,7 +54,7 @@ final class CompareCommand implements Callable<Integer> {
     all.add(ref);
     all.addAll(models);
     List<Reports.Eval> evals = Vitq.evaluateAll(all, data, ref, PreprocessFlags.NONE, threads.get(),
-        QuantizeRequest.DEFAULT_BATCH, ConsoleProgress.forTerminal(quiet || json));
+        QuantizeRequest.DEFAULT_BATCH, output.progress());
     List<Map<String, Object>> rows = new ArrayList<>();
     for (int i = 0; i < all.size(); i++) {
       Path m = all.get(i);
@@ -75,7 +71,7 @@ final class CompareCommand implements Callable<Integer> {
       rows.add(row);
     }
     PrintWriter pw = spec.commandLine().getOut();
-    if (json) {
+    if (output.json) {
       pw.println(Json.write(rows));
     } else {
       double refB1 = (double) rows.get(0).get("batch1_median_ms");

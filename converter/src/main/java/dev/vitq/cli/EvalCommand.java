@@ -46,11 +46,7 @@ final class EvalCommand implements Callable<Integer> {
 
   @Mixin PreprocessOptions preprocess;
 
-  @Option(names = "--json", description = "Print JSON instead of text.")
-  boolean json;
-
-  @Option(names = {"-q", "--quiet"}, description = "No progress bars.")
-  boolean quiet;
+  @Mixin OutputOptions output;
 
   @Override
   public Integer call() throws VitqException {
@@ -62,11 +58,11 @@ final class EvalCommand implements Callable<Integer> {
     }
     Reports.Eval r = bundle != null
         ? Vitq.evaluateBundle(bundle, data, ref, preprocess.flags(), threads.get(), batch,
-            ConsoleProgress.forTerminal(quiet || json))
+            output.progress())
         : Vitq.evaluate(model, data, ref, preprocess.flags(), threads.get(), batch,
-            ConsoleProgress.forTerminal(quiet || json));
+            output.progress());
     PrintWriter pw = spec.commandLine().getOut();
-    if (json) {
+    if (output.json) {
       pw.println(Json.write(r));
     } else {
       pw.printf("%s on %d images%s:%s%s%n", r.model(), r.images(),

@@ -4,8 +4,6 @@ import dev.vitq.converter.ExportRequest;
 import dev.vitq.converter.Reports;
 import dev.vitq.converter.Vitq;
 import dev.vitq.models.VitqException;
-import dev.vitq.quantizer.Method;
-import dev.vitq.quantizer.Scheme;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -40,13 +38,7 @@ final class ExportCommand implements Callable<Integer> {
   @Option(names = "--split", required = true, paramLabel = "K", description = "Blocks on the device.")
   int split;
 
-  @Option(names = "--scheme", defaultValue = "w8a8", paramLabel = "S",
-      description = "w8a8, w6a6, w4a8 or w4a4 (default: ${DEFAULT-VALUE}).")
-  String scheme;
-
-  @Option(names = "--method", defaultValue = "mse", paramLabel = "M",
-      description = "Scale initialisation: minmax, percentile or mse (default: ${DEFAULT-VALUE}).")
-  String method;
+  @Mixin SchemeOptions quantization;
 
   @Option(names = "--keep-tokens", paramLabel = "F",
       description = "Send the class token and the share F of patch tokens the class token attends to most in "
@@ -75,26 +67,20 @@ final class ExportCommand implements Callable<Integer> {
 
   @Mixin PreprocessOptions preprocess;
 
-  @Option(names = "--json", description = "Print JSON instead of text.")
-  boolean json;
-
-  @Option(names = {"-q", "--quiet"}, description = "No progress bars.")
-  boolean quiet;
+  @Mixin OutputOptions output;
 
   @Override
   public Integer call() throws VitqException {
     if (!cloudPrecision.equals("same") && !cloudPrecision.equals("fp32")) {
       throw new VitqException("--cloud-precision must be same or fp32, got '" + cloudPrecision + "'.");
     }
-    if (keepTokens != null && pool != null) {
-      throw new VitqException("Pass --keep-tokens or --pool, not both.");
-    }
+    // 0 means "every token" in the request, so the command line refuses it here; the rest is checked by export.
     if (keepTokens != null && !(keepTokens > 0 && keepTokens <= 1)) {
       throw new VitqException("--keep-tokens must be in (0, 1], got " + keepTokens + ".");
     }
     ExportRequest r = ExportRequest.of(model, calib, out, split)
-        .withScheme(QuantizeCommand.parse(() -> Scheme.ofCliName(scheme)))
-        .withMethod(QuantizeCommand.parse(() -> Method.ofCliName(method)))
+        .withScheme(quantization.scheme())
+        .withMethod(quantization.method())
         .withKeepTokens(keepTokens == null || keepTokens == 1.0 ? 0 : keepTokens)
         .withFuse(fuse)
         .withPool(pool == null ? 0 : pool)
@@ -103,9 +89,9 @@ final class ExportCommand implements Callable<Integer> {
         .withPlan(plan)
         .withPreprocess(preprocess.flags())
         .withThreads(threads.get());
-    Reports.Export e = Vitq.export(r, ConsoleProgress.forTerminal(quiet || json));
+    Reports.Export e = Vitq.export(r, output.progress());
     PrintWriter pw = spec.commandLine().getOut();
-    if (json) {
+    if (output.json) {
       pw.println(Json.write(e));
     } else {
       pw.printf("exported %s (%s) split after block %d of %d -> %s: device %,d bytes, cloud %,d bytes; %d of %d "

@@ -4,8 +4,6 @@ import dev.vitq.converter.QuantizeRequest;
 import dev.vitq.converter.Reports;
 import dev.vitq.converter.Vitq;
 import dev.vitq.models.VitqException;
-import dev.vitq.quantizer.Method;
-import dev.vitq.quantizer.Scheme;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -35,13 +33,7 @@ final class QuantizeCommand implements Callable<Integer> {
       description = "Calibration images: JPEG/PNG in a flat folder or in class sub-folders.")
   Path calib;
 
-  @Option(names = "--scheme", defaultValue = "w8a8", paramLabel = "S",
-      description = "w8a8, w6a6, w4a8 or w4a4 (default: ${DEFAULT-VALUE}).")
-  String scheme;
-
-  @Option(names = "--method", defaultValue = "mse", paramLabel = "M",
-      description = "Scale initialisation: minmax, percentile or mse (default: ${DEFAULT-VALUE}).")
-  String method;
+  @Mixin SchemeOptions quantization;
 
   @Option(names = "--search", defaultValue = QuantizeRequest.DEFAULT_SEARCH, paramLabel = "S",
       description = "Scale search after calibration: none, or evolq (Evol-Q: block-wise evolutionary search of the "
@@ -67,11 +59,7 @@ final class QuantizeCommand implements Callable<Integer> {
 
   @Mixin PreprocessOptions preprocess;
 
-  @Option(names = "--json", description = "Print JSON instead of text.")
-  boolean json;
-
-  @Option(names = {"-q", "--quiet"}, description = "No progress bars.")
-  boolean quiet;
+  @Mixin OutputOptions output;
 
   @Override
   public Integer call() throws VitqException {
@@ -79,8 +67,8 @@ final class QuantizeCommand implements Callable<Integer> {
       throw new VitqException("--batch must be positive, got " + batch + ".");
     }
     QuantizeRequest r = QuantizeRequest.of(model, calib, out)
-        .withScheme(parse(() -> Scheme.ofCliName(scheme)))
-        .withMethod(parse(() -> Method.ofCliName(method)))
+        .withScheme(quantization.scheme())
+        .withMethod(quantization.method())
         .withSearch(search)
         .withSeed(seed)
         .withPlanOut(planOut)
@@ -90,9 +78,9 @@ final class QuantizeCommand implements Callable<Integer> {
         .withSearchSettings(searchOptions.settings())
         .withResume(searchOptions.resume)
         .withReportDir(searchOptions.report);
-    Reports.Quantize report = Vitq.quantize(r, ConsoleProgress.forTerminal(quiet || json));
+    Reports.Quantize report = Vitq.quantize(r, output.progress());
     PrintWriter pw = spec.commandLine().getOut();
-    if (json) {
+    if (output.json) {
       pw.println(Json.write(report));
     } else {
       pw.printf("quantized %s (%s, %s, search %s) -> %s: %,d bytes, %d tensors quantized, %d calibration images%s"

@@ -265,7 +265,6 @@ public final class Vitq {
       case Split.Reduction.Pool p -> "pool";
     };
     Bundle.write(r.bundle(), device, cloud, manifest(r, m, sha, pre, plan, parts, kind));
-    Bundle.read(r.bundle()); // the bundle as written loads and matches its manifest
     return new Reports.Export(r.bundle().toString(), r.model().toString(), plan.scheme().cliName(), r.split(),
         m.vit().blocks().size(), kind, m.vit().tokens(), parts.tokens(), parts.bytesPerImage(),
         4L * m.vit().tokens() * parts.width(), sizeOf(r.bundle().resolve(Bundle.DEVICE)),

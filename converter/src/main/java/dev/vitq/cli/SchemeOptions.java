@@ -1,0 +1,27 @@
+package dev.vitq.cli;
+
+import dev.vitq.models.VitqException;
+import dev.vitq.quantizer.Method;
+import dev.vitq.quantizer.Scheme;
+import picocli.CommandLine.Option;
+
+/** {@code --scheme} and {@code --method}, shared by the commands that quantize. */
+final class SchemeOptions {
+  @Option(names = "--scheme", defaultValue = "w8a8", paramLabel = "S",
+      description = "w8a8, w6a6, w4a8 or w4a4 (default: ${DEFAULT-VALUE}).")
+  String scheme;
+
+  @Option(names = "--method", defaultValue = "mse", paramLabel = "M",
+      description = "Scale initialisation: minmax, percentile or mse (default: ${DEFAULT-VALUE}).")
+  String method;
+
+  /** The scheme named; an unknown name is a user error. */
+  Scheme scheme() throws VitqException {
+    return QuantizeCommand.parse(() -> Scheme.ofCliName(scheme));
+  }
+
+  /** The method named; an unknown name is a user error. */
+  Method method() throws VitqException {
+    return QuantizeCommand.parse(() -> Method.ofCliName(method));
+  }
+}
