@@ -17,7 +17,8 @@ import picocli.CommandLine.Spec;
 @Command(
     name = "inspect",
     mixinStandardHelpOptions = true,
-    description = "Show a model's versions, inputs and outputs, parameter count and recognised ViT structure.")
+    description = "Show a model's versions, inputs and outputs, parameters and operators, and its ViT structure when "
+        + "vitq recognises one (else why not).")
 final class InspectCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
@@ -38,21 +39,33 @@ final class InspectCommand implements Callable<Integer> {
           s.producer().isEmpty() ? "an unnamed producer" : s.producer());
       s.inputs().forEach((k, v) -> out.printf("  input  %s %s%n", k, v));
       s.outputs().forEach((k, v) -> out.printf("  output %s %s%n", k, v));
-      out.printf("  %,d parameters%n", s.params());
-      out.printf("ViT: %d blocks, width %d, %d heads, %d tokens (image %d, patch %d), %d classes%n",
-          s.blocks().size(), s.embedDim(), s.heads(), s.tokens(), s.imageSize(), s.patchSize(), s.classes());
-      out.printf("  norm %s, GELU %s, q/k/v %s, linear %s, pooling %s%n", s.spelling().get("norm"),
-          s.spelling().get("gelu"), s.spelling().get("qkv"), s.spelling().get("linear"), s.spelling().get("pooling"));
-      out.printf("  embedding: %s%n", s.embedding().get("conv"));
-      for (Map<String, Object> b : s.blocks()) {
-        out.printf("  block %s:%n", b.get("index"));
-        b.forEach((k, v) -> {
-          if (!k.equals("index")) {
-            out.printf("    %-9s %s%n", k, v);
-          }
-        });
+      out.printf("  %,d parameters, %,d nodes (%,d once exporter noise is removed)%n", s.params(), s.nodes(),
+          s.canonicalNodes());
+      out.printf("  operators: %s%n", String.join(", ", s.operators().entrySet().stream()
+          .map(e -> e.getKey() + " " + e.getValue()).toList()));
+      ModelSummary.Vit v = s.vit();
+      if (v == null) {
+        out.printf("ViT: not recognised: %s%n", s.reason());
+        out.printf("  quantize works generically on it (every MatMul, Gemm and Conv with a weight); the ViT-specific "
+            + "parts (LayerNorm channel factors, log2 softmax, the per-block search, the device/cloud split) are "
+            + "off.%n");
+      } else {
+        out.printf("ViT: recognised: %d blocks, width %d, %d heads, %d tokens (%d before the patches; image %d, "
+                + "patch %d), %d classes%n", v.depth(), v.embedDim(), v.heads(), v.tokens(), v.prefixTokens(),
+            v.imageSize(), v.patchSize(), v.classes());
+        out.printf("  %s%n", String.join(", ", v.spelling().entrySet().stream()
+            .map(e -> e.getKey().replace('_', ' ') + " " + e.getValue()).toList()));
+        out.printf("  embedding: %s%n", v.embedding().get("conv"));
+        for (Map<String, Object> b : v.blocks()) {
+          out.printf("  block %s:%n", b.get("index"));
+          b.forEach((k, x) -> {
+            if (!k.equals("index")) {
+              out.printf("    %-9s %s%n", k, x);
+            }
+          });
+        }
+        out.printf("  head: %s -> %s%n", v.head().get("norm"), v.head().get("linears"));
       }
-      out.printf("  head: %s -> %s%n", s.head().get("norm"), s.head().get("linear"));
     }
     out.flush();
     return 0;

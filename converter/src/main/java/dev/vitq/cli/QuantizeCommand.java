@@ -83,6 +83,11 @@ final class QuantizeCommand implements Callable<Integer> {
     if (output.json) {
       pw.println(Json.write(report));
     } else {
+      if (!report.recognised()) {
+        pw.printf("%s Quantized generically, as ONNX Runtime's quantizer would (every MatMul, Gemm and Conv with a "
+            + "weight); the ViT-specific parts are off: LayerNorm channel factors, log2 softmax, per-block search.%n",
+            report.notRecognisedReason());
+      }
       pw.printf("quantized %s (%s, %s, search %s) -> %s: %,d bytes, %d tensors quantized, %d calibration images%s"
               + " in %.1f s%n", report.source(), report.scheme(), report.method(), report.search(), report.output(),
           report.bytes(), report.quantizedTensors(), report.calibrationImages(),

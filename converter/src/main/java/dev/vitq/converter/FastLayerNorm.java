@@ -38,8 +38,11 @@ final class FastLayerNorm {
       norms.add(b.norm2());
     });
     // The final norm reads the whole sequence unless the head pools before normalising.
-    if (!vit.finalNorm().input().equals(vit.head().pooled())) {
+    if (!vit.normAfterPooling()) {
       norms.add(vit.finalNorm());
+    }
+    if (vit.embedding().preNorm() != null) {
+      norms.add(vit.embedding().preNorm());
     }
     for (Norm n : norms) {
       if (n.kind() == Norm.Kind.OPERATOR) {

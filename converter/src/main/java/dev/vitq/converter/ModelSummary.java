@@ -1,22 +1,26 @@
 package dev.vitq.converter;
 
 import dev.vitq.models.DType;
+import dev.vitq.models.GraphIndex;
 import dev.vitq.models.Model;
 import dev.vitq.models.Node;
 import dev.vitq.models.Tensor;
-import dev.vitq.models.GraphIndex;
 import dev.vitq.models.Value;
+import dev.vitq.models.vit.Recognition;
 import dev.vitq.models.vit.VitStructure;
 import dev.vitq.models.vit.VitStructure.Block;
 import dev.vitq.models.vit.VitStructure.Linear;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.TreeMap;
 
 /**
- * What {@code vitq inspect} reports of a model: versions, inputs and outputs, parameter count and the recognised
- * ViT structure, with each block's parts named by their nodes.
+ * What {@code vitq inspect} reports of a model: the graph (versions, inputs and outputs, parameters, operators)
+ * always, and the ViT structure recognition found in its canonical form, or the reason it found none.
  *
  * @param file the model's file name
  * @param irVersion the ONNX IR version
@@ -25,16 +29,12 @@ import java.util.Map;
  * @param inputs graph inputs as {@code name: type}
  * @param outputs graph outputs as {@code name: type}
  * @param params number of weights (floating-point initializer elements)
- * @param embedDim token width
- * @param heads attention heads
- * @param tokens tokens per image
- * @param imageSize input side
- * @param patchSize patch side
- * @param classes head outputs
- * @param spelling how norms, GELU, q/k/v, linears and pooling are written
- * @param embedding the embedding's parts
- * @param blocks each block's parts, by node name
- * @param head the head's parts
+ * @param nodes nodes in the file
+ * @param canonicalNodes nodes left once exporter noise is removed (what quantization works on)
+ * @param operators how many nodes of each operator the file has, most frequent first
+ * @param recognised whether the model is a ViT vitq recognises
+ * @param reason why it is not, or null
+ * @param vit the recognised structure, or null
  */
 public record ModelSummary(
     String file,
@@ -44,39 +44,75 @@ public record ModelSummary(
     Map<String, String> inputs,
     Map<String, String> outputs,
     long params,
-    int embedDim,
-    int heads,
-    int tokens,
-    int imageSize,
-    int patchSize,
-    int classes,
-    Map<String, String> spelling,
-    Map<String, String> embedding,
-    List<Map<String, Object>> blocks,
-    Map<String, String> head) {
+    int nodes,
+    int canonicalNodes,
+    Map<String, Integer> operators,
+    boolean recognised,
+    String reason,
+    Vit vit) {
 
-  /** Summarises a recognised model. */
-  public static ModelSummary of(String file, Model model, VitStructure vit) {
-    GraphIndex idx = GraphIndex.of(model.graph());
+  /**
+   * A recognised ViT's structure, each block's parts named by their nodes.
+   *
+   * @param depth blocks
+   * @param embedDim token width
+   * @param heads attention heads
+   * @param tokens tokens per image
+   * @param prefixTokens class, distillation and register tokens before the patches
+   * @param imageSize input side
+   * @param patchSize patch side
+   * @param classes head outputs
+   * @param spelling how norms, GELU, q/k/v, linears, pooling, LayerScale and the pre-norm are written
+   * @param embedding the embedding's parts
+   * @param blocks each block's parts, by node name
+   * @param head the head's parts
+   */
+  public record Vit(int depth, int embedDim, int heads, int tokens, int prefixTokens, int imageSize, int patchSize,
+      int classes, Map<String, String> spelling, Map<String, String> embedding, List<Map<String, Object>> blocks,
+      Map<String, Object> head) {}
+
+  /** Summarises a model read from a file, its canonical form and what recognition found there. */
+  public static ModelSummary of(String file, Model original, Model canonical, Recognition recognition) {
     long params = 0;
-    for (Tensor t : model.graph().initializers()) {
+    for (Tensor t : original.graph().initializers()) {
       if (t.dtype() == DType.FLOAT || t.dtype() == DType.FLOAT16 || t.dtype() == DType.BFLOAT16
           || t.dtype() == DType.DOUBLE) {
         params += t.elementCount();
       }
     }
+    Map<String, Integer> counts = new TreeMap<>();
+    for (Node n : original.graph().nodes()) {
+      counts.merge(n.domain().isEmpty() ? n.opType() : n.domain() + "." + n.opType(), 1, Integer::sum);
+    }
+    Map<String, Integer> operators = new LinkedHashMap<>();
+    counts.entrySet().stream().sorted(Map.Entry.<String, Integer>comparingByValue(Comparator.reverseOrder())
+        .thenComparing(Map.Entry.comparingByKey())).forEach(e -> operators.put(e.getKey(), e.getValue()));
+    return new ModelSummary(file, original.irVersion(), original.opset(""),
+        (original.producerName() + " " + original.producerVersion()).trim(), types(original.graph().inputs()),
+        types(original.graph().outputs()), params, original.graph().nodes().size(), canonical.graph().nodes().size(),
+        operators, recognition.recognised(), recognition.reason(),
+        recognition.recognised() ? vit(canonical, recognition.vit()) : null);
+  }
+
+  private static Vit vit(Model model, VitStructure vit) {
+    GraphIndex idx = GraphIndex.of(model.graph());
     Block first = vit.blocks().get(0);
     Map<String, String> spelling = new LinkedHashMap<>();
-    spelling.put("norm", first.norm1().kind().name().toLowerCase(java.util.Locale.ROOT));
-    spelling.put("gelu", first.mlp().gelu().kind().name().toLowerCase(java.util.Locale.ROOT));
+    spelling.put("norm", first.norm1().kind().name().toLowerCase(Locale.ROOT));
+    spelling.put("gelu", first.mlp().gelu().kind().name().toLowerCase(Locale.ROOT));
     spelling.put("qkv", first.attention().fused() ? "fused" : "separate");
     spelling.put("linear", idx.producer(first.mlp().fc1().matmul()).map(Node::opType).orElse("?"));
-    spelling.put("pooling", vit.head().pooling().name().toLowerCase(java.util.Locale.ROOT).replace('_', '-'));
+    spelling.put("pooling", vit.head().pooling().name().toLowerCase(Locale.ROOT).replace('_', '-')
+        + (vit.head().linears().size() > 1 ? " (" + vit.head().linears().size() + " classifiers averaged)" : ""));
+    spelling.put("final_norm", vit.normAfterPooling() ? "after pooling" : "before pooling");
+    spelling.put("layer_scale", first.attention().layerScale() != null ? "yes" : "no");
+    spelling.put("pre_norm", vit.embedding().preNorm() != null ? "yes" : "no");
 
     Map<String, String> embedding = new LinkedHashMap<>();
     embedding.put("conv", name(idx, vit.embedding().conv()));
     embedding.put("class_token", vit.embedding().classToken());
     embedding.put("position_embedding", vit.embedding().positionEmbedding());
+    embedding.put("pre_norm", vit.embedding().preNorm() == null ? null : name(idx, vit.embedding().preNorm().output()));
     embedding.put("output", vit.embedding().output());
 
     List<Map<String, Object>> blocks = new ArrayList<>();
@@ -104,16 +140,12 @@ public record ModelSummary(
       parts.put("residual2", name(idx, b.residual2()));
       blocks.add(parts);
     }
-    Map<String, String> head = new LinkedHashMap<>();
+    Map<String, Object> head = new LinkedHashMap<>();
     head.put("norm", name(idx, vit.finalNorm().output()));
-    head.put("pooled", vit.head().pooled());
-    head.put("linear", name(idx, vit.head().linear().matmul()));
+    head.put("linears", vit.head().linears().stream().map(l -> name(idx, l.matmul())).toList());
     head.put("output", vit.output());
-
-    return new ModelSummary(file, model.irVersion(), model.opset(""),
-        (model.producerName() + " " + model.producerVersion()).trim(), types(model.graph().inputs()),
-        types(model.graph().outputs()), params, vit.embedDim(), vit.heads(), vit.tokens(), vit.imageSize(),
-        vit.patchSize(), vit.classes(), spelling, embedding, blocks, head);
+    return new Vit(vit.blocks().size(), vit.embedDim(), vit.heads(), vit.tokens(), vit.embedding().prefixTokens(),
+        vit.imageSize(), vit.patchSize(), vit.classes(), spelling, embedding, blocks, head);
   }
 
   /** The node's name, or the value's name when the node has none. */

@@ -52,6 +52,26 @@ public record PreprocessFlags(Integer size, double[] mean, double[] std, Integer
   }
 
   /**
+   * The image height and width a model's shapes are folded for: {@code --size}, else the model's {@code preprocess}
+   * metadata, else {@code {0, 0}} (the model's own input size, or the one its position embedding implies).
+   */
+  int[] imageSize(Model model) {
+    if (size != null) {
+      return new int[] {size, size};
+    }
+    var meta = model.metadata("preprocess");
+    if (meta.isPresent()) {
+      try {
+        Preprocessing p = Preprocessing.fromMetadata(meta.get());
+        return new int[] {p.height(), p.width()};
+      } catch (VitqException e) {
+        // Unusable metadata is reported where preprocessing is resolved, with the reason.
+      }
+    }
+    return new int[] {0, 0};
+  }
+
+  /**
    * The model's image input: float, [batch, 3, height, width].
    *
    * @throws VitqException naming what is wrong with it

@@ -23,10 +23,13 @@ public final class Reports {
    * @param totalMillis time from start to the written file
    * @param plan where the plan was written, or null
    * @param searchReport what the search did, or null without one
+   * @param recognised whether the model was recognised as a ViT (else it was quantized generically)
+   * @param notRecognisedReason why it was not, or null
    */
   public record Quantize(String source, String sourceSha256, String output, long bytes, String scheme, String method,
       String search, long seed, int quantizedTensors, int calibrationImages, int skippedImages,
-      long calibrationMillis, long searchMillis, long totalMillis, String plan, Search searchReport) {}
+      long calibrationMillis, long searchMillis, long totalMillis, String plan, Search searchReport,
+      boolean recognised, String notRecognisedReason) {}
 
   /**
    * What the evolq search did.

@@ -11,12 +11,17 @@ import dev.vitq.models.Value;
 import dev.vitq.models.VitqException;
 import dev.vitq.models.onnx.OnnxReader;
 import dev.vitq.models.onnx.OnnxWriter;
+import dev.vitq.models.canon.Canonicalizer;
+import dev.vitq.models.canon.Float32;
+import dev.vitq.models.vit.Recognition;
 import dev.vitq.models.vit.VitRecognizer;
 import dev.vitq.models.vit.VitStructure;
 import dev.vitq.quantizer.Calibrator;
 import dev.vitq.quantizer.Evaluation;
 import dev.vitq.quantizer.QdqLowering;
 import dev.vitq.quantizer.QuantPlan;
+import dev.vitq.quantizer.QuantSite;
+import dev.vitq.quantizer.QuantSites;
 import dev.vitq.quantizer.search.EvolQ;
 import java.io.IOException;
 import java.io.InputStream;
@@ -48,47 +53,60 @@ public final class Vitq {
   private Vitq() {}
 
   /**
-   * A model read from disk, checked, and recognised as a ViT.
+   * A model read from disk and checked, its canonical form (exporter noise removed, half precision widened: the graph
+   * calibration and quantization work on) and what recognition found in it.
    *
    * @param path where it was read from
-   * @param model the graph
-   * @param vit its ViT structure
+   * @param original the model as read
+   * @param model its canonical form
+   * @param recognition its ViT structure, or why it has none
    */
-  public record LoadedModel(Path path, Model model, VitStructure vit) {}
-
-  /**
-   * Reads, checks and recognises a model.
-   *
-   * @throws VitqException if the file is not a well-formed ONNX ViT
-   */
-  public static LoadedModel load(Path path) throws VitqException {
-    Objects.requireNonNull(path, "path");
-    Model model = OnnxReader.read(path);
-    return new LoadedModel(path, model, VitRecognizer.recognize(model, fileName(path)));
+  public record LoadedModel(Path path, Model original, Model model, Recognition recognition) {
+    /** The ViT structure, or null when the model is not a ViT vitq recognises. */
+    public VitStructure vit() {
+      return recognition.vit();
+    }
   }
 
   /**
-   * Summarises a model's structure.
+   * Reads, checks, canonicalises and recognises a model; shapes are folded for the image size the flags or the
+   * model's metadata give (else its input's, else the one its position embedding implies).
    *
-   * @throws VitqException if the file is not a well-formed ONNX ViT
+   * @throws VitqException if the file is not a well-formed ONNX model
+   */
+  public static LoadedModel load(Path path, PreprocessFlags flags) throws VitqException {
+    Objects.requireNonNull(path, "path");
+    return canonical(path, fileName(path), OnnxReader.read(path), flags);
+  }
+
+  private static LoadedModel canonical(Path path, String name, Model original, PreprocessFlags flags) {
+    int[] size = flags.imageSize(original);
+    Model canonical = Canonicalizer.apply(Float32.apply(original), size[0], size[1]);
+    return new LoadedModel(path, original, canonical, VitRecognizer.recognize(canonical, name));
+  }
+
+  /**
+   * Summarises a model: its graph always, its ViT structure when recognised, else the reason.
+   *
+   * @throws VitqException if the file is not a well-formed ONNX model
    */
   public static ModelSummary inspect(Path path) throws VitqException {
-    LoadedModel m = load(path);
-    return ModelSummary.of(fileName(path), m.model(), m.vit());
+    LoadedModel m = load(path, PreprocessFlags.NONE);
+    return ModelSummary.of(fileName(path), m.original(), m.model(), m.recognition());
   }
 
   /**
-   * Re-writes a ViT through the IR. The output holds every node, attribute, initializer and metadata entry of the
-   * input; it appears complete or not at all.
+   * Re-writes a model through the IR, ViT or not. The output holds every node, attribute, initializer and metadata
+   * entry of the input; it appears complete or not at all.
    *
-   * @throws VitqException if the input is not a well-formed ONNX ViT or the output cannot be written
+   * @throws VitqException if the input is not a well-formed ONNX model or the output cannot be written
    */
   public static ConvertReport convert(Path in, Path out, OnnxWriter.Placement placement) throws VitqException {
     Objects.requireNonNull(out, "out");
     long t0 = System.nanoTime();
-    LoadedModel m = load(in);
+    Model model = OnnxReader.read(in);
     long t1 = System.nanoTime();
-    OnnxWriter.write(m.model(), out, placement);
+    OnnxWriter.write(model, out, placement);
     long t2 = System.nanoTime();
     return new ConvertReport(out, (t1 - t0) / 1e6, (t2 - t1) / 1e6);
   }
@@ -97,7 +115,7 @@ public final class Vitq {
    * What a conversion did.
    *
    * @param output the written model
-   * @param importMillis reading, checking and recognising the input
+   * @param importMillis reading and checking the input
    * @param exportMillis writing the output
    */
   public record ConvertReport(Path output, double importMillis, double exportMillis) {}
@@ -120,17 +138,16 @@ public final class Vitq {
     if (!SEARCHES.contains(r.search())) {
       throw new VitqException("Unknown search '" + r.search() + "', expected one of " + SEARCHES + ".");
     }
-    Model model;
-    VitStructure vit;
+    LoadedModel m;
     String source;
     String sha;
     Path calib = r.calibration();
     Path demoImages = null;
     if (r.model() == null) {
-      model = DemoModel.model(r.seed());
-      vit = VitRecognizer.recognize(model, DemoModel.NAME);
+      Model demo = DemoModel.model(r.seed());
+      m = canonical(null, DemoModel.NAME, demo, r.preprocess());
       source = DemoModel.NAME;
-      sha = sha256(OnnxWriter.toBytes(model));
+      sha = sha256(OnnxWriter.toBytes(demo));
       if (calib == null) {
         calib = demoImages = DemoModel.calibrationImages(r.seed());
       }
@@ -138,18 +155,27 @@ public final class Vitq {
       if (calib == null) {
         throw new VitqException("Pass --calib DIR: quantizing " + fileName(r.model()) + " needs calibration images.");
       }
-      LoadedModel m = load(r.model());
-      model = m.model();
-      vit = m.vit();
+      m = load(r.model(), r.preprocess());
       source = r.model().toString();
       sha = sha256(r.model());
     }
+    VitStructure vit = m.vit();
+    if (vit == null && r.search().equals("evolq")) {
+      throw new VitqException("--search evolq searches a ViT's blocks, and " + m.recognition().reason()
+          .replaceFirst("\\.$", "") + "; quantize it with --search none.");
+    }
+    Model model = m.model();
     try {
       Preprocessing pre = r.preprocess().resolve(model);
       ImageDataset data = ImageDataset.open(calib, pre);
       InferenceSession.Config session = InferenceSession.Config.defaults().withThreads(r.threads());
-      Calibrator.Result calibrated = Calibrator.calibrate(model, vit, sha, data,
-          new Calibrator.Settings(r.scheme(), r.method(), r.batchSize(), r.seed(), session), progress);
+      List<QuantSite> sites = vit != null ? QuantSites.of(vit, r.scheme()) : QuantSites.generic(model, r.scheme());
+      if (sites.isEmpty()) {
+        throw new VitqException(fileName(r.model() == null ? Path.of(source) : r.model())
+            + " has no MatMul, Gemm or Conv with a constant weight, so there is nothing to quantize.");
+      }
+      Calibrator.Result calibrated = Calibrator.calibrate(model, PreprocessFlags.imageInput(model).name(), sites,
+          sha, data, new Calibrator.Settings(r.scheme(), r.method(), r.batchSize(), r.seed(), session), progress);
       long t1 = System.nanoTime();
       QuantPlan plan = calibrated.plan();
       Reports.Search searched = null;
@@ -164,7 +190,8 @@ public final class Vitq {
         searched = SearchReport.summary(result, r.searchSettings(), r.reportDir());
       }
       long t2 = System.nanoTime();
-      Model quantized = FastLayerNorm.apply(QdqLowering.lower(model, plan, QdqLowering.Mode.DEPLOY), vit)
+      Model lowered = QdqLowering.lower(model, plan, QdqLowering.Mode.DEPLOY);
+      Model quantized = Float32.withInterfaceOf(vit != null ? FastLayerNorm.apply(lowered, vit) : lowered, m.original())
           .withProducer("vitq", version())
           .withMetadata("vitq", provenance(source, sha, plan));
       if (r.planOut() != null) {
@@ -178,7 +205,8 @@ public final class Vitq {
           r.method().cliName(), plan.search(), r.seed(), plan.entries().size(), plan.calibrationImages(),
           data.skipped(),
           millis(t0, t1), millis(t1, t2), millis(t0, System.nanoTime()),
-          r.planOut() == null ? null : r.planOut().toString(), searched);
+          r.planOut() == null ? null : r.planOut().toString(), searched, m.recognition().recognised(),
+          m.recognition().reason());
     } finally {
       if (demoImages != null) {
         DemoModel.delete(demoImages);
@@ -228,7 +256,11 @@ public final class Vitq {
     if (r.keepTokens() != 0 && r.pool() != 0) {
       throw new VitqException("Pass --keep-tokens or --pool, not both.");
     }
-    LoadedModel m = load(r.model());
+    LoadedModel m = load(r.model(), r.preprocess());
+    if (m.vit() == null) {
+      throw new VitqException("vitq splits a ViT after one of its blocks, and " + m.recognition().reason()
+          .replaceFirst("\\.$", "") + ".");
+    }
     String sha = sha256(r.model());
     Preprocessing pre = r.preprocess().resolve(m.model());
     QuantPlan plan;
@@ -247,7 +279,8 @@ public final class Vitq {
         throw new VitqException("Pass --calib DIR (or --plan PLAN.json): exporting needs calibration images.");
       }
       InferenceSession.Config session = InferenceSession.Config.defaults().withThreads(r.threads());
-      plan = Calibrator.calibrate(m.model(), m.vit(), sha, ImageDataset.open(r.calibration(), pre),
+      plan = Calibrator.calibrate(m.model(), m.vit().input(), QuantSites.of(m.vit(), r.scheme()), sha,
+          ImageDataset.open(r.calibration(), pre),
           new Calibrator.Settings(r.scheme(), r.method(), r.batchSize(), r.seed(), session), progress).plan();
     }
     if (r.fuse() && r.keepTokens() == 0) {

@@ -24,16 +24,18 @@ class FoundationCliTest {
   void inspectJsonHasTheStructure() throws Exception {
     CliRun r = CliRun.of("inspect", SharedData.vitTiny().toString(), "--json");
     assertEquals(0, r.exitCode(), r.err());
-    JsonNode j = JSON.readTree(r.out());
-    for (String key : List.of("blocks", "embed_dim", "heads", "tokens", "params", "opset")) {
-      assertTrue(j.has(key), "missing key " + key);
+    JsonNode root = JSON.readTree(r.out());
+    for (String key : List.of("params", "opset", "nodes", "operators", "recognised", "vit")) {
+      assertTrue(root.has(key), "missing key " + key);
     }
+    assertTrue(root.get("recognised").asBoolean());
+    assertEquals(5_362_762, root.get("params").asLong());
+    assertEquals(17, root.get("opset").asInt());
+    JsonNode j = root.get("vit");
     assertEquals(12, j.get("blocks").size());
     assertEquals(192, j.get("embed_dim").asInt());
     assertEquals(3, j.get("heads").asInt());
     assertEquals(65, j.get("tokens").asInt());
-    assertEquals(5_362_762, j.get("params").asLong());
-    assertEquals(17, j.get("opset").asInt());
     JsonNode b0 = j.get("blocks").get(0);
     assertEquals("/blocks/blocks.0/attn/Softmax", b0.get("softmax").asText());
     assertEquals("/blocks/blocks.0/attn/qkv/MatMul", b0.get("qkv").asText());
@@ -49,7 +51,7 @@ class FoundationCliTest {
       assertEquals(0, built.exitCode(), built.err());
       CliRun inspected = CliRun.of("inspect", model.toString(), "--json");
       assertEquals(0, inspected.exitCode(), inspected.err());
-      JsonNode j = JSON.readTree(inspected.out());
+      JsonNode j = JSON.readTree(inspected.out()).get("vit");
       assertEquals(2, j.get("blocks").size());
       assertEquals(2, j.get("heads").asInt());
       assertEquals(17, j.get("tokens").asInt());
@@ -99,6 +101,25 @@ class FoundationCliTest {
     }
     try (Stream<Path> files = Files.walk(dir)) {
       assertTrue(files.noneMatch(p -> p.getFileName().toString().endsWith(".tmp")), "no temporary file remains");
+    }
+  }
+
+  @Test
+  void modelsThatAreNotViTsConvertAndInspect(@TempDir Path dir) throws Exception {
+    for (Map.Entry<String, Path> c : HostileModels.writeNonVits(dir).entrySet()) {
+      Path copy = dir.resolve(c.getKey() + ".copy.onnx");
+      CliRun converted = CliRun.of("convert", c.getValue().toString(), "-o", copy.toString());
+      assertEquals(0, converted.exitCode(), converted.err());
+      assertArrayEquals(Files.readAllBytes(c.getValue()), Files.readAllBytes(copy), c.getKey());
+      CliRun inspected = CliRun.of("inspect", c.getValue().toString(), "--json");
+      assertEquals(0, inspected.exitCode(), inspected.err());
+      JsonNode j = JSON.readTree(inspected.out());
+      assertFalse(j.get("recognised").asBoolean(), c.getKey());
+      assertTrue(j.get("reason").asText().startsWith(c.getKey() + ".onnx is not a ViT vitq recognises: "),
+          j.get("reason").asText());
+      assertTrue(j.get("vit").isNull(), c.getKey());
+      CliRun text = CliRun.of("inspect", c.getValue().toString());
+      assertTrue(text.out().contains("ViT: not recognised: " + c.getKey() + ".onnx is not a ViT"), text.out());
     }
   }
 

@@ -22,8 +22,8 @@ import java.util.Map;
 import java.util.Random;
 
 /**
- * A corpus of corrupt and hostile model files, each made from a small valid ViT by one defect. Every one must be
- * refused with one clear sentence.
+ * A corpus of corrupt and hostile model files, each made from a small valid ViT by one defect: every one must be
+ * refused with one clear sentence. And a few valid models that are not ViTs, which must not be.
  */
 public final class HostileModels {
   /** A tiny but complete ViT: the base every defect is applied to. */
@@ -139,6 +139,26 @@ public final class HostileModels {
         .getOutput(0)));
     put(cases, dir, "value-defined-twice", twice.build().toByteArray());
 
+    ModelProto.Builder deep = valid().toBuilder();
+    GraphProto.Builder inner = GraphProto.newBuilder().setName("deep");
+    for (int i = 0; i < 200; i++) {
+      inner = GraphProto.newBuilder().setName("deep" + i).addNode(NodeProto.newBuilder().setOpType("If")
+          .addAttribute(AttributeProto.newBuilder().setName("then_branch").setType(AttributeProto.AttributeType.GRAPH)
+              .setG(inner)));
+    }
+    deep.getGraphBuilder().addNode(NodeProto.newBuilder().setOpType("If").addInput("pixel_values").addOutput("deep_out")
+        .addAttribute(AttributeProto.newBuilder().setName("then_branch").setType(AttributeProto.AttributeType.GRAPH)
+            .setG(inner)));
+    put(cases, dir, "nesting-too-deep", deep.build().toByteArray());
+    return cases;
+  }
+
+  /**
+   * Writes valid ONNX models that are not ViTs vitq recognises into {@code dir} and returns name to model file: they
+   * convert and inspect, and quantize generically where they have an image input.
+   */
+  public static Map<String, Path> writeNonVits(Path dir) throws IOException {
+    Map<String, Path> cases = new LinkedHashMap<>();
     ModelProto.Builder intImage = valid().toBuilder();
     intImage.getGraphBuilder().getInputBuilder(0).getTypeBuilder().getTensorTypeBuilder().setElemType(7);
     put(cases, dir, "image-input-int64", intImage.build().toByteArray());
@@ -152,18 +172,6 @@ public final class HostileModels {
     }));
 
     put(cases, dir, "not-a-vit", notAVit().toByteArray());
-
-    ModelProto.Builder deep = valid().toBuilder();
-    GraphProto.Builder inner = GraphProto.newBuilder().setName("deep");
-    for (int i = 0; i < 200; i++) {
-      inner = GraphProto.newBuilder().setName("deep" + i).addNode(NodeProto.newBuilder().setOpType("If")
-          .addAttribute(AttributeProto.newBuilder().setName("then_branch").setType(AttributeProto.AttributeType.GRAPH)
-              .setG(inner)));
-    }
-    deep.getGraphBuilder().addNode(NodeProto.newBuilder().setOpType("If").addInput("pixel_values").addOutput("deep_out")
-        .addAttribute(AttributeProto.newBuilder().setName("then_branch").setType(AttributeProto.AttributeType.GRAPH)
-            .setG(inner)));
-    put(cases, dir, "nesting-too-deep", deep.build().toByteArray());
     return cases;
   }
 

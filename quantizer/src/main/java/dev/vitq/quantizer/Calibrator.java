@@ -10,7 +10,6 @@ import dev.vitq.models.GraphIndex;
 import dev.vitq.models.Model;
 import dev.vitq.models.Tensor;
 import dev.vitq.models.VitqException;
-import dev.vitq.models.vit.VitStructure;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -45,17 +44,18 @@ public final class Calibrator {
   /**
    * Calibrates a model.
    *
+   * @param input the image input's name
+   * @param sites what to quantize ({@link QuantSites#of} for a ViT, {@link QuantSites#generic} otherwise)
    * @param modelSha256 the float model's file hash, recorded in the plan
    * @throws VitqException if the images cannot be used or ONNX Runtime fails
    */
-  public static Result calibrate(Model model, VitStructure vit, String modelSha256, ImageDataset data,
-      Settings settings, Progress progress) throws VitqException {
-    List<QuantSite> sites = QuantSites.of(vit, settings.scheme());
+  public static Result calibrate(Model model, String input, List<QuantSite> sites, String modelSha256,
+      ImageDataset data, Settings settings, Progress progress) throws VitqException {
     List<String> observed = new ArrayList<>();
     for (QuantSite s : QuantSites.activations(sites)) {
       observed.add(s.tensor());
     }
-    Map<String, TensorStats> stats = ActivationStats.collect(model, vit.input(), observed, data,
+    Map<String, TensorStats> stats = ActivationStats.collect(model, input, observed, data,
         settings.batchSize(), settings.session(), progress);
     GraphIndex idx = GraphIndex.of(model.graph());
     List<PlanEntry> entries = new ArrayList<>(sites.size());

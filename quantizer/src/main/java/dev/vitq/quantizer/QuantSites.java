@@ -1,5 +1,10 @@
 package dev.vitq.quantizer;
 
+import dev.vitq.models.DType;
+import dev.vitq.models.GraphIndex;
+import dev.vitq.models.Model;
+import dev.vitq.models.Node;
+import dev.vitq.models.Tensor;
 import dev.vitq.models.vit.VitStructure;
 import dev.vitq.models.vit.VitStructure.Block;
 import dev.vitq.models.vit.VitStructure.Linear;
@@ -26,8 +31,13 @@ public final class QuantSites {
     int w = scheme.weightBits();
     int head = vit.blocks().size();
 
-    add(sites, new QuantSite(vit.input(), Role.CONV_INPUT, -1, a, -1));
+    // The image is quantized exactly as its pixels only when the patch convolution reads it as the model gets it.
+    String image = vit.embedding().convInput();
+    add(sites, new QuantSite(image, image.equals(vit.input()) ? Role.CONV_INPUT : Role.LINEAR_INPUT, -1, a, -1));
     add(sites, new QuantSite(vit.embedding().weight(), Role.WEIGHT, -1, 8, 0));
+    if (vit.embedding().preNorm() != null) {
+      add(sites, new QuantSite(vit.embedding().preNorm().input(), Role.NORM_INPUT, -1, a, -1));
+    }
     for (Block b : vit.blocks()) {
       int i = b.index();
       add(sites, new QuantSite(b.norm1().input(), Role.NORM_INPUT, i, a, -1));
@@ -42,18 +52,51 @@ public final class QuantSites {
       add(sites, new QuantSite(attn.probabilities(), Role.SOFTMAX_OUTPUT, i, a, -1));
       add(sites, new QuantSite(attn.proj().matmulInput(), Role.LINEAR_INPUT, i, a, -1));
       add(sites, weight(attn.proj(), i, w));
-      add(sites, new QuantSite(attn.proj().output(), Role.RESIDUAL_BRANCH, i, a, -1));
+      add(sites, new QuantSite(attn.output(), Role.RESIDUAL_BRANCH, i, a, -1));
       add(sites, new QuantSite(b.norm2().input(), Role.NORM_INPUT, i, a, -1));
       add(sites, new QuantSite(b.mlp().fc1().matmulInput(), Role.LINEAR_INPUT, i, a, -1));
       add(sites, weight(b.mlp().fc1(), i, w));
       add(sites, new QuantSite(b.mlp().fc2().matmulInput(), Role.GELU_OUTPUT, i, a, -1));
       add(sites, weight(b.mlp().fc2(), i, w));
-      add(sites, new QuantSite(b.mlp().fc2().output(), Role.RESIDUAL_BRANCH, i, a, -1));
+      add(sites, new QuantSite(b.mlp().output(), Role.RESIDUAL_BRANCH, i, a, -1));
     }
     add(sites, new QuantSite(vit.finalNorm().input(), Role.NORM_INPUT, head, a, -1));
-    add(sites, new QuantSite(vit.head().linear().matmulInput(), Role.LINEAR_INPUT, head, a, -1));
-    add(sites, weight(vit.head().linear(), head, 8));
+    for (Linear l : vit.head().linears()) {
+      add(sites, new QuantSite(l.matmulInput(), Role.LINEAR_INPUT, head, a, -1));
+      add(sites, weight(l, head, 8));
+    }
     return List.copyOf(sites.values());
+  }
+
+  /**
+   * The sites of a model that is not a ViT vitq recognises, chosen as ONNX Runtime's static quantizer chooses them:
+   * every MatMul, Gemm and Conv with a constant floating-point weight gets that weight quantized per output channel
+   * and its activation input per tensor. Convolution weights keep 8 bits, as a ViT's patch embedding does.
+   */
+  public static List<QuantSite> generic(Model model, Scheme scheme) {
+    GraphIndex idx = GraphIndex.of(model.graph());
+    Map<String, QuantSite> sites = new LinkedHashMap<>();
+    int a = scheme.activationBits();
+    for (Node n : model.graph().topologicalOrder().orElse(model.graph().nodes())) {
+      boolean conv = n.is("Conv");
+      if (!(conv || n.is("MatMul") || n.is("Gemm")) || idx.isConstant(n.input(0))) {
+        continue;
+      }
+      Tensor w = idx.initializer(n.input(1)).filter(t -> isFloat(t.dtype())).orElse(null);
+      if (w == null || idx.graph().input(w.name()).isPresent() || (conv ? w.rank() < 3 : w.rank() != 2)
+          || (n.is("Gemm") && n.intAttr("transA", 0) != 0)) {
+        continue;
+      }
+      int axis = conv || (n.is("Gemm") && n.intAttr("transB", 0) != 0) ? 0 : 1;
+      boolean image = conv && idx.graph().input(n.input(0)).isPresent();
+      add(sites, new QuantSite(n.input(0), image ? Role.CONV_INPUT : Role.LINEAR_INPUT, 0, a, -1));
+      add(sites, new QuantSite(w.name(), Role.WEIGHT, 0, conv ? 8 : scheme.weightBits(), axis));
+    }
+    return List.copyOf(sites.values());
+  }
+
+  private static boolean isFloat(DType t) {
+    return t == DType.FLOAT || t == DType.FLOAT16 || t == DType.BFLOAT16 || t == DType.DOUBLE;
   }
 
   private static QuantSite weight(Linear l, int block, int bits) {

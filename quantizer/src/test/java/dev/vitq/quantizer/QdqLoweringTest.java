@@ -27,7 +27,7 @@ class QdqLoweringTest {
   @EnumSource(Scheme.class)
   void deployAndSimulateAgree(Scheme scheme) throws Exception {
     Model model = VitBuilder.build(new VitConfig(32, 8, 3, 32, 2, 2, 64, 5), Spelling.TIMM_17, 11);
-    VitStructure vit = VitRecognizer.recognize(model, "test");
+    VitStructure vit = VitRecognizer.recognize(model, "test").require();
     GraphIndex idx = GraphIndex.of(model.graph());
     List<PlanEntry> entries = new ArrayList<>();
     for (QuantSite s : QuantSites.of(vit, scheme)) {

@@ -51,22 +51,35 @@ final class Patterns {
     return linearsFrom(x).stream().findFirst();
   }
 
-  /** All linear layers reading {@code x}. */
+  /**
+   * All linear layers reading {@code x}, directly or after a change of layout (nn.MultiheadAttention transposes its
+   * input to sequence-first before projecting it).
+   */
   List<Linear> linearsFrom(String x) {
     List<Linear> found = new ArrayList<>();
+    collectLinears(x, found, 0);
+    return found;
+  }
+
+  private void collectLinears(String x, List<Linear> found, int depth) {
     for (Node c : dataConsumers(x)) {
       Optional<Linear> l = Optional.empty();
       if ((c.is("MatMul") || c.is("Gemm")) && c.input(0).equals(x)) {
-        l = fromCore(c);
+        l = fromCore(c).filter(v -> v.input().equals(x));
       } else if (c.is("Reshape") && c.input(0).equals(x)) {
         List<Node> next = dataConsumers(c.output());
         if (next.size() == 1 && next.get(0).is("Gemm")) {
-          l = fromCore(next.get(0));
+          l = fromCore(next.get(0)).filter(v -> v.input().equals(x));
         }
       }
-      l.filter(v -> v.input().equals(x)).ifPresent(found::add);
+      if (l.isPresent()) {
+        found.add(l.get());
+      } else if (depth < 2 && VitRecognizer.LAYOUT.contains(c.opType()) && c.input(0).equals(x)
+          && dataConsumers(c.output()).stream().allMatch(n -> n.is("MatMul") || n.is("Gemm")
+              || VitRecognizer.LAYOUT.contains(n.opType()))) {
+        collectLinears(c.output(), found, depth + 1);
+      }
     }
-    return found;
   }
 
   /** The linear layer whose output is {@code y}, if one is. */
@@ -229,7 +242,8 @@ final class Patterns {
   /** The GELU applied to {@code x}: the Gelu op, or the Erf or tanh formula around it. */
   Optional<Gelu> geluFrom(String x) {
     for (Node c : dataConsumers(x)) {
-      if ((c.opType().equals("Gelu") || c.opType().equals("FastGelu")) && c.input(0).equals(x)) {
+      if ((c.opType().equals("Gelu") || c.opType().equals("FastGelu") || c.opType().equals("QuickGelu"))
+          && c.input(0).equals(x)) {
         return Optional.of(new Gelu(Gelu.Kind.OPERATOR, x, c.output(), List.of(c.output())));
       }
     }
@@ -245,7 +259,7 @@ final class Patterns {
           if (!inputsFrom(c, region) || region.contains(c.output())) {
             continue;
           }
-          if (c.is("Erf") || c.is("Tanh")) {
+          if (c.is("Erf") || c.is("Tanh") || c.is("Sigmoid")) {
             core = c;
             break;
           }
@@ -296,7 +310,8 @@ final class Patterns {
       idx.producer(v).ifPresent(p -> work.addAll(p.inputs()));
     }
     List<String> nodes = inside.stream().filter(used::contains).toList();
-    return Optional.of(new Gelu(core.is("Erf") ? Gelu.Kind.ERF : Gelu.Kind.TANH, x, out, nodes));
+    Gelu.Kind kind = core.is("Erf") ? Gelu.Kind.ERF : core.is("Tanh") ? Gelu.Kind.TANH : Gelu.Kind.SIGMOID;
+    return Optional.of(new Gelu(kind, x, out, nodes));
   }
 
   /** Whether every input of {@code n} is in {@code region} or a constant. */

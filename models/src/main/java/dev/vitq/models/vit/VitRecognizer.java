@@ -7,7 +7,7 @@ import dev.vitq.models.Model;
 import dev.vitq.models.Node;
 import dev.vitq.models.Tensor;
 import dev.vitq.models.Value;
-import dev.vitq.models.VitqException;
+import dev.vitq.models.canon.Shapes;
 import dev.vitq.models.vit.VitStructure.Attention;
 import dev.vitq.models.vit.VitStructure.Block;
 import dev.vitq.models.vit.VitStructure.Embedding;
@@ -24,47 +24,64 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * Finds the ViT in a graph: the patch embedding on the image input, then block after block along the residual
- * stream (norm, attention, residual add, norm, MLP, residual add), then the final norm and the head.
+ * Finds the ViT in a canonical graph (see {@link dev.vitq.models.canon.Canonicalizer}): the patch embedding on the
+ * image input, then block after block along the residual stream (norm, attention, residual add, norm, MLP, residual
+ * add), then the final norm, the pooling and the head.
  *
- * <p>It recognises structure, not spelling: layer norm as the operator or spelled out, GELU as the operator or its
- * Erf or tanh formula, q/k/v fused (split by Split, Slice, Gather or Reshape) or separate, linear layers as Gemm or
- * MatMul+Add, at any opset. What it cannot find, it names.
+ * <p>It recognises structure, not spelling: layer norm as the operator or spelled out; GELU as the operator, its Erf
+ * or tanh formula, or QuickGELU; q/k/v fused (split by Split, Slice or Gather, before or after the heads are split)
+ * or separate; heads split by Reshape and Transpose in any order, batch-first or not; linear layers as Gemm or
+ * MatMul+Add; LayerScale; class, distillation and register tokens; a norm before the blocks (CLIP); class-token or
+ * mean pooling, with the final norm before or after it; one classifier or two averaged (distilled DeiT). What it
+ * cannot find, it names.
  *
  * {@snippet lang="java" :
- * VitStructure vit = VitRecognizer.recognize(model, "vit.onnx");
- * int depth = vit.blocks().size();
+ * Recognition r = VitRecognizer.recognize(canonical, "vit.onnx");
+ * if (r.recognised()) { int depth = r.vit().blocks().size(); }
  * }
  */
 public final class VitRecognizer {
-  private static final Set<String> PASS_THROUGH =
+  /** Operators that move elements without computing: skipped between the parts of a layer. */
+  static final Set<String> LAYOUT =
       Set.of("Reshape", "Flatten", "Transpose", "Identity", "Dropout", "Squeeze", "Unsqueeze");
 
   private final Patterns p;
   private final GraphIndex idx;
+  private final Shapes shapes;
   private final String source;
 
   private VitRecognizer(Model model, String source) {
     this.idx = GraphIndex.of(model.graph());
     this.p = new Patterns(idx);
+    this.shapes = Shapes.of(model.graph());
     this.source = source;
   }
 
   /**
-   * Recognises the ViT structure of a model.
+   * Recognises the ViT structure of a (canonical) model.
    *
-   * @param source the model's file name, for messages
-   * @throws VitqException naming the first part of a ViT that was not found
+   * @param source the model's file name, for the reason
    */
-  public static VitStructure recognize(Model model, String source) throws VitqException {
-    return new VitRecognizer(model, source).recognize();
+  public static Recognition recognize(Model model, String source) {
+    try {
+      return Recognition.of(new VitRecognizer(model, source).recognize());
+    } catch (NotAVit e) {
+      return Recognition.notAVit(source + " is not a ViT vitq recognises: " + e.getMessage() + ".");
+    }
   }
 
-  private VitqException missing(String what) {
-    return new VitqException(source + " is not a ViT vitq recognises: " + what + ".");
+  /** Why a graph is not a ViT; caught in {@link #recognize}. */
+  private static final class NotAVit extends Exception {
+    NotAVit(String message) {
+      super(message, null, false, false);
+    }
   }
 
-  private VitStructure recognize() throws VitqException {
+  private static NotAVit missing(String what) {
+    return new NotAVit(what);
+  }
+
+  private VitStructure recognize() throws NotAVit {
     Value image = imageInput();
     Embedding embedding = embedding(image.name());
     Tensor convWeight = idx.constant(embedding.weight()).orElseThrow();
@@ -73,17 +90,13 @@ public final class VitRecognizer {
 
     List<Block> blocks = new ArrayList<>();
     String x = embedding.output();
-    Norm finalNorm;
     while (true) {
       int i = blocks.size();
-      Norm norm1 = p.normFrom(x).orElseThrow(() -> missing(blocks.isEmpty()
-          ? "no layer norm reads the embedded tokens"
-          : "no layer norm reads the output of block " + (blocks.size() - 1)));
       Node residual1 = residualAdd(x);
       if (residual1 == null) {
-        finalNorm = norm1;
         break;
       }
+      Norm norm1 = p.normFrom(x).orElseThrow(() -> missing("block " + i + " has no layer norm before attention"));
       Attention attention = attention(i, norm1.output(), Patterns.other(residual1, x));
       String x1 = residual1.output();
       Norm norm2 = p.normFrom(x1).orElseThrow(() -> missing("block " + i + " has no layer norm after attention"));
@@ -96,17 +109,17 @@ public final class VitRecognizer {
       x = residual2.output();
     }
     if (blocks.isEmpty()) {
-      throw missing("no transformer block follows the embedding");
+      throw missing("no transformer block (layer norm, attention and residual add) follows the patch embedding");
     }
-    Head head = head(finalNorm.output());
+    HeadParts head = head(x, embedding.prefixTokens());
     int heads = heads(blocks.get(0), embedDim);
     int tokens = tokens(embedding, image, patch);
-    int imageSize = (int) Math.round(Math.sqrt(tokens - embedding.prefixTokens())) * patch;
-    return new VitStructure(image.name(), head.linear().output(), embedding, blocks, finalNorm, head, embedDim, heads,
-        tokens, imageSize, patch, head.linear().outFeatures());
+    int imageSize = imageSize(image, tokens - embedding.prefixTokens(), patch);
+    return new VitStructure(image.name(), head.head().output(), embedding, blocks, head.norm(), head.head(),
+        embedDim, heads, tokens, imageSize, patch, head.head().linears().get(0).outFeatures());
   }
 
-  private Value imageInput() throws VitqException {
+  private Value imageInput() throws NotAVit {
     for (Value v : idx.graph().inputs()) {
       if (idx.initializer(v.name()).isEmpty() && v.type() != null && v.type().shape() != null
           && v.type().shape().size() == 4) {
@@ -119,81 +132,117 @@ public final class VitRecognizer {
     throw missing("it has no image input of rank 4 [batch, channels, height, width]");
   }
 
-  private Embedding embedding(String image) throws VitqException {
-    Node conv = null;
-    for (Node c : p.dataConsumers(image)) {
-      if (c.is("Conv") && c.input(0).equals(image)
-          && idx.constant(c.input(1)).filter(t -> t.rank() == 4).isPresent()) {
-        conv = c;
-        break;
-      }
-    }
-    if (conv == null) {
-      throw missing("no patch embedding (a Conv on the image input) was found");
-    }
+  // ---- embedding ---------------------------------------------------------------------------------------------
+
+  private Embedding embedding(String image) throws NotAVit {
+    Node conv = patchConv(image);
     Tensor weight = idx.constant(conv.input(1)).orElseThrow();
     if (!isFloat(weight.dtype())) {
       throw missing("the patch embedding's weight holds " + weight.dtype() + ", not floating point");
     }
+    long width = weight.dims().get(0);
     String x = conv.output();
-    for (List<Node> cs = p.dataConsumers(x); cs.size() == 1 && PASS_THROUGH.contains(cs.get(0).opType());
+    for (List<Node> cs = p.dataConsumers(x); cs.size() == 1 && LAYOUT.contains(cs.get(0).opType());
         cs = p.dataConsumers(x)) {
       x = cs.get(0).output();
     }
     String classToken = null;
     String pos = null;
+    Norm preNorm = null;
     int prefix = 0;
-    for (int step = 0; step < 4; step++) {
+    for (int step = 0; step < 6; step++) {
       List<Node> cs = p.dataConsumers(x);
+      Optional<Norm> norm = p.normFrom(x);
+      if (norm.isPresent() && cs.stream().allMatch(c -> norm.get().nodes().contains(c.output()))) {
+        // The stream's only reader is a norm: a norm before the blocks (CLIP's pre-norm), not a block's norm1.
+        preNorm = norm.get();
+        x = preNorm.output();
+        continue;
+      }
       if (cs.size() != 1) {
         break;
       }
       Node c = cs.get(0);
       if (c.is("Concat") && c.inputs().size() >= 2) {
-        for (String in : c.inputs()) {
-          if (in.equals(x)) {
+        int at = c.inputs().indexOf(x);
+        for (int k = 0; k < c.inputs().size(); k++) {
+          if (k == at) {
             continue;
           }
-          String token = tokenSource(in);
-          if (token == null) {
-            throw missing("the patch tokens are concatenated with something other than a class token");
+          if (k > at) {
+            throw missing("tokens are appended after the patch tokens, which vitq does not know");
           }
-          classToken = classToken == null ? token : classToken;
-          prefix++;
+          Optional<PrefixTokens> t = prefixTokens(c.input(k), width);
+          if (t.isEmpty()) {
+            throw missing("the patch tokens are concatenated with something other than learned tokens");
+          }
+          classToken = classToken == null ? t.get().tensor() : classToken;
+          prefix += t.get().count();
         }
-      } else if (c.is("Add") && idx.constant(Patterns.other(c, x) == null ? "" : Patterns.other(c, x)).isPresent()) {
+      } else if (c.is("Add") && Patterns.other(c, x) != null && idx.isConstant(Patterns.other(c, x))) {
         pos = Patterns.other(c, x);
-      } else if (!c.is("Identity") && !c.is("Dropout")) {
+      } else {
         break;
       }
       x = c.output();
     }
-    return new Embedding(conv.output(), conv.input(1), conv.input(2).isEmpty() ? null : conv.input(2), classToken,
-        pos, x, prefix);
+    return new Embedding(conv.output(), conv.input(0), conv.input(1), conv.input(2).isEmpty() ? null : conv.input(2),
+        classToken, pos, preNorm, x, prefix);
+  }
+
+  /** The patch convolution: a Conv on the image, or on the image after an in-graph normalisation. */
+  private Node patchConv(String image) throws NotAVit {
+    String v = image;
+    for (int step = 0; step < 4; step++) {
+      List<Node> cs = p.dataConsumers(v);
+      for (Node c : cs) {
+        if (c.is("Conv") && c.input(0).equals(v) && idx.constant(c.input(1)).filter(t -> t.rank() == 4).isPresent()) {
+          return c;
+        }
+      }
+      if (cs.size() != 1 || !(cs.get(0).is("Sub") || cs.get(0).is("Div") || cs.get(0).is("Mul")
+          || cs.get(0).is("Add") || cs.get(0).is("Cast")) || !constantsBesides(cs.get(0), v)) {
+        break;
+      }
+      v = cs.get(0).output();
+    }
+    throw missing("no patch embedding (a Conv on the image input) was found");
+  }
+
+  private boolean constantsBesides(Node n, String v) {
+    return n.inputs().stream().allMatch(in -> in.equals(v) || in.isEmpty() || idx.isConstant(in));
+  }
+
+  /** A learned token tensor concatenated before the patches, and how many tokens it holds. */
+  private record PrefixTokens(String tensor, int count) {}
+
+  /** The constant behind an Expand/Tile/Reshape/Unsqueeze of learned tokens [1, k, width] (or [width]). */
+  private Optional<PrefixTokens> prefixTokens(String value, long width) {
+    String v = value;
+    for (int i = 0; i < 6; i++) {
+      Optional<Tensor> t = idx.constant(v);
+      if (t.isPresent()) {
+        long n = t.get().elementCount();
+        boolean tokens = !t.get().dims().isEmpty() && t.get().dims().get(t.get().rank() - 1) == width
+            && n % width == 0 && n > 0;
+        return tokens ? Optional.of(new PrefixTokens(v, (int) (n / width))) : Optional.empty();
+      }
+      Node n = idx.producer(v).orElse(null);
+      if (n == null || !(n.is("Expand") || n.is("Tile") || LAYOUT.contains(n.opType()) || n.is("Cast"))) {
+        return Optional.empty();
+      }
+      v = n.input(0);
+    }
+    return Optional.empty();
   }
 
   static boolean isFloat(DType t) {
     return t == DType.FLOAT || t == DType.FLOAT16 || t == DType.BFLOAT16 || t == DType.DOUBLE;
   }
 
-  /** The constant token behind an Expand/Tile of a class token, or null. */
-  private String tokenSource(String value) {
-    String v = value;
-    for (int i = 0; i < 4; i++) {
-      Optional<Tensor> t = idx.constant(v);
-      if (t.isPresent()) {
-        return t.get().rank() == 3 && t.get().dims().get(1) == 1 ? v : null;
-      }
-      Node n = idx.producer(v).orElse(null);
-      if (n == null || !(n.is("Expand") || n.is("Tile") || n.is("Identity") || n.is("Reshape"))) {
-        return null;
-      }
-      v = n.input(0);
-    }
-    return null;
-  }
+  // ---- blocks ------------------------------------------------------------------------------------------------
 
-  /** The residual Add reading the stream {@code x}, or null. */
+  /** The residual Add reading the stream {@code x} and a computed branch, or null. */
   private Node residualAdd(String x) {
     for (Node c : p.dataConsumers(x)) {
       if (c.is("Add") && Patterns.other(c, x) != null && !idx.isConstant(Patterns.other(c, x))) {
@@ -203,9 +252,50 @@ public final class VitRecognizer {
     return null;
   }
 
-  private Attention attention(int i, String h, String out) throws VitqException {
-    Linear proj = p.linearProducing(out)
+  /** A residual branch traced back to the linear layer that computes it, past layout changes and LayerScale. */
+  private record Branch(Linear linear, String layerScale) {}
+
+  private Optional<Branch> branch(String out, long width) {
+    String v = out;
+    String gamma = null;
+    for (int step = 0; step < 6; step++) {
+      Optional<Linear> l = p.linearProducing(v);
+      if (l.isPresent()) {
+        return Optional.of(new Branch(l.get(), gamma));
+      }
+      Node n = idx.producer(v).orElse(null);
+      if (n == null) {
+        break;
+      }
+      if (LAYOUT.contains(n.opType())) {
+        v = n.input(0);
+      } else if (n.is("Mul") && gamma == null && layerScale(n, width) != null) {
+        gamma = layerScale(n, width);
+        v = Patterns.other(n, gamma);
+      } else {
+        break;
+      }
+    }
+    return Optional.empty();
+  }
+
+  /** The per-channel gamma constant of a LayerScale multiplication, or null. */
+  private String layerScale(Node mul, long width) {
+    for (String in : mul.inputs()) {
+      Optional<Tensor> t = idx.constant(in);
+      if (t.isPresent() && t.get().elementCount() == width && width > 1 && Patterns.other(mul, in) != null
+          && !idx.isConstant(Patterns.other(mul, in))) {
+        return in;
+      }
+    }
+    return null;
+  }
+
+  private Attention attention(int i, String h, String out) throws NotAVit {
+    long width = widthOf(h);
+    Branch branch = branch(out, width)
         .orElseThrow(() -> missing("block " + i + " has no output projection before its residual add"));
+    Linear proj = branch.linear();
     Set<String> region = between(h, proj.input());
     List<Node> softmaxes = region.stream().map(v -> idx.producer(v).orElseThrow()).filter(n -> n.is("Softmax"))
         .toList();
@@ -213,9 +303,10 @@ public final class VitRecognizer {
       throw missing("block " + i + " has " + softmaxes.size() + " softmax nodes in its attention, not 1");
     }
     Node softmax = softmaxes.get(0);
+    String probs = skipCasts(softmax.output());
     Node context = null;
-    for (Node c : p.dataConsumers(skipCasts(softmax.output()))) {
-      if (c.is("MatMul")) {
+    for (Node c : p.dataConsumers(probs)) {
+      if (c.is("MatMul") && c.input(0).equals(probs) && region.contains(c.output())) {
         context = c;
       }
     }
@@ -228,8 +319,8 @@ public final class VitRecognizer {
       }
       if (n.is("MatMul")) {
         scores = n;
-      } else if (n.is("Mul") || n.is("Div") || n.is("Add") || n.is("Cast") || n.is("Where")) {
-        s = idx.isConstant(n.input(0)) ? n.input(1) : n.input(0);
+      } else if (n.is("Mul") || n.is("Div") || n.is("Add") || n.is("Cast") || n.is("Where") || n.is("Sub")) {
+        s = n.is("Where") ? n.input(2) : idx.isConstant(n.input(0)) ? n.input(1) : n.input(0);
       } else {
         break;
       }
@@ -251,16 +342,21 @@ public final class VitRecognizer {
       throw missing("block " + i + " has " + projections.size()
           + " linear layers reading its first norm, not 1 (fused q/k/v) or 3");
     }
-    return new Attention(projections, scores.input(0), scores.input(1), scores.output(), softmax.output(),
-        context.input(0), context.input(1), context.output(), proj);
+    return new Attention(projections, scores.input(0), scores.input(1), scores.output(), softmax.output(), probs,
+        context.input(1), context.output(), proj, branch.layerScale(), out);
   }
 
-  /** Follows single Cast and Dropout consumers. */
+  /** The last dimension of a value, or -1. */
+  private long widthOf(String v) {
+    return shapes.dims(v).filter(d -> d.length > 0).map(d -> d[d.length - 1]).orElse(-1L);
+  }
+
+  /** Follows single Cast consumers. */
   private String skipCasts(String v) {
     String cur = v;
     for (int i = 0; i < 3; i++) {
       List<Node> cs = p.dataConsumers(cur);
-      if (cs.size() == 1 && (cs.get(0).is("Cast") || cs.get(0).is("Dropout"))) {
+      if (cs.size() == 1 && (cs.get(0).is("Cast") || cs.get(0).is("Dropout") || cs.get(0).is("Identity"))) {
         cur = cs.get(0).output();
       } else {
         break;
@@ -299,76 +395,142 @@ public final class VitRecognizer {
     return seen;
   }
 
-  private Mlp mlp(int i, String h, String out) throws VitqException {
+  private Mlp mlp(int i, String h, String out) throws NotAVit {
     Linear fc1 = p.linearFrom(h).orElseThrow(() -> missing("block " + i + " has no linear layer after its second norm"));
     Gelu gelu = p.geluFrom(fc1.output()).orElseThrow(() -> missing("block " + i + " has no GELU after fc1"));
-    Linear fc2 = p.linearProducing(out).orElseThrow(() -> missing("block " + i + " has no linear layer ending its MLP"));
+    Branch branch = branch(out, widthOf(h))
+        .orElseThrow(() -> missing("block " + i + " has no linear layer ending its MLP"));
+    Linear fc2 = branch.linear();
     if (!fc2.input().equals(gelu.output())) {
       throw missing("block " + i + "'s MLP is not fc1, GELU, fc2 in a row");
     }
-    return new Mlp(fc1, gelu, fc2);
+    return new Mlp(fc1, gelu, fc2, branch.layerScale(), out);
   }
 
-  private Head head(String f) throws VitqException {
-    List<Node> cs = p.dataConsumers(f);
-    if (cs.size() != 1) {
-      throw missing("the final norm feeds " + cs.size() + " nodes instead of one classification head");
-    }
-    Node c = cs.get(0);
-    Head.Pooling pooling;
-    String pooled;
-    if (c.is("Gather") && c.intAttr("axis", 0) == 1 && idx.longs(c.input(1)).filter(v -> v.length == 1 && v[0] == 0)
-        .isPresent()) {
-      pooling = Head.Pooling.CLASS_TOKEN;
-      pooled = c.output();
-    } else if (c.is("Slice") && idx.longs(c.input(1)).filter(v -> v.length == 1).isPresent()) {
-      long start = idx.longs(c.input(1)).get()[0];
-      Node next = p.dataConsumers(c.output()).stream().findFirst().orElse(null);
-      if (start == 0 && next != null && (next.is("Squeeze") || next.is("Reshape") || next.is("Flatten"))) {
-        pooling = Head.Pooling.CLASS_TOKEN;
-        pooled = next.output();
-      } else if (start >= 1 && next != null && next.is("ReduceMean")) {
-        pooling = Head.Pooling.MEAN;
-        pooled = next.output();
-      } else {
-        throw missing("the head slices the tokens in a way vitq does not know");
+  // ---- head --------------------------------------------------------------------------------------------------
+
+  /** The head and the final norm, which may come before or after the pooling. */
+  private record HeadParts(Norm norm, Head head) {}
+
+  private HeadParts head(String x, int prefix) throws NotAVit {
+    Optional<Norm> sequenceNorm = p.normFrom(x);
+    String f = sequenceNorm.map(Norm::output).orElse(x);
+    List<Pooled> pooled = new ArrayList<>();
+    for (Node c : p.dataConsumers(f)) {
+      Pooled pl = pooling(c, f, prefix);
+      if (pl != null) {
+        pooled.add(pl);
       }
-    } else if (c.is("ReduceMean")) {
-      pooling = Head.Pooling.MEAN;
-      pooled = c.output();
+    }
+    if (pooled.isEmpty()) {
+      throw missing(sequenceNorm.isPresent() ? "the final norm is followed by no class-token or mean pooling"
+          : "the last block is followed by no final layer norm or pooling");
+    }
+    if (pooled.size() > 2 || pooled.stream().map(Pooled::kind).distinct().count() > 1) {
+      throw missing("the tokens are pooled " + pooled.size() + " ways, which vitq does not know");
+    }
+    Norm norm = sequenceNorm.orElse(null);
+    List<Linear> linears = new ArrayList<>();
+    for (Pooled pl : pooled) {
+      String v = pl.value();
+      if (sequenceNorm.isEmpty()) {
+        Optional<Norm> after = p.normFrom(v);
+        if (after.isEmpty() || pooled.size() != 1) {
+          throw missing("the pooled tokens are not normalised before the classifier");
+        }
+        norm = after.get();
+        v = norm.output();
+      }
+      final String in = v;
+      linears.add(p.linearFrom(v).orElseThrow(() -> missing("no classification layer reads the pooled " + in)));
+    }
+    String output;
+    if (linears.size() == 1) {
+      output = linears.get(0).output();
     } else {
-      throw missing("the final norm is followed by " + c.opType() + ", not a class-token or mean pooling");
+      output = averaged(linears.get(0).output(), linears.get(1).output());
     }
-    Linear linear = p.linearFrom(pooled).orElseThrow(() -> missing("no classification layer follows the pooling"));
-    if (!idx.isGraphOutput(linear.output())) {
-      throw missing("the classification layer's output is not the model's output");
+    if (!idx.isGraphOutput(output)) {
+      throw missing("the classification layer's output is not a model output");
     }
-    return new Head(pooling, pooled, linear);
+    return new HeadParts(norm, new Head(pooled.get(0).kind(), linears, output));
   }
 
-  /** Heads from the per-head Reshape of block 0 ([..., heads, headDim]), else from the attention scale. */
-  private int heads(Block block, int embedDim) throws VitqException {
-    Set<String> region = between(block.norm1().output(), block.attention().scores());
-    for (String v : region) {
-      Node n = idx.producer(v).orElseThrow();
-      if (!n.is("Reshape")) {
-        continue;
+  /** One way the token sequence becomes a vector: a token picked, or the mean over tokens. */
+  private record Pooled(Head.Pooling kind, String value) {}
+
+  private Pooled pooling(Node c, String f, int prefix) {
+    if (c.is("Gather") && c.input(0).equals(f) && (c.intAttr("axis", 0) == 1 || c.intAttr("axis", 0) == -2)
+        && idx.longs(c.input(1)).filter(v -> v.length == 1 && v[0] >= 0 && v[0] < Math.max(1, prefix)).isPresent()
+        && idx.constant(c.input(1)).orElseThrow().rank() == 0) {
+      return new Pooled(Head.Pooling.CLASS_TOKEN, c.output());
+    }
+    if (c.is("Slice") && c.input(0).equals(f) && axisOne(c.input(3))) {
+      long start = idx.longs(c.input(1)).filter(v -> v.length == 1).map(v -> v[0]).orElse(-1L);
+      long end = idx.longs(c.input(2)).filter(v -> v.length == 1).map(v -> v[0]).orElse(-1L);
+      Node next = p.dataConsumers(c.output()).stream().findFirst().orElse(null);
+      if (next == null || p.dataConsumers(c.output()).size() != 1) {
+        return null;
       }
-      List<Long> shape = shapeConstants(n.input(1));
-      int k = shape.size();
-      if (k >= 2 && shape.get(k - 1) != null && shape.get(k - 2) != null && shape.get(k - 1) > 0
-          && shape.get(k - 2) > 0 && shape.get(k - 1) * shape.get(k - 2) == embedDim) {
-        return (int) (long) shape.get(k - 2);
+      if (start >= 0 && start < Math.max(1, prefix) && end == start + 1
+          && (next.is("Squeeze") || next.is("Reshape") || next.is("Flatten"))) {
+        return new Pooled(Head.Pooling.CLASS_TOKEN, next.output());
       }
+      if (start >= 0 && start == prefix && end > start && next.is("ReduceMean") && reducesAxisOne(next)) {
+        return new Pooled(Head.Pooling.MEAN, next.output());
+      }
+      return null;
+    }
+    if (c.is("ReduceMean") && c.input(0).equals(f) && reducesAxisOne(c)) {
+      return new Pooled(Head.Pooling.MEAN, c.output());
+    }
+    return null;
+  }
+
+  private boolean axisOne(String axes) {
+    return axes.isEmpty() ? false : idx.longs(axes).filter(v -> v.length == 1 && (v[0] == 1 || v[0] == -2))
+        .isPresent();
+  }
+
+  private boolean reducesAxisOne(Node mean) {
+    Optional<List<Long>> attr = mean.intsAttr("axes");
+    boolean one = attr.isPresent() ? attr.get().size() == 1 && (attr.get().get(0) == 1 || attr.get().get(0) == -2)
+        : axisOne(mean.input(1));
+    return one && mean.intAttr("keepdims", 1) == 0;
+  }
+
+  /** The value {@code (a + b) / 2} of two classifier outputs (DeiT's distilled head), or "" when not so. */
+  private String averaged(String a, String b) throws NotAVit {
+    Node add = p.dataConsumers(a).stream().filter(n -> n.is("Add") && b.equals(Patterns.other(n, a))).findFirst()
+        .orElseThrow(() -> missing("the two classifiers' outputs are not averaged"));
+    List<Node> cs = p.dataConsumers(add.output());
+    if (cs.size() == 1) {
+      Node half = cs.get(0);
+      String c = Patterns.other(half, add.output());
+      Optional<Float> k = c == null ? Optional.empty() : idx.scalar(c);
+      if (k.isPresent() && ((half.is("Div") && k.get() == 2f) || (half.is("Mul") && k.get() == 0.5f))) {
+        return half.output();
+      }
+    }
+    throw missing("the two classifiers' outputs are not averaged");
+  }
+
+  // ---- sizes -------------------------------------------------------------------------------------------------
+
+  /** Heads: the embedding width over the queries' last dimension, else from a per-head Reshape or the scale. */
+  private int heads(Block block, int embedDim) throws NotAVit {
+    long headDim = widthOf(block.attention().query());
+    if (headDim > 0 && embedDim % headDim == 0) {
+      return (int) (embedDim / headDim);
     }
     for (String v : between(block.norm1().output(), block.attention().softmax())) {
       Node n = idx.producer(v).orElseThrow();
       if ((n.is("Mul") || n.is("Div")) && n.inputs().size() == 2) {
         Optional<Float> c = idx.scalar(n.input(1)).or(() -> idx.scalar(n.input(0)));
         if (c.isPresent() && c.get() > 0) {
-          double headDim = n.is("Mul") ? 1 / (c.get() * c.get()) : c.get() * c.get();
-          long rounded = Math.round(headDim);
-          if (Math.abs(headDim - rounded) < 1e-2 * rounded && rounded > 0 && embedDim % rounded == 0) {
+          double hd = n.is("Mul") ? 1 / (c.get() * c.get()) : c.get() * c.get();
+          long rounded = Math.round(hd);
+          if (Math.abs(hd - rounded) < 1e-2 * rounded && rounded > 0 && embedDim % rounded == 0) {
             return (int) (embedDim / rounded);
           }
         }
@@ -377,45 +539,34 @@ public final class VitRecognizer {
     throw missing("the number of attention heads cannot be told from block 0");
   }
 
-  /** The entries of a Reshape target: constants where known, null where computed at run time. */
-  private List<Long> shapeConstants(String shape) {
-    Optional<long[]> direct = idx.longs(shape);
-    List<Long> out = new ArrayList<>();
-    if (direct.isPresent()) {
-      for (long v : direct.get()) {
-        out.add(v);
-      }
-      return out;
+  private int tokens(Embedding e, Value image, int patch) throws NotAVit {
+    long fromShape = shapes.dims(e.output()).filter(d -> d.length == 3).map(d -> d[1]).orElse(-1L);
+    if (fromShape > 0) {
+      return (int) fromShape;
     }
-    Node concat = idx.producer(shape, "Concat").orElse(null);
-    if (concat == null) {
-      return out;
-    }
-    for (String part : concat.inputs()) {
-      Optional<long[]> c = idx.longs(part);
-      if (c.isPresent()) {
-        for (long v : c.get()) {
-          out.add(v);
-        }
-      } else {
-        out.add(null);
-      }
-    }
-    return out;
-  }
-
-  private int tokens(Embedding e, Value image, int patch) throws VitqException {
     if (e.positionEmbedding() != null) {
       List<Long> dims = idx.constant(e.positionEmbedding()).orElseThrow().dims();
       if (dims.size() >= 2) {
-        return (int) (long) dims.get(dims.size() - 2);
+        long n = dims.get(dims.size() - 2);
+        // A position embedding may cover the patches only (timm's register models add it before the prefix).
+        return (int) (patchesFromImage(image, patch) == n ? n + e.prefixTokens() : n);
       }
     }
+    long patches = patchesFromImage(image, patch);
+    if (patches > 0) {
+      return (int) patches + e.prefixTokens();
+    }
+    throw missing("neither the shapes, a position embedding nor a fixed image size tells the number of tokens");
+  }
+
+  private static long patchesFromImage(Value image, int patch) {
     Dim h = image.type().shape().get(2);
     Dim w = image.type().shape().get(3);
-    if (h.isFixed() && w.isFixed()) {
-      return (int) ((h.size() / patch) * (w.size() / patch)) + e.prefixTokens();
-    }
-    throw missing("neither a position embedding nor a fixed image size tells the number of tokens");
+    return h.isFixed() && w.isFixed() ? (h.size() / patch) * (w.size() / patch) : -1;
+  }
+
+  private static int imageSize(Value image, int patches, int patch) {
+    Dim h = image.type().shape().get(2);
+    return h.isFixed() ? (int) h.size() : (int) Math.round(Math.sqrt(patches)) * patch;
   }
 }

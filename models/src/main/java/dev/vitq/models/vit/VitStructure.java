@@ -13,7 +13,7 @@ import java.util.stream.Stream;
  * @param output the logits output
  * @param embedding the patch embedding with class token and position embedding
  * @param blocks the transformer blocks, in order
- * @param finalNorm the norm after the last block
+ * @param finalNorm the norm after the last block, over the token sequence or over the pooled vector
  * @param head the pooling and classification layer
  * @param embedDim token width
  * @param heads attention heads per block
@@ -45,25 +45,32 @@ public record VitStructure(
     Objects.requireNonNull(head);
   }
 
-  /** Every linear layer, in graph order: each block's projections and MLP, then the head. */
+  /** Every linear layer, in graph order: each block's projections and MLP, then the head's classifiers. */
   public List<Linear> linears() {
-    return Stream.concat(blocks.stream().flatMap(b -> b.linears().stream()), Stream.of(head.linear())).toList();
+    return Stream.concat(blocks.stream().flatMap(b -> b.linears().stream()), head.linears().stream()).toList();
+  }
+
+  /** Whether the final norm reads the pooled vector rather than the whole token sequence. */
+  public boolean normAfterPooling() {
+    return !finalNorm.input().equals(blocks.get(blocks.size() - 1).output());
   }
 
   /**
    * The patch embedding.
    *
    * @param conv the patch convolution
+   * @param convInput the image as the convolution reads it (the model input, unless the model normalises first)
    * @param weight its weight [embedDim, channels, patch, patch]
    * @param bias its bias, or null
-   * @param classToken the class token tensor, or null when the model has none
+   * @param classToken the first prefix token tensor (the class token), or null when the model has none
    * @param positionEmbedding the position embedding tensor, or null
+   * @param preNorm the layer norm between the embedding and block 0 (CLIP's), or null
    * @param output the token sequence entering block 0 [batch, tokens, embedDim]
-   * @param prefixTokens tokens before the patches (class and distillation tokens)
+   * @param prefixTokens tokens before the patches (class, distillation and register tokens)
    */
   public record Embedding(
-      String conv, String weight, String bias, String classToken, String positionEmbedding, String output,
-      int prefixTokens) {}
+      String conv, String convInput, String weight, String bias, String classToken, String positionEmbedding, Norm preNorm,
+      String output, int prefixTokens) {}
 
   /**
    * A layer norm over the last axis.
@@ -121,8 +128,8 @@ public record VitStructure(
       nodes = List.copyOf(nodes);
     }
 
-    /** How a GELU is spelled. */
-    public enum Kind { OPERATOR, ERF, TANH }
+    /** How a GELU is spelled: the operator, its Erf or tanh formula, or QuickGELU's {@code x * sigmoid(1.702 x)}. */
+    public enum Kind { OPERATOR, ERF, TANH, SIGMOID }
   }
 
   /**
@@ -137,9 +144,11 @@ public record VitStructure(
    * @param value the values as the context MatMul reads them
    * @param context the MatMul of attention probabilities and values
    * @param proj the output projection
+   * @param layerScale the per-channel gamma multiplying the branch (LayerScale), or null
+   * @param output the branch as the residual add reads it
    */
   public record Attention(List<Linear> projections, String query, String key, String scores, String softmax,
-      String probabilities, String value, String context, Linear proj) {
+      String probabilities, String value, String context, Linear proj, String layerScale, String output) {
     public Attention {
       projections = List.copyOf(projections);
       if (projections.size() != 1 && projections.size() != 3) {
@@ -159,8 +168,10 @@ public record VitStructure(
    * @param fc1 the expanding layer
    * @param gelu the activation
    * @param fc2 the contracting layer
+   * @param layerScale the per-channel gamma multiplying the branch (LayerScale), or null
+   * @param output the branch as the residual add reads it
    */
-  public record Mlp(Linear fc1, Gelu gelu, Linear fc2) {}
+  public record Mlp(Linear fc1, Gelu gelu, Linear fc2, String layerScale, String output) {}
 
   /**
    * One pre-norm transformer block.
@@ -190,13 +201,21 @@ public record VitStructure(
   }
 
   /**
-   * The classification head.
+   * The classification head: pooling, then one classifier, or two whose outputs are averaged (DeiT's class and
+   * distillation heads).
    *
-   * @param pooling how tokens become one vector
-   * @param pooled the pooled vector [batch, embedDim]
-   * @param linear the classifier
+   * @param pooling how tokens become one vector per classifier
+   * @param linears the classifiers, each reading its pooled vector [batch, embedDim]
+   * @param output the model output the head computes
    */
-  public record Head(Pooling pooling, String pooled, Linear linear) {
+  public record Head(Pooling pooling, List<Linear> linears, String output) {
+    public Head {
+      linears = List.copyOf(linears);
+      if (linears.isEmpty()) {
+        throw new IllegalArgumentException("A head has at least one classifier");
+      }
+    }
+
     /** How the head reduces the tokens. */
     public enum Pooling { CLASS_TOKEN, MEAN }
   }

@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.vitq.models.HostileModels;
 import dev.vitq.models.VitqException;
+import dev.vitq.models.canon.Canonicalizer;
+import dev.vitq.models.vit.Recognition;
 import dev.vitq.models.vit.VitRecognizer;
 import java.nio.file.Path;
 import java.util.Map;
@@ -17,7 +19,7 @@ class HostileModelsTest {
   void theValidBaseIsAccepted(@TempDir Path dir) throws Exception {
     Path file = dir.resolve("ok.onnx");
     HostileModels.writeValid(file);
-    VitRecognizer.recognize(OnnxReader.read(file), "ok.onnx");
+    VitRecognizer.recognize(Canonicalizer.apply(OnnxReader.read(file), 0, 0), "ok.onnx").require();
   }
 
   @Test
@@ -25,12 +27,24 @@ class HostileModelsTest {
     Map<String, Path> cases = HostileModels.writeAll(dir);
     assertTrue(cases.size() >= 20, "the corpus has at least 20 models");
     for (Map.Entry<String, Path> c : cases.entrySet()) {
-      VitqException e = assertThrows(VitqException.class,
-          () -> VitRecognizer.recognize(OnnxReader.read(c.getValue()), c.getKey()), c.getKey());
-      String message = e.getMessage();
-      assertFalse(message.contains("\n"), c.getKey() + ": " + message);
-      assertTrue(message.endsWith("."), c.getKey() + " ends its sentence: " + message);
-      assertTrue(message.length() < 300, c.getKey() + ": " + message);
+      VitqException e = assertThrows(VitqException.class, () -> OnnxReader.read(c.getValue()), c.getKey());
+      assertOneSentence(c.getKey(), e.getMessage());
     }
+  }
+
+  @Test
+  void modelsThatAreNotViTsAreReadAndGetAReason(@TempDir Path dir) throws Exception {
+    for (Map.Entry<String, Path> c : HostileModels.writeNonVits(dir).entrySet()) {
+      Recognition r = VitRecognizer.recognize(Canonicalizer.apply(OnnxReader.read(c.getValue()), 0, 0), c.getKey());
+      assertFalse(r.recognised(), c.getKey());
+      assertTrue(r.reason().startsWith(c.getKey() + " is not a ViT vitq recognises: "), r.reason());
+      assertOneSentence(c.getKey(), r.reason());
+    }
+  }
+
+  private static void assertOneSentence(String what, String message) {
+    assertFalse(message.contains("\n"), what + ": " + message);
+    assertTrue(message.endsWith("."), what + " ends its sentence: " + message);
+    assertTrue(message.length() < 300, what + ": " + message);
   }
 }

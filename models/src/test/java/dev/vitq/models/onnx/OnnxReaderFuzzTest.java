@@ -8,10 +8,12 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.vitq.models.HostileModels;
 import dev.vitq.models.Model;
 import dev.vitq.models.VitqException;
+import dev.vitq.models.canon.Canonicalizer;
+import dev.vitq.models.vit.Recognition;
 import dev.vitq.models.vit.VitRecognizer;
 
 /**
- * Fuzzes the reader, checker and recogniser: whatever the bytes, they either refuse with a {@link VitqException} or
+ * Fuzzes the reader, checker, canonicaliser and recogniser: whatever the bytes, they either refuse with a {@link VitqException} or
  * accept a model that survives a write and a second read unchanged. Any other exception is a bug.
  *
  * <p>Half the inputs are raw bytes; the other half are a valid tiny ViT with fuzzer-chosen edits, which reaches
@@ -34,11 +36,9 @@ class OnnxReaderFuzzTest {
     Model again = OnnxReader.read(written, null, "fuzz.onnx");
     assertEquals(model, again);
     assertArrayEquals(written, OnnxWriter.toBytes(again));
-    try {
-      VitRecognizer.recognize(model, "fuzz.onnx");
-    } catch (VitqException notAVit) {
-      // refusing is fine; crashing is not
-    }
+    // Canonicalising and recognising whatever the reader accepts gives a structure or a reason, never a crash.
+    Recognition r = VitRecognizer.recognize(Canonicalizer.apply(model, 0, 0), "fuzz.onnx");
+    assertEquals(r.recognised(), r.reason() == null);
   }
 
   /** The valid model with a few byte flips, overwrites, truncations or insertions. */

@@ -25,6 +25,7 @@ import dev.vitq.quantizer.Method;
 import dev.vitq.quantizer.PlanEntry;
 import dev.vitq.quantizer.QdqLowering;
 import dev.vitq.quantizer.QuantPlan;
+import dev.vitq.quantizer.QuantSites;
 import dev.vitq.quantizer.Role;
 import dev.vitq.quantizer.ScaleInit;
 import dev.vitq.quantizer.Scheme;
@@ -55,7 +56,7 @@ class EvolQTest {
   @BeforeAll
   static void calibrate() throws Exception {
     model = VitBuilder.build(new VitConfig(32, 8, 3, 32, 3, 2, 64, 5), Spelling.TIMM_17, 11);
-    vit = VitRecognizer.recognize(model, "test");
+    vit = VitRecognizer.recognize(model, "test").require();
     Random rng = new Random(5);
     for (int n = 0; n < 40; n++) {
       BufferedImage img = new BufferedImage(32, 32, BufferedImage.TYPE_INT_RGB);
@@ -68,7 +69,7 @@ class EvolQTest {
       ImageIO.write(img, "png", images.resolve("img-" + n + ".png").toFile());
     }
     data = ImageDataset.open(images, Preprocessing.fromMetadata(model.metadata("preprocess").orElseThrow()));
-    initial = Calibrator.calibrate(model, vit, "sha-of-test-model", data,
+    initial = Calibrator.calibrate(model, vit.input(), QuantSites.of(vit, Scheme.W4A8), "sha-of-test-model", data,
         new Calibrator.Settings(Scheme.W4A8, Method.MSE, 20, 3, SESSION), Progress.NONE).plan();
   }
 
