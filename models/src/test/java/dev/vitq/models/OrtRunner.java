@@ -14,8 +14,13 @@ public final class OrtRunner {
 
   /** Seeded standard-normal pixels [batch, 3, size, size]. */
   public static float[] randomImages(int batch, int size, long seed) {
+    return randomFloats(batch * 3 * size * size, seed);
+  }
+
+  /** {@code n} seeded standard-normal values. */
+  public static float[] randomFloats(int n, long seed) {
     Random r = new Random(seed);
-    float[] x = new float[batch * 3 * size * size];
+    float[] x = new float[n];
     for (int i = 0; i < x.length; i++) {
       x[i] = (float) r.nextGaussian();
     }
