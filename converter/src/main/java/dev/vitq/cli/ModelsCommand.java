@@ -33,7 +33,7 @@ final class ModelsCommand {
   static final class Build implements Callable<Integer> {
     @Spec CommandSpec spec;
 
-    @Option(names = "--size", defaultValue = "tiny", description = "Preset: tiny, small or base (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--size", defaultValue = "tiny", description = "Preset: tiny, small, base or large (default: ${DEFAULT-VALUE}).")
     String size;
 
     @Option(names = "--image-size", defaultValue = "224", description = "Input side in pixels (default: ${DEFAULT-VALUE}).")
@@ -109,8 +109,9 @@ final class ModelsCommand {
           case "tiny" -> VitConfig.tiny(imageSize, patch, classes);
           case "small" -> VitConfig.small(imageSize, patch, classes);
           case "base" -> VitConfig.base(imageSize, patch, classes);
+          case "large" -> VitConfig.large(imageSize, patch, classes);
           default -> throw new IllegalArgumentException(
-              "Unknown size '" + size + "', expected one of [tiny, small, base].");
+              "Unknown size '" + size + "', expected one of [tiny, small, base, large].");
         };
         int w = width != null ? width : preset.embedDim();
         return new VitConfig(imageSize, patch, 3, w, depth != null ? depth : preset.depth(),

@@ -52,6 +52,11 @@ public record VitConfig(
     return new VitConfig(imageSize, patchSize, 3, 768, 12, 12, 3072, classes);
   }
 
+  /** ViT-Large: width 1024, 24 blocks, 16 heads, MLP 4096. */
+  public static VitConfig large(int imageSize, int patchSize, int classes) {
+    return new VitConfig(imageSize, patchSize, 3, 1024, 24, 16, 4096, classes);
+  }
+
   /** Patches per image. */
   public int patches() {
     int side = imageSize / patchSize;
