@@ -203,6 +203,42 @@ class QuantizeCliTest {
         "vitq: ", out);
   }
 
+  /** The built ViT with its softmaxes turned into sigmoids: a vision model, but not a ViT vitq recognises. */
+  private static Path notAVit(Path dir) throws Exception {
+    Model m = OnnxReader.read(model);
+    List<Node> nodes = m.graph().nodes().stream().map(n -> n.is("Softmax")
+        ? new Node(n.name(), "Sigmoid", "", n.inputs(), n.outputs(), List.of(), n.extras()) : n).toList();
+    Path path = dir.resolve("sigmoid-attention.onnx");
+    dev.vitq.models.onnx.OnnxWriter.write(m.withGraph(m.graph().withNodes(nodes)), path);
+    return path;
+  }
+
+  @Test
+  void aModelThatIsNotAViTIsQuantizedGenericallyWithOneLineSayingWhy(@TempDir Path dir) throws Exception {
+    Path generic = notAVit(dir);
+    Path out = dir.resolve("generic.onnx");
+    CliRun r = CliRun.of("quantize", generic.toString(), "--calib", images.toString(), "-o", out.toString(), "-q");
+    assertEquals(0, r.exitCode(), r.err());
+    List<String> why = r.out().lines().filter(l -> l.contains("not a ViT")).toList();
+    assertEquals(1, why.size(), r.out());
+    assertTrue(why.get(0).startsWith("sigmoid-attention.onnx is not a ViT vitq recognises: block 0 has 0 softmax"),
+        why.get(0));
+    assertTrue(why.get(0).contains("LayerNorm channel factors, log2 softmax, per-block search"), why.get(0));
+    Model q = OnnxReader.read(out);
+    long matmulWeights = OnnxReader.read(generic).graph().nodes().stream()
+        .filter(n -> n.is("MatMul") || n.is("Gemm")).filter(n -> n.input(1).endsWith(".weight")).count();
+    assertEquals(matmulWeights + 1, q.graph().initializers().stream().filter(t -> t.dtype() == DType.INT8).count(),
+        "every MatMul and Gemm weight and the patch convolution's stored as int8");
+    CliRun e = CliRun.of("eval", out.toString(), "--data", images.toString(), "--ref", generic.toString(), "--json",
+        "-q");
+    assertEquals(0, e.exitCode(), e.err());
+    assertTrue(JSON.readTree(e.out()).get("agreement").asDouble() >= 0.9, e.out());
+
+    Path searched = dir.resolve("searched.onnx");
+    assertUserError(CliRun.of("quantize", generic.toString(), "--calib", images.toString(), "--search", "evolq",
+        "-o", searched.toString()), "--search evolq searches a ViT's blocks", searched);
+  }
+
   @Test
   void quantizingARealModelNeedsCalibrationImages(@TempDir Path dir) throws Exception {
     Path out = dir.resolve("out.onnx");
