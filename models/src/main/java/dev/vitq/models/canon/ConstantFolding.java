@@ -24,8 +24,8 @@ import java.util.Set;
  *   <li>a layout or type change of a constant (Transpose, Reshape, Squeeze, Unsqueeze, Flatten, Cast, Gather,
  *       Identity of weights: torch.export leaves {@code Transpose(weight)} before MatMul) becomes an initializer;
  *   <li>{@code Constant} nodes become initializers;
- *   <li>a Reshape whose target still depends on the batch size gets a constant target, the batch entry written as
- *       {@code 0} (copy) or {@code -1} (solve).
+ *   <li>a Reshape whose target is computed gets a constant target: entries equal to the input's dimension at the same
+ *       position written as {@code 0} (copy), one other batch-dependent entry as {@code -1} (solve).
  * </ul>
  *
  * Graph outputs are never replaced. The values left without readers are removed by {@link DeadCode}.
@@ -284,6 +284,13 @@ final class ConstantFolding {
     long[] out = new long[t.length];
     int solved = -1;
     for (int d = 0; d < t.length; d++) {
+      // An entry equal to the input's dimension there is written as a copy, even when known: the graph then keeps
+      // working when fewer tokens reach it (a split's reduced boundary), as the computed target did.
+      if (!allowZero && x.hasRank() && d < x.rank() && x.shape().get(d).equals(t[d]) && !t[d].isUnknown()
+          && !(t[d].isKnown() && t[d].value() <= 0)) {
+        out[d] = 0;
+        continue;
+      }
       if (t[d].isKnown()) {
         out[d] = t[d].value();
         if (out[d] == -1) {
@@ -294,9 +301,7 @@ final class ConstantFolding {
         }
         continue;
       }
-      if (!allowZero && x.hasRank() && d < x.rank() && x.shape().get(d).equals(t[d]) && !t[d].isUnknown()) {
-        out[d] = 0;
-      } else if (solved < 0) {
+      if (solved < 0) {
         solved = d;
         out[d] = -1;
       } else {
