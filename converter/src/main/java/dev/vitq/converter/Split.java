@@ -1,5 +1,7 @@
 package dev.vitq.converter;
 
+import dev.vitq.calibration.HostTensor;
+import dev.vitq.calibration.InferenceSession;
 import dev.vitq.models.Attribute;
 import dev.vitq.models.Cut;
 import dev.vitq.models.DType;
@@ -152,7 +154,32 @@ final class Split {
     g.inputs().stream().filter(v -> !v.name().equals(start)).forEach(inputs::add);
     Model cloud = extend(suffix.withGraph(g.withInputs(List.of())), c, inputs, outputs);
     cloud = FastLayerNorm.apply(cloud, vit, tokens);
+    if (tokens != vit.tokens()) {
+      takesFewerTokens(cloud, tokens, width, k);
+    }
     return new Parts(device, cloud, tokens, width, q, factor);
+  }
+
+  /**
+   * Runs the cloud half once on a zero boundary of the reduced length: an export whose graph spells the number of
+   * tokens out (rather than reading it from the tensor) cannot take fewer, and that is better said now than found
+   * by the first request.
+   */
+  private static void takesFewerTokens(Model cloud, int tokens, int width, int k) throws VitqException {
+    java.util.Map<String, HostTensor> zero = new java.util.LinkedHashMap<>();
+    zero.put(TOKENS, new HostTensor(DType.UINT8, new long[] {1, tokens, width}, java.nio.ByteBuffer.allocateDirect(
+        tokens * width)));
+    zero.put(SCALE, HostTensor.ofFloats(new long[0], new float[] {1f}));
+    zero.put(ZERO_POINT, new HostTensor(DType.UINT8, new long[0], java.nio.ByteBuffer.allocateDirect(1)));
+    float[] ones = new float[width];
+    java.util.Arrays.fill(ones, 1f);
+    zero.put(CHANNEL_FACTOR, HostTensor.ofFloats(new long[] {width}, ones));
+    try (InferenceSession s = InferenceSession.of(cloud, new InferenceSession.Config(1, false))) {
+      s.run(zero, List.of(s.outputNames().get(0)));
+    } catch (VitqException e) {
+      throw new VitqException("After block " + k + " this model's graph fixes the number of tokens, so the cloud half "
+          + "cannot take " + tokens + "; export it without --keep-tokens or --pool.", e);
+    }
   }
 
   /** The value the quantized model's blocks read instead of {@code boundary}: its dequantized levels. */
