@@ -58,7 +58,7 @@ final class ModelsCommand {
     Integer mlp;
 
     @Option(names = "--spelling", defaultValue = "timm-17",
-        description = "ONNX spelling: timm-17, hf-13, dynamo-20 or tanh-18 (default: ${DEFAULT-VALUE}).")
+        description = "ONNX spelling: timm-17, hf-13, dynamo-20, tanh-18 or torch-export-18 (default: ${DEFAULT-VALUE}).")
     String spelling;
 
     @Option(names = "--seed", defaultValue = "0", description = "Weight seed (default: ${DEFAULT-VALUE}).")

@@ -44,7 +44,7 @@ class FoundationCliTest {
 
   @Test
   void buildThenInspectAndConvertEverySpelling(@TempDir Path dir) throws Exception {
-    for (String spelling : List.of("timm-17", "hf-13", "dynamo-20", "tanh-18")) {
+    for (String spelling : List.of("timm-17", "hf-13", "dynamo-20", "tanh-18", "torch-export-18")) {
       Path model = dir.resolve(spelling + ".onnx");
       CliRun built = CliRun.of("models", "build", "--image-size", "32", "--patch", "8", "--width", "32", "--depth", "2",
           "--heads", "2", "--classes", "5", "--spelling", spelling, "--seed", "3", "-o", model.toString());

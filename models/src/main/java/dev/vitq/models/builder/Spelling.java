@@ -15,15 +15,22 @@ public enum Spelling {
   /** torch.export, opset 20: the Gelu op, linears as Reshape-Gemm-Reshape, q/k/v picked by Gather. */
   DYNAMO_20(20, Norm.OP, Gelu.OP, Qkv.FUSED_GATHER, Linear.GEMM_2D, Pooling.CLASS_GATHER),
   /** Opset 18 with tanh GELU, layer norm decomposed with Mul and Reciprocal, mean pooling over patch tokens. */
-  TANH_18(18, Norm.DECOMPOSED_RECIPROCAL, Gelu.TANH, Qkv.SEPARATE, Linear.MATMUL_ADD, Pooling.MEAN);
+  TANH_18(18, Norm.DECOMPOSED_RECIPROCAL, Gelu.TANH, Qkv.SEPARATE, Linear.MATMUL_ADD, Pooling.MEAN),
+  /**
+   * A Hugging Face ViT with SDPA attention through PyTorch's torch.export-based exporter (onnxscript's torch_lib):
+   * linears as MatMul of a Transpose of the [out, in] weight, head splits reshaped to targets computed from Shape,
+   * and scaled-dot-product attention spelled out: keys transposed through two reshapes, queries and keys each
+   * multiplied by the square root of a scale computed from the query's shape, a NaN guard after the softmax.
+   */
+  TORCH_EXPORT_18(18, Norm.OP, Gelu.ERF, Qkv.SEPARATE_SDPA, Linear.MATMUL_TRANSPOSED, Pooling.CLASS_GATHER);
 
   enum Norm { OP, DECOMPOSED, DECOMPOSED_RECIPROCAL }
 
   enum Gelu { ERF, OP, TANH }
 
-  enum Qkv { FUSED_SPLIT, FUSED_GATHER, SEPARATE }
+  enum Qkv { FUSED_SPLIT, FUSED_GATHER, SEPARATE, SEPARATE_SDPA }
 
-  enum Linear { MATMUL_ADD, GEMM_2D }
+  enum Linear { MATMUL_ADD, GEMM_2D, MATMUL_TRANSPOSED }
 
   enum Pooling { CLASS_GATHER, CLASS_SLICE, MEAN }
 

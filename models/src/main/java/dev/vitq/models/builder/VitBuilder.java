@@ -133,6 +133,22 @@ public final class VitBuilder {
     String q;
     String kT;
     String v;
+    if (s.qkv == Spelling.Qkv.SEPARATE_SDPA) {
+      b.scope(prefix + "/attn/q");
+      q = headsByShape(linear(prefix + ".attn.q", h, d, d));
+      b.scope(prefix + "/attn/k");
+      String k = headsByShape(linear(prefix + ".attn.k", h, d, d));
+      b.scope(prefix + "/attn/v");
+      v = headsByShape(linear(prefix + ".attn.v", h, d, d));
+      b.scope(prefix + "/attn");
+      String ctx = scaledDotProductAttention(q, k, v);
+      ctx = b.op("Transpose", List.of(ctx), Attribute.ofInts("perm", 0, 2, 1, 3));
+      String shape = b.op("Shape", List.of(ctx));
+      String lead = b.op("Slice", List.of(shape, b.longs(0), b.longs(2)));
+      ctx = b.op("Reshape", List.of(ctx, b.op("Concat", List.of(lead, b.longs(d)), Attribute.of("axis", 0L))));
+      b.scope(prefix + "/attn/proj");
+      return linear(prefix + ".attn.proj", ctx, d, d);
+    }
     if (s.qkv == Spelling.Qkv.SEPARATE) {
       b.scope(prefix + "/attn/q");
       q = headsFirst(linear(prefix + ".attn.q", h, d, d), 0, 2, 1, 3);
@@ -176,6 +192,37 @@ public final class VitBuilder {
     return linear(prefix + ".attn.proj", ctx, d, d);
   }
 
+  /** [batch, tokens, width] to [batch, heads, tokens, headDim], the target built from the input's shape. */
+  private String headsByShape(String x) {
+    String lead = b.op("Slice", List.of(b.op("Shape", List.of(x)), b.longs(0), b.longs(2)));
+    String target = b.op("Concat", List.of(lead, b.longs(c.heads(), c.headDim())), Attribute.of("axis", 0L));
+    return b.op("Transpose", List.of(b.op("Reshape", List.of(x, target))), Attribute.ofInts("perm", 0, 2, 1, 3));
+  }
+
+  /**
+   * softmax(q k^T / sqrt(headDim)) v as onnxscript's torch_lib writes it: the scale from the query's last dimension,
+   * keys transposed by squeezing the leading dimensions, both sides scaled by the scale's square root, and the
+   * NaN guard its masked variant puts after the softmax.
+   */
+  private String scaledDotProductAttention(String q, String k, String v) {
+    String lastDim = b.op("Gather", List.of(b.op("Shape", List.of(q)), b.longs(-1)), Attribute.of("axis", 0L));
+    String scale = b.op("Div", List.of(b.scalar(1f), b.op("Sqrt", List.of(b.op("CastLike", List.of(lastDim, q))))));
+    String keyShape = b.op("Shape", List.of(k));
+    String last = b.op("Slice", List.of(keyShape, b.longs(-1), b.longs(Long.MAX_VALUE)));
+    String secondLast = b.op("Slice", List.of(keyShape, b.longs(-2), b.longs(-1)));
+    String first = b.op("Slice", List.of(keyShape, b.longs(Long.MIN_VALUE), b.longs(-2)));
+    String squeezed = b.op("Reshape", List.of(k, b.op("Concat", List.of(b.longs(-1), secondLast, last),
+        Attribute.of("axis", 0L))));
+    String transposed = b.op("Transpose", List.of(squeezed), Attribute.ofInts("perm", 0, 2, 1));
+    String kT = b.op("Reshape", List.of(transposed, b.op("Concat", List.of(first, last, secondLast),
+        Attribute.of("axis", 0L))));
+    String root = b.op("Sqrt", List.of(scale));
+    String scores = b.op("MatMul", List.of(b.op("Mul", List.of(q, root)), b.op("Mul", List.of(kT, root))));
+    String probs = b.op("Softmax", List.of(scores), Attribute.of("axis", -1L));
+    String guarded = b.op("Where", List.of(b.op("IsNaN", List.of(probs)), b.scalar(0f), probs));
+    return b.op("MatMul", List.of(guarded, v));
+  }
+
   /** [batch, tokens, width] to per-head layout with the given permutation of [batch, tokens, heads, headDim]. */
   private String headsFirst(String x, long... perm) {
     String r = b.op("Reshape", List.of(x, b.longs(0, 0, c.heads(), c.headDim())));
@@ -193,6 +240,12 @@ public final class VitBuilder {
       String flat = b.op("Reshape", List.of(x, b.longs(-1, in)));
       String y = b.op("Gemm", List.of(flat, w, bias), Attribute.of("transB", 1L));
       return b.op("Reshape", List.of(y, outShape));
+    }
+    if (s.linear == Spelling.Linear.MATMUL_TRANSPOSED) {
+      // torch_lib's aten_linear keeps PyTorch's [out, in] weight and transposes it in the graph.
+      String w = b.initializer(name + ".weight", normal(List.of((long) out, (long) in), 0.5 / Math.sqrt(in)));
+      String wt = b.op("Transpose", List.of(w), Attribute.ofInts("perm", 1, 0));
+      return b.op("Add", List.of(b.op("MatMul", List.of(x, wt)), bias));
     }
     // PyTorch exporters store Linear weights pre-transposed as [in, out] for MatMul.
     String w = b.initializer(name + ".weight", normal(List.of((long) in, (long) out), 0.5 / Math.sqrt(in)));
