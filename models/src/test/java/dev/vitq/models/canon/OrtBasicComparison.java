@@ -1,0 +1,88 @@
+package dev.vitq.models.canon;
+
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtLoggingLevel;
+import ai.onnxruntime.OrtSession;
+import dev.vitq.models.Model;
+import dev.vitq.models.OrtRunner;
+import dev.vitq.models.Value;
+import dev.vitq.models.onnx.OnnxReader;
+import dev.vitq.models.onnx.OnnxWriter;
+import dev.vitq.models.vit.Recognition;
+import dev.vitq.models.vit.VitRecognizer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * The measurement behind canonicalising with our own passes rather than ONNX Runtime's basic-level graph optimizer
+ * (BENCHMARKS.md, "Canonicalisation"): for each model given, the nodes and Shape nodes each leaves, whether the ViT
+ * is recognised afterwards, the time each takes, and whether the rewritten model still computes the original's
+ * outputs in ONNX Runtime. Run by {@code scripts/canonicalisation-comparison}; not a test.
+ */
+public final class OrtBasicComparison {
+  private OrtBasicComparison() {}
+
+  public static void main(String[] args) throws Exception {
+    OrtEnvironment env = OrtEnvironment.getEnvironment(OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL, "comparison");
+    System.out.println("| model | nodes | ORT basic: nodes / Shape left | recognised | ms | vitq: nodes / Shape left"
+        + " | recognised | ms | same outputs (ORT basic / vitq) |");
+    System.out.println("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for (String arg : args) {
+      Path file = Path.of(arg);
+      Model original = OnnxReader.read(file);
+      Path optimized = Files.createTempFile("ort-basic", ".onnx");
+      long t0 = System.nanoTime();
+      try (OrtSession.SessionOptions o = new OrtSession.SessionOptions()) {
+        o.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.BASIC_OPT);
+        o.setOptimizedModelFilePath(optimized.toString());
+        o.setIntraOpNumThreads(1);
+        env.createSession(file.toString(), o).close();
+      }
+      long t1 = System.nanoTime();
+      Model ort = OnnxReader.read(optimized);
+      Recognition ortRecognition = VitRecognizer.recognize(ort, file.getFileName().toString());
+      Files.deleteIfExists(optimized);
+      long t2 = System.nanoTime();
+      Model ours = Canonicalizer.apply(Float32.apply(original), 0, 0);
+      Recognition ourRecognition = VitRecognizer.recognize(ours, file.getFileName().toString());
+      long t3 = System.nanoTime();
+      System.out.printf("| %s | %d | %d / %d | %s | %.0f | %d / %d | %s | %.0f | %s / %s |%n", file.getFileName(),
+          original.graph().nodes().size(), ort.graph().nodes().size(), shapes(ort), yes(ortRecognition),
+          (t1 - t0) / 1e6, ours.graph().nodes().size(), shapes(ours), yes(ourRecognition), (t3 - t2) / 1e6,
+          same(original, ort), same(Float32.apply(original), ours));
+    }
+  }
+
+  private static long shapes(Model m) {
+    return m.graph().nodes().stream().filter(n -> n.is("Shape")).count();
+  }
+
+  private static String yes(Recognition r) {
+    return r.recognised() ? "yes" : "no: " + r.reason().substring(r.reason().indexOf(':') + 2).replace("|", "/");
+  }
+
+  /** Whether two models give the same first output (within 1e-5) on a seeded batch of two images. */
+  private static String same(Model a, Model b) {
+    try {
+      Value in = a.graph().inputs().stream().filter(v -> a.graph().initializer(v.name()).isEmpty()).findFirst()
+          .orElseThrow();
+      long[] shape = in.type().shape().stream().mapToLong(d -> d.isFixed() ? d.size() : 2).toArray();
+      long[] bShape = b.graph().inputs().get(0).type().shape().stream()
+          .mapToLong(d -> d.isFixed() ? d.size() : 2).toArray();
+      if (shape.length == 4 && bShape.length == 4) {
+        shape[2] = bShape[2];
+        shape[3] = bShape[3];
+      }
+      int n = 1;
+      for (long d : shape) {
+        n *= (int) d;
+      }
+      float[] x = OrtRunner.randomFloats(n, 1);
+      double diff = OrtRunner.maxAbsDiff(OrtRunner.run(OnnxWriter.toBytes(a), in.name(), x, shape),
+          OrtRunner.run(OnnxWriter.toBytes(b), in.name(), x, shape));
+      return diff <= 1e-5 ? "yes" : String.format("no (%.1e)", diff);
+    } catch (Exception e) {
+      return "not run (" + e.getClass().getSimpleName() + ")";
+    }
+  }
+}
