@@ -9,6 +9,7 @@ import dev.vitq.models.AtomicFile;
 import dev.vitq.models.Model;
 import dev.vitq.models.Value;
 import dev.vitq.models.VitqException;
+import dev.vitq.models.onnx.LocalFunctions;
 import dev.vitq.models.onnx.OnnxReader;
 import dev.vitq.models.onnx.OnnxWriter;
 import dev.vitq.models.canon.Canonicalizer;
@@ -53,8 +54,8 @@ public final class Vitq {
   private Vitq() {}
 
   /**
-   * A model read from disk and checked, its canonical form (exporter noise removed, half precision widened: the graph
-   * calibration and quantization work on) and what recognition found in it.
+   * A model read from disk and checked, its canonical form (local functions inlined, half precision widened,
+   * exporter noise removed: the graph calibration and quantization work on) and what recognition found in it.
    *
    * @param path where it was read from
    * @param original the model as read
@@ -79,9 +80,10 @@ public final class Vitq {
     return canonical(path, fileName(path), OnnxReader.read(path), flags);
   }
 
-  private static LoadedModel canonical(Path path, String name, Model original, PreprocessFlags flags) {
+  private static LoadedModel canonical(Path path, String name, Model original, PreprocessFlags flags)
+      throws VitqException {
     int[] size = flags.imageSize(original);
-    Model canonical = Canonicalizer.apply(Float32.apply(original), size[0], size[1]);
+    Model canonical = Canonicalizer.apply(Float32.apply(LocalFunctions.inline(original, name)), size[0], size[1]);
     return new LoadedModel(path, original, canonical, VitRecognizer.recognize(canonical, name));
   }
 

@@ -52,7 +52,7 @@ public final class OnnxReader {
   private final Path baseDir;
   private final String source;
 
-  private OnnxReader(Path baseDir, String source) {
+  OnnxReader(Path baseDir, String source) {
     this.baseDir = baseDir;
     this.source = source;
   }
@@ -185,7 +185,7 @@ public final class OnnxReader {
         blob(rest));
   }
 
-  private Node toNode(NodeProto n) throws VitqException {
+  Node toNode(NodeProto n) throws VitqException {
     List<Attribute> attrs = new ArrayList<>(n.getAttributeCount());
     for (AttributeProto a : n.getAttributeList()) {
       attrs.add(toAttribute(a));
@@ -195,7 +195,12 @@ public final class OnnxReader {
     return new Node(n.getName(), n.getOpType(), n.getDomain(), n.getInputList(), n.getOutputList(), attrs, blob(rest));
   }
 
-  private Attribute toAttribute(AttributeProto a) throws VitqException {
+  /** The file name messages name. */
+  String source() {
+    return source;
+  }
+
+  Attribute toAttribute(AttributeProto a) throws VitqException {
     AttributeProto.Builder rest = a.toBuilder().clearName().clearType();
     String name = a.getName();
     return switch (a.getType()) {

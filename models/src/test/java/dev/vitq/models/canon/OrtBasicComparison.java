@@ -6,6 +6,7 @@ import ai.onnxruntime.OrtSession;
 import dev.vitq.models.Model;
 import dev.vitq.models.OrtRunner;
 import dev.vitq.models.Value;
+import dev.vitq.models.onnx.LocalFunctions;
 import dev.vitq.models.onnx.OnnxReader;
 import dev.vitq.models.onnx.OnnxWriter;
 import dev.vitq.models.vit.Recognition;
@@ -43,7 +44,7 @@ public final class OrtBasicComparison {
       Recognition ortRecognition = VitRecognizer.recognize(ort, file.getFileName().toString());
       Files.deleteIfExists(optimized);
       long t2 = System.nanoTime();
-      Model ours = Canonicalizer.apply(Float32.apply(original), 0, 0);
+      Model ours = Canonicalizer.apply(Float32.apply(LocalFunctions.inline(original, arg)), 0, 0);
       Recognition ourRecognition = VitRecognizer.recognize(ours, file.getFileName().toString());
       long t3 = System.nanoTime();
       System.out.printf("| %s | %d | %d / %d | %s | %.0f | %d / %d | %s | %.0f | %s / %s |%n", file.getFileName(),
