@@ -162,6 +162,10 @@ public final class Vitq {
       sha = sha256(r.model());
     }
     VitStructure vit = m.vit();
+    if (r.search().equals("evolq") && fixedBatch(m.model()) > 0) {
+      throw new VitqException("--search evolq runs many images at once, and " + name(r.model())
+          + "'s input has a fixed batch of " + fixedBatch(m.model()) + "; export it with a dynamic batch to search it.");
+    }
     if (vit == null && r.search().equals("evolq")) {
       throw new VitqException("--search evolq searches a ViT's blocks, and " + m.recognition().reason()
           .replaceFirst("\\.$", "") + "; quantize it with --search none.");
@@ -177,7 +181,8 @@ public final class Vitq {
             + " has no MatMul, Gemm or Conv with a constant weight, so there is nothing to quantize.");
       }
       Calibrator.Result calibrated = Calibrator.calibrate(model, PreprocessFlags.imageInput(model).name(), sites,
-          sha, data, new Calibrator.Settings(r.scheme(), r.method(), r.batchSize(), r.seed(), session), progress);
+          sha, data, new Calibrator.Settings(r.scheme(), r.method(), runBatch(model, r.batchSize()), r.seed(),
+              session), progress);
       long t1 = System.nanoTime();
       QuantPlan plan = calibrated.plan();
       Reports.Search searched = null;
@@ -283,7 +288,8 @@ public final class Vitq {
       InferenceSession.Config session = InferenceSession.Config.defaults().withThreads(r.threads());
       plan = Calibrator.calibrate(m.model(), m.vit().input(), QuantSites.of(m.vit(), r.scheme()), sha,
           ImageDataset.open(r.calibration(), pre),
-          new Calibrator.Settings(r.scheme(), r.method(), r.batchSize(), r.seed(), session), progress).plan();
+          new Calibrator.Settings(r.scheme(), r.method(), runBatch(m.model(), r.batchSize()), r.seed(), session),
+          progress).plan();
     }
     if (r.fuse() && r.keepTokens() == 0) {
       throw new VitqException("--fuse goes with --keep-tokens below 1.");
@@ -412,8 +418,33 @@ public final class Vitq {
       int batchSize, Progress progress) throws VitqException {
     PreprocessFlags.imageInput(m);
     try (InferenceSession s = InferenceSession.of(m, config)) {
-      return Evaluation.predict(s, images, batchSize, progress);
+      return Evaluation.predict(s, images, runBatch(m, batchSize), progress);
     }
+  }
+
+  /** The batch a model's image input is fixed to, or 0 when it is dynamic. */
+  static long fixedBatch(Model m) {
+    var shape = m.graph().inputs().get(0).type() == null ? null : m.graph().inputs().get(0).type().shape();
+    return shape != null && !shape.isEmpty() && shape.get(0).isFixed() ? shape.get(0).size() : 0;
+  }
+
+  /**
+   * Images per run for a model: {@code requested} when its batch is dynamic, one at a time when it is fixed at 1 (as
+   * an export without dynamic axes is).
+   *
+   * @throws VitqException when the batch is fixed at more than one image
+   */
+  static int runBatch(Model m, int requested) throws VitqException {
+    long fixed = fixedBatch(m);
+    if (fixed > 1) {
+      throw new VitqException("The model's input has a fixed batch of " + fixed + "; vitq runs models whose batch is "
+          + "dynamic or 1, so export it with a dynamic batch.");
+    }
+    return fixed == 1 ? 1 : requested;
+  }
+
+  private static String name(Path p) {
+    return p == null ? DemoModel.NAME : fileName(p);
   }
 
   /**
@@ -434,7 +465,7 @@ public final class Vitq {
     int[] labels = new int[images.size()];
     int[] n = {0};
     try (Bundle.Pair pair = Bundle.Pair.open(b, config)) {
-      images.forEachBatch(batchSize, progress, batch -> {
+      images.forEachBatch(runBatch(b.device(), batchSize), progress, batch -> {
         float[] logits = pair.decode(pair.encode(HostTensor.ofFloats(batch.shape(), batch.pixels()))).floats();
         int classes = logits.length / batch.count();
         for (int i = 0; i < batch.count(); i++) {
@@ -463,6 +494,10 @@ public final class Vitq {
   public static Reports.Bench bench(Path model, int batch, int threads, int runs) throws VitqException {
     checkBench(batch, runs);
     Model m = OnnxReader.read(model);
+    if (fixedBatch(m) > 0 && fixedBatch(m) != batch) {
+      throw new VitqException(fileName(model) + "'s input has a fixed batch of " + fixedBatch(m) + "; bench it with "
+          + "--batch " + fixedBatch(m) + ".");
+    }
     HostTensor x = randomImages(m, batch);
     double[] times;
     try (InferenceSession s = InferenceSession.of(m, InferenceSession.Config.defaults().withThreads(threads))) {

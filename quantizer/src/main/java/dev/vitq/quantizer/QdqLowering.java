@@ -58,11 +58,8 @@ public final class QdqLowering {
     Model sorted = model.withGraph(model.graph().topologicallySorted());
     QdqLowering l = new QdqLowering(sorted.graph(), mode);
     Graph lowered = l.apply(plan);
-    Model out = sorted.withGraph(lowered);
-    if (l.int4Storage) {
-      out = OpsetUpgrade.to(out, 21);
-    }
-    return out;
+    // Per-channel weights need per-axis DequantizeLinear (opset 13); stored int4, opset 21.
+    return OpsetUpgrade.to(sorted.withGraph(lowered), l.int4Storage ? 21 : 13);
   }
 
   private Graph apply(QuantPlan plan) throws VitqException {
