@@ -1,24 +1,31 @@
 package dev.vitq.calibration;
 
 import dev.vitq.models.VitqException;
+import java.awt.color.ColorSpace;
 import java.awt.image.BufferedImage;
+import java.awt.image.ColorModel;
+import java.awt.image.IndexColorModel;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Random;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.IntStream;
 import java.util.stream.Stream;
 import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.stream.ImageInputStream;
 
 /**
  * JPEG and PNG images from a folder: either one sub-folder per class (sorted names give the class indices, as in
  * ImageFolder) or a flat folder of unlabelled images for calibration. Images are decoded batch by batch, so memory
- * does not grow with the number of images; unreadable files are counted and skipped.
+ * does not grow with the number of images. Each file's header is read before its pixels: files whose header cannot be
+ * read, and images of more than {@link #MAX_PIXELS} pixels, are skipped without decoding, as are files that fail to
+ * decode; a pass that skipped any logs one sentence saying how many and why (logger {@code dev.vitq}, warning).
  *
  * {@snippet lang="java" :
  * ImageDataset data = ImageDataset.open(Path.of("val"), Preprocessing.fromMetadata(json));
@@ -34,17 +41,36 @@ public final class ImageDataset {
    */
   public record Entry(Path file, int label) {}
 
+  /**
+   * An image left out of a pass.
+   *
+   * @param file the image
+   * @param tooLarge whether its header declares more than {@link #MAX_PIXELS} pixels (else it is unreadable)
+   * @param width its declared width, or 0 when unreadable
+   * @param height its declared height, or 0 when unreadable
+   */
+  public record Skip(Path file, boolean tooLarge, int width, int height) {}
+
   /** Receives one batch at a time. */
   @FunctionalInterface
   public interface BatchConsumer {
     void accept(ImageBatch batch) throws VitqException;
   }
 
+  /**
+   * Images with more pixels are skipped: decoding takes up to 8 bytes a pixel (the decoded image and its packed RGB
+   * copy), 400 MB per decoding thread at 50 megapixels, and a photo that large is no better for calibrating a
+   * 224-pixel model.
+   */
+  public static final long MAX_PIXELS = 50_000_000L;
+
+  private static final System.Logger LOG = System.getLogger("dev.vitq");
+
   private final Path root;
   private final List<String> classes;
   private final List<Entry> entries;
   private final Preprocessing pre;
-  private final AtomicInteger skipped = new AtomicInteger();
+  private volatile List<Skip> skips = List.of();
 
   private ImageDataset(Path root, List<String> classes, List<Entry> entries, Preprocessing pre) {
     this.root = root;
@@ -136,9 +162,41 @@ public final class ImageDataset {
     return pre;
   }
 
-  /** Files skipped as unreadable so far. */
+  /** Files skipped (unreadable, or past {@link #MAX_PIXELS}) in the last pass over the images. */
   public int skipped() {
-    return skipped.get();
+    return skips.size();
+  }
+
+  /** The files skipped in the last pass, in dataset order. */
+  public List<Skip> skips() {
+    return skips;
+  }
+
+  /** One sentence on the images the last pass skipped and why, or an empty string when it skipped none. */
+  public String skipSummary() {
+    return skips.isEmpty() ? "" : "Skipped " + skips.size() + " of " + entries.size() + " images in " + root + ": "
+        + reasons(skips) + ".";
+  }
+
+  /** "2 unreadable (a.jpg, b.png), 1 past the 50-megapixel limit (c.png, 20000x20000)". */
+  private static String reasons(List<Skip> skips) {
+    List<Skip> unreadable = skips.stream().filter(s -> !s.tooLarge()).toList();
+    List<Skip> large = skips.stream().filter(Skip::tooLarge).toList();
+    List<String> parts = new ArrayList<>();
+    if (!unreadable.isEmpty()) {
+      parts.add(unreadable.size() + " unreadable (" + examples(unreadable) + ")");
+    }
+    if (!large.isEmpty()) {
+      parts.add(large.size() + " past the " + MAX_PIXELS / 1_000_000 + "-megapixel limit (" + examples(large) + ")");
+    }
+    return String.join(", ", parts);
+  }
+
+  private static String examples(List<Skip> skips) {
+    List<String> names = skips.stream().limit(3).map(s -> s.file().getFileName() + (s.tooLarge() ? " is " + s.width()
+        + "x" + s.height() : "")).toList();
+    return String.join(", ", names) + (skips.size() > names.size() ? " and " + (skips.size() - names.size())
+        + " more" : "");
   }
 
   /**
@@ -153,15 +211,22 @@ public final class ImageDataset {
     }
     int readable = 0;
     int plane = pre.height() * pre.width();
+    List<Skip> skipped = new ArrayList<>();
     try (Progress.Task task = progress.start("images", entries.size())) {
       for (int start = 0; start < entries.size(); start += batchSize) {
         List<Entry> chunk = entries.subList(start, Math.min(start + batchSize, entries.size()));
         float[][] decoded = new float[chunk.size()][];
+        Skip[] skip = new Skip[chunk.size()];
         VitqException[] failure = new VitqException[1];
         // Decode in parallel into fixed slots: the batch's order, and so the output, stays deterministic.
         IntStream.range(0, chunk.size()).parallel().forEach(i -> {
           try {
-            decoded[i] = decode(chunk.get(i).file());
+            Path file = chunk.get(i).file();
+            int[] size = new int[2];
+            decoded[i] = decode(file, size);
+            if (decoded[i] == null) {
+              skip[i] = new Skip(file, size[0] > 0, size[0], size[1]);
+            }
           } catch (VitqException e) {
             synchronized (failure) {
               if (failure[0] == null) {
@@ -174,10 +239,14 @@ public final class ImageDataset {
           throw failure[0];
         }
         int count = 0;
-        for (float[] d : decoded) {
-          count += d == null ? 0 : 1;
+        for (int i = 0; i < chunk.size(); i++) {
+          if (decoded[i] != null) {
+            count++;
+          } else {
+            skipped.add(skip[i]);
+          }
         }
-        skipped.addAndGet(chunk.size() - count);
+        skips = List.copyOf(skipped);
         task.advance(chunk.size());
         if (count == 0) {
           continue;
@@ -199,15 +268,39 @@ public final class ImageDataset {
       }
     }
     if (readable == 0) {
-      throw new VitqException("None of the " + entries.size() + " images in " + root + " could be read.");
+      throw new VitqException("None of the " + entries.size() + " images in " + root + " could be used: "
+          + reasons(skipped) + ".");
+    }
+    if (!skipped.isEmpty()) {
+      LOG.log(System.Logger.Level.WARNING, skipSummary());
     }
   }
 
-  /** One image as normalised CHW floats, or null when it cannot be decoded. */
-  private float[] decode(Path file) throws VitqException {
+  /**
+   * One image as normalised CHW floats, or null when it is skipped: its header is read first, and an image past
+   * {@link #MAX_PIXELS} is not decoded (its declared width and height go into {@code size}).
+   */
+  private float[] decode(Path file, int[] size) throws VitqException {
     BufferedImage img;
-    try {
-      img = ImageIO.read(file.toFile());
+    try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
+      Iterator<ImageReader> readers = in == null ? null : ImageIO.getImageReaders(in);
+      if (readers == null || !readers.hasNext()) {
+        return null;
+      }
+      ImageReader reader = readers.next();
+      try {
+        reader.setInput(in, true, true);
+        int w = reader.getWidth(0);
+        int h = reader.getHeight(0);
+        if ((long) w * h > MAX_PIXELS) {
+          size[0] = w;
+          size[1] = h;
+          return null;
+        }
+        img = reader.read(0);
+      } finally {
+        reader.dispose();
+      }
     } catch (IOException | RuntimeException e) {
       return null;
     }
@@ -216,7 +309,7 @@ public final class ImageDataset {
     }
     int w = img.getWidth();
     int h = img.getHeight();
-    int[] rgb = img.getRGB(0, 0, w, h, null, 0, w);
+    int[] rgb = packedRgb(img);
     if (pre.resize() > 0) {
       return normalise(ImageResize.resizeAndCrop(rgb, w, h, pre.resize(), pre.width(), pre.height()), pre.width(),
           pre.height());
@@ -226,6 +319,27 @@ public final class ImageDataset {
           + pre.height() + "; pass --resize N to resize the shorter side to N and centre-crop.");
     }
     return normalise(rgb, w, h);
+  }
+
+  /**
+   * The pixels as packed 8-bit RGB, as PIL's {@code convert("RGB")} gives them: a grey image repeats its level in
+   * every channel. ({@code getRGB} would map grey through Java's linear-grey colour space, brightening mid-greys:
+   * level 128 came out as 188.) Alpha is dropped.
+   */
+  static int[] packedRgb(BufferedImage img) {
+    int w = img.getWidth();
+    int h = img.getHeight();
+    ColorModel cm = img.getColorModel();
+    if (cm.getColorSpace().getType() == ColorSpace.TYPE_GRAY && !(cm instanceof IndexColorModel)) {
+      int[] levels = img.getRaster().getSamples(0, 0, w, h, 0, (int[]) null);
+      int max = (1 << cm.getComponentSize(0)) - 1;
+      for (int i = 0; i < levels.length; i++) {
+        int v = max == 255 ? levels[i] : (int) Math.round(levels[i] * 255.0 / max);
+        levels[i] = v << 16 | v << 8 | v;
+      }
+      return levels;
+    }
+    return img.getRGB(0, 0, w, h, null, 0, w);
   }
 
   private float[] normalise(int[] rgb, int w, int h) {
