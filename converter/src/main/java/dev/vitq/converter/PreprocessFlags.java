@@ -72,7 +72,7 @@ public record PreprocessFlags(Integer size, double[] mean, double[] std, Integer
   }
 
   /**
-   * The model's image input: float, [batch, 3, height, width].
+   * The model's image input: float or float16, [batch, 3, height, width].
    *
    * @throws VitqException naming what is wrong with it
    */
@@ -83,7 +83,8 @@ public record PreprocessFlags(Integer size, double[] mean, double[] std, Integer
     }
     Value v = inputs.get(0);
     var type = v.type();
-    if (type == null || type.dtype() != DType.FLOAT || type.shape() == null || type.shape().size() != 4) {
+    if (type == null || !(type.dtype() == DType.FLOAT || type.dtype() == DType.FLOAT16) || type.shape() == null
+        || type.shape().size() != 4) {
       throw new VitqException("The model's input '" + v.name() + "' is not an image tensor (float, [batch, 3, height,"
           + " width]) but " + (type == null ? "untyped" : type) + ".");
     }

@@ -17,8 +17,8 @@ import java.util.Set;
  * Rewrites that remove exporter noise without changing what the model computes:
  *
  * <ul>
- *   <li>{@code Identity}, inference-mode {@code Dropout} and a {@code Cast} to the type the value already has pass
- *       their input on;
+ *   <li>{@code Identity}, {@code Dropout} in inference mode or with ratio 0, and a {@code Cast} to the type the value
+ *       already has pass their input on;
  *   <li>{@code Where(IsNaN(p), 0, p)}, the guard the torch.export exporter writes after an attention softmax, passes
  *       {@code p} on (a softmax of finite scores is never NaN);
  *   <li>a scale split across queries and keys, {@code MatMul(q * a, k * b)} with scalar {@code a} and {@code b} (the
@@ -86,7 +86,9 @@ final class Simplification {
           && !idx.consumers(n.outputs().get(1)).isEmpty();
       boolean training = !n.input(2).isEmpty()
           && !idx.longs(n.input(2)).map(v -> v.length == 1 && v[0] == 0).orElse(false);
-      return maskUsed || training ? null : n.input(0);
+      // A ratio of 0 drops nothing even in training mode (torchvision's Swin calls F.dropout(p=0.0) so).
+      boolean dropsNothing = !n.input(1).isEmpty() && idx.scalar(n.input(1)).map(r -> r == 0f).orElse(false);
+      return maskUsed || (training && !dropsNothing) ? null : n.input(0);
     }
     if (n.is("Cast")) {
       Facts in = facts.get(n.input(0));
