@@ -66,7 +66,7 @@ final class EvalCommand implements Callable<Integer> {
       pw.println(Json.write(r));
     } else {
       pw.printf("%s on %d images%s:%s%s%n", r.model(), r.images(),
-          r.skippedImages() > 0 ? " (" + r.skippedImages() + " unreadable skipped)" : "",
+          r.skippedImages() > 0 ? " (" + r.skippedImages() + " skipped)" : "",
           r.top1() == null ? " (unlabelled)" : String.format(" top-1 %.4f", r.top1()),
           r.agreement() == null ? "" : String.format(", agreement with %s %.4f", r.reference(), r.agreement()));
     }

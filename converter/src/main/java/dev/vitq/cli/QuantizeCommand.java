@@ -54,7 +54,8 @@ final class QuantizeCommand implements Callable<Integer> {
   @Mixin ThreadsOption threads;
 
   @Option(names = "--batch", defaultValue = "" + QuantizeRequest.DEFAULT_BATCH, paramLabel = "N",
-      description = "Images per ONNX Runtime run while calibrating (default: ${DEFAULT-VALUE}).")
+      description = "Images decoded at a time while calibrating; a run takes fewer when their activations would pass "
+          + "256 MiB (default: ${DEFAULT-VALUE}).")
   int batch;
 
   @Mixin PreprocessOptions preprocess;
@@ -91,7 +92,7 @@ final class QuantizeCommand implements Callable<Integer> {
       pw.printf("quantized %s (%s, %s, search %s) -> %s: %,d bytes, %d tensors quantized, %d calibration images%s"
               + " in %.1f s%n", report.source(), report.scheme(), report.method(), report.search(), report.output(),
           report.bytes(), report.quantizedTensors(), report.calibrationImages(),
-          report.skippedImages() > 0 ? " (" + report.skippedImages() + " unreadable skipped)" : "",
+          report.skippedImages() > 0 ? " (" + report.skippedImages() + " skipped)" : "",
           report.totalMillis() / 1000.0);
       Reports.Search s = report.searchReport();
       if (s != null) {
