@@ -1,5 +1,6 @@
 package dev.vitq.cli;
 
+import dev.vitq.converter.BenchRequest;
 import dev.vitq.converter.Reports;
 import dev.vitq.converter.Vitq;
 import dev.vitq.models.VitqException;
@@ -40,6 +41,10 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--json", description = "Print JSON instead of text.")
   boolean json;
 
+  private BenchRequest request(Path target) throws VitqException {
+    return BenchRequest.of(target).withBatch(batch).withThreads(threads.get()).withRuns(runs);
+  }
+
   @Override
   public Integer call() throws VitqException {
     if ((model == null) == (bundle == null)) {
@@ -47,14 +52,14 @@ final class BenchCommand implements Callable<Integer> {
     }
     PrintWriter out = spec.commandLine().getOut();
     if (bundle != null) {
-      Reports.BundleBench b = Vitq.benchBundle(bundle, batch, threads.get(), runs);
+      Reports.BundleBench b = Vitq.benchBundle(request(bundle));
       out.println(json ? Json.write(b) : String.format("%s, batch %d: device median %.2f ms, cloud median %.2f ms, "
           + "%,d bytes per image cross (%d runs)", b.bundle(), b.batch(), b.deviceMedianMillis(),
           b.cloudMedianMillis(), b.bytesPerImage(), b.runs()));
       out.flush();
       return 0;
     }
-    Reports.Bench r = Vitq.bench(model, batch, threads.get(), runs);
+    Reports.Bench r = Vitq.bench(request(model));
     PrintWriter pw = spec.commandLine().getOut();
     if (json) {
       pw.println(Json.write(r));

@@ -1,8 +1,8 @@
 package dev.vitq.cli;
 
+import dev.vitq.converter.ConvertRequest;
 import dev.vitq.converter.Vitq;
 import dev.vitq.models.VitqException;
-import dev.vitq.models.onnx.OnnxWriter;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -39,8 +39,7 @@ final class ConvertCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws VitqException {
-    Vitq.ConvertReport report =
-        Vitq.convert(in, out, externalData ? OnnxWriter.Placement.EXTERNAL : OnnxWriter.Placement.AUTO);
+    Vitq.ConvertReport report = Vitq.convert(ConvertRequest.of(in, out).withExternalData(externalData));
     PrintWriter pw = spec.commandLine().getOut();
     long bytes = size(out);
     long peakHeap = peakHeapBytes();

@@ -1,5 +1,6 @@
 package dev.vitq.cli;
 
+import dev.vitq.converter.EvalRequest;
 import dev.vitq.converter.QuantizeRequest;
 import dev.vitq.converter.Reports;
 import dev.vitq.converter.Vitq;
@@ -56,11 +57,9 @@ final class EvalCommand implements Callable<Integer> {
     if ((model == null) == (bundle == null)) {
       throw new VitqException("Pass a MODEL or --bundle DIR, one of them.");
     }
-    Reports.Eval r = bundle != null
-        ? Vitq.evaluateBundle(bundle, data, ref, preprocess.flags(), threads.get(), batch,
-            output.progress())
-        : Vitq.evaluate(model, data, ref, preprocess.flags(), threads.get(), batch,
-            output.progress());
+    EvalRequest request = (bundle != null ? EvalRequest.ofBundle(bundle, data) : EvalRequest.of(model, data))
+        .withReference(ref).withPreprocess(preprocess.flags()).withThreads(threads.get()).withBatchSize(batch);
+    Reports.Eval r = Vitq.evaluate(request, output.progress());
     PrintWriter pw = spec.commandLine().getOut();
     if (output.json) {
       pw.println(Json.write(r));

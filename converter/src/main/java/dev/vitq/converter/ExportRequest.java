@@ -94,4 +94,9 @@ public record ExportRequest(Path model, Path calibration, Path bundle, int split
     return new ExportRequest(model, calibration, bundle, split, scheme, method, keepTokens, fuse, pool,
         floatCloud, seed, plan, preprocess, n, batchSize);
   }
+
+  public ExportRequest withBatchSize(int n) {
+    return new ExportRequest(model, calibration, bundle, split, scheme, method, keepTokens, fuse, pool,
+        floatCloud, seed, plan, preprocess, threads, n);
+  }
 }

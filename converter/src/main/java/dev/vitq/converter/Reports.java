@@ -116,4 +116,28 @@ public final class Reports {
    */
   public record BundleBench(String bundle, int batch, int threads, int runs, double deviceMedianMillis,
       double cloudMedianMillis, long bytesPerImage) {}
+
+  /**
+   * What {@link Vitq#compare} measured, the reference first.
+   *
+   * @param rows one per model
+   */
+  public record Compare(java.util.List<Row> rows) {
+    public Compare {
+      rows = java.util.List.copyOf(rows);
+    }
+
+    /**
+     * One model's measures.
+     *
+     * @param model the file name
+     * @param top1 top-1 accuracy, or null for unlabelled images
+     * @param agreement share of images whose top-1 class equals the reference's
+     * @param bytes file size
+     * @param batch1MedianMs median batch-1 latency
+     * @param batch32MedianMs median batch-32 time
+     */
+    public record Row(String model, Double top1, Double agreement, long bytes, double batch1MedianMs,
+        double batch32MedianMs) {}
+  }
 }

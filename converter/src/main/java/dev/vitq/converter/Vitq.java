@@ -103,14 +103,13 @@ public final class Vitq {
    *
    * @throws VitqException if the input is not a well-formed ONNX model or the output cannot be written
    */
-  public static ConvertReport convert(Path in, Path out, OnnxWriter.Placement placement) throws VitqException {
-    Objects.requireNonNull(out, "out");
+  public static ConvertReport convert(ConvertRequest r) throws VitqException {
     long t0 = System.nanoTime();
-    Model model = OnnxReader.read(in);
+    Model model = OnnxReader.read(r.input());
     long t1 = System.nanoTime();
-    OnnxWriter.write(model, out, placement);
+    OnnxWriter.write(model, r.output(), r.placement());
     long t2 = System.nanoTime();
-    return new ConvertReport(out, (t1 - t0) / 1e6, (t2 - t1) / 1e6);
+    return new ConvertReport(r.output(), (t1 - t0) / 1e6, (t2 - t1) / 1e6);
   }
 
   /**
@@ -378,37 +377,32 @@ public final class Vitq {
 
   /**
    * Measures top-1 accuracy over a folder of labelled images (class sub-folders) and, given a reference model, the
-   * share of images on which both models' top-1 classes agree.
+   * share of images on which both top-1 classes agree. A bundle runs device then cloud on every batch, and what the
+   * device outputs (the 8-bit tokens and their dequantization values) is all the cloud model gets.
    *
-   * @param reference the reference model (usually the float original), or null
-   * @throws VitqException if a model or the images cannot be used
+   * @throws VitqException if a model, the bundle or the images cannot be used
    */
-  public static Reports.Eval evaluate(Path model, Path data, Path reference, PreprocessFlags flags, int threads,
-      int batchSize, Progress progress) throws VitqException {
-    return evaluateAll(List.of(model), data, reference, flags, threads, batchSize, progress).get(0);
+  public static Reports.Eval evaluate(EvalRequest r, Progress progress) throws VitqException {
+    return r.bundle() != null ? evaluateBundle(r, progress) : evaluateAll(List.of(r.model()), r, progress).get(0);
   }
 
-  /**
-   * {@link #evaluate} for several models against one reference, which runs once. Preprocessing comes from the first
-   * model (and the flags).
-   *
-   * @throws VitqException if a model or the images cannot be used
-   */
-  public static List<Reports.Eval> evaluateAll(List<Path> models, Path data, Path reference, PreprocessFlags flags,
-      int threads, int batchSize, Progress progress) throws VitqException {
-    InferenceSession.Config config = InferenceSession.Config.defaults().withThreads(threads);
-    Preprocessing pre = flags.resolve(OnnxReader.read(models.get(0)));
+  /** {@link #evaluate} for several models against one reference, which runs once. */
+  private static List<Reports.Eval> evaluateAll(List<Path> models, EvalRequest r, Progress progress)
+      throws VitqException {
+    InferenceSession.Config config = InferenceSession.Config.defaults().withThreads(r.threads());
+    Preprocessing pre = r.preprocess().resolve(OnnxReader.read(models.get(0)));
     Evaluation.Predictions refPredictions = null;
-    if (reference != null) {
-      refPredictions = predict(OnnxReader.read(reference), ImageDataset.open(data, pre), config, batchSize, progress);
+    if (r.reference() != null) {
+      refPredictions = predict(OnnxReader.read(r.reference()), ImageDataset.open(r.data(), pre), config,
+          r.batchSize(), progress);
     }
     List<Reports.Eval> out = new java.util.ArrayList<>();
     for (Path model : models) {
-      ImageDataset images = ImageDataset.open(data, pre);
-      Evaluation.Predictions p = predict(OnnxReader.read(model), images, config, batchSize, progress);
+      ImageDataset images = ImageDataset.open(r.data(), pre);
+      Evaluation.Predictions p = predict(OnnxReader.read(model), images, config, r.batchSize(), progress);
       boolean labelled = !images.classes().isEmpty();
       out.add(new Reports.Eval(model.toString(), p.predicted().length, images.skipped(), labelled ? p.top1() : null,
-          reference == null ? null : reference.toString(), refPredictions == null ? null
+          r.reference() == null ? null : r.reference().toString(), refPredictions == null ? null
           : p.agreement(refPredictions)));
     }
     return out;
@@ -448,19 +442,42 @@ public final class Vitq {
   }
 
   /**
-   * {@link #evaluate} for a bundle: every batch runs through the device model, and what it outputs (the 8-bit tokens
-   * and their dequantization values) is all the cloud model gets.
+   * Measures the reference and each model on the same images and machine, in one run: top-1, agreement with the
+   * reference, file size, batch-1 latency and batch-32 time (the table of BENCHMARKS.md).
    *
-   * @throws VitqException if the bundle, the reference or the images cannot be used
+   * @throws VitqException if a model or the images cannot be used
    */
-  public static Reports.Eval evaluateBundle(Path bundle, Path data, Path reference, PreprocessFlags flags,
-      int threads, int batchSize, Progress progress) throws VitqException {
+  public static Reports.Compare compare(CompareRequest r, Progress progress) throws VitqException {
+    if (r.runs() < 5) {
+      throw new VitqException("--runs must be at least 5, got " + r.runs() + ".");
+    }
+    List<Path> all = new java.util.ArrayList<>();
+    all.add(r.reference());
+    all.addAll(r.models());
+    List<Reports.Eval> evals = evaluateAll(all, EvalRequest.of(r.reference(), r.data()).withReference(r.reference())
+        .withThreads(r.threads()), progress);
+    List<Reports.Compare.Row> rows = new java.util.ArrayList<>();
+    for (int i = 0; i < all.size(); i++) {
+      Path m = all.get(i);
+      BenchRequest bench = BenchRequest.of(m).withThreads(r.threads());
+      Reports.Bench b1 = bench(bench.withRuns(r.runs()));
+      Reports.Bench b32 = bench(bench.withBatch(32).withRuns(Math.max(5, r.runs() / 5)));
+      rows.add(new Reports.Compare.Row(fileName(m), evals.get(i).top1(), evals.get(i).agreement(), sizeOf(m),
+          b1.medianMillis(), b32.medianMillis()));
+    }
+    return new Reports.Compare(rows);
+  }
+
+  private static Reports.Eval evaluateBundle(EvalRequest r, Progress progress) throws VitqException {
+    Path bundle = r.bundle();
+    Path reference = r.reference();
+    int batchSize = r.batchSize();
     Bundle.Loaded b = Bundle.read(bundle);
-    InferenceSession.Config config = InferenceSession.Config.defaults().withThreads(threads);
-    Preprocessing pre = flags.resolve(b.device());
+    InferenceSession.Config config = InferenceSession.Config.defaults().withThreads(r.threads());
+    Preprocessing pre = r.preprocess().resolve(b.device());
     Evaluation.Predictions refPredictions = reference == null ? null
-        : predict(OnnxReader.read(reference), ImageDataset.open(data, pre), config, batchSize, progress);
-    ImageDataset images = ImageDataset.open(data, pre);
+        : predict(OnnxReader.read(reference), ImageDataset.open(r.data(), pre), config, batchSize, progress);
+    ImageDataset images = ImageDataset.open(r.data(), pre);
     int[] predicted = new int[images.size()];
     int[] labels = new int[images.size()];
     int[] n = {0};
@@ -491,7 +508,10 @@ public final class Vitq {
    *
    * @throws VitqException if the model cannot be loaded or run
    */
-  public static Reports.Bench bench(Path model, int batch, int threads, int runs) throws VitqException {
+  public static Reports.Bench bench(BenchRequest r) throws VitqException {
+    Path model = r.target();
+    int batch = r.batch();
+    int runs = r.runs();
     checkBench(batch, runs);
     Model m = OnnxReader.read(model);
     if (fixedBatch(m) > 0 && fixedBatch(m) != batch) {
@@ -500,13 +520,13 @@ public final class Vitq {
     }
     HostTensor x = randomImages(m, batch);
     double[] times;
-    try (InferenceSession s = InferenceSession.of(m, InferenceSession.Config.defaults().withThreads(threads))) {
+    try (InferenceSession s = InferenceSession.of(m, InferenceSession.Config.defaults().withThreads(r.threads()))) {
       Map<String, HostTensor> feed = Map.of(s.inputNames().get(0), x);
       times = time(() -> s.run(feed, List.of(s.outputNames().get(0))), runs);
     }
     double median = median(times);
     double p90 = times[Math.min(runs - 1, (int) Math.ceil(0.9 * runs) - 1)];
-    return new Reports.Bench(model.toString(), batch, threads, runs, median, p90, batch * 1000.0 / median);
+    return new Reports.Bench(model.toString(), batch, r.threads(), runs, median, p90, batch * 1000.0 / median);
   }
 
   /**
@@ -515,7 +535,11 @@ public final class Vitq {
    *
    * @throws VitqException if the bundle cannot be loaded or run
    */
-  public static Reports.BundleBench benchBundle(Path bundle, int batch, int threads, int runs) throws VitqException {
+  public static Reports.BundleBench benchBundle(BenchRequest r) throws VitqException {
+    Path bundle = r.target();
+    int batch = r.batch();
+    int threads = r.threads();
+    int runs = r.runs();
     checkBench(batch, runs);
     Bundle.Loaded b = Bundle.read(bundle);
     HostTensor x = randomImages(b.device(), batch);

@@ -61,8 +61,60 @@ import java.util.random.RandomGeneratorFactory;
 public final class EvolQ {
   private EvolQ() {}
 
-  /** Images per ONNX Runtime run outside the candidate evaluations. */
+  /** Images decoded at a time. */
   private static final int CHUNK = 64;
+  /** What one ONNX Runtime run may hold of a simulated model's activations, roughly. */
+  private static final long RUN_BYTES = 256L << 20;
+
+  /**
+   * Images per ONNX Runtime run: as many as the simulated model's activations of one block allow within
+   * {@link #RUN_BYTES} (attention maps and MLP activations, a few copies each with fake quantization), at most
+   * {@value #CHUNK}. ViT-Base at 224 runs 14 at a time; the 32-pixel shared model, all of a batch.
+   */
+  static int imagesPerRun(VitStructure vit) {
+    long mlp = vit.blocks().get(0).mlp().fc1().outFeatures();
+    long perImage = 4L * vit.tokens() * (4L * vit.heads() * vit.tokens() + 4L * mlp + 8L * vit.embedDim());
+    return (int) Math.max(1, Math.min(CHUNK, RUN_BYTES / perImage));
+  }
+
+  /**
+   * Runs a session over {@code count} images, {@code perRun} at a time: each of {@code batched} holds the images
+   * along its first axis and is fed a slice of them, {@code fixed} is fed whole to every run; the outputs are joined
+   * along their first axis. Memory holds one run's activations, whatever the count.
+   */
+  static HostTensor runChunked(InferenceSession session, Map<String, HostTensor> batched,
+      Map<String, HostTensor> fixed, String output, int count, int perRun) throws VitqException {
+    java.io.ByteArrayOutputStream joined = new java.io.ByteArrayOutputStream();
+    long[] shape = null;
+    for (int start = 0; start < count; start += perRun) {
+      int n = Math.min(perRun, count - start);
+      Map<String, HostTensor> feed = new LinkedHashMap<>(fixed);
+      for (Map.Entry<String, HostTensor> e : batched.entrySet()) {
+        feed.put(e.getKey(), slice(e.getValue(), start, n, count));
+      }
+      HostTensor out = session.run(feed, List.of(output)).get(output);
+      byte[] bytes = new byte[out.data().remaining()];
+      out.data().get(bytes);
+      joined.writeBytes(bytes);
+      shape = out.shape();
+    }
+    if (shape == null) {
+      throw new IllegalArgumentException("No images to run");
+    }
+    shape[0] = count;
+    byte[] all = joined.toByteArray();
+    java.nio.ByteBuffer b = java.nio.ByteBuffer.allocateDirect(all.length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    b.put(all).flip();
+    return new HostTensor(dev.vitq.models.DType.FLOAT, shape, b);
+  }
+
+  /** Images {@code start .. start + n} of a tensor holding {@code count} along its first axis. */
+  private static HostTensor slice(HostTensor t, int start, int n, int count) {
+    long[] shape = t.shape();
+    int per = t.data().remaining() / count;
+    shape[0] = n;
+    return new HostTensor(t.dtype(), shape, t.data().slice(start * per, n * per));
+  }
 
   /** Told after each block visit, once its state is saved. */
   public interface Listener {
@@ -135,10 +187,12 @@ public final class EvolQ {
     int[] heldOutReference;
     try (InferenceSession fp32 = InferenceSession.of(model, session)) {
       long runStart = System.nanoTime();
-      search = new Targets(searchImages, Images.run(fp32, vit.input(), vit.output(), searchImages, Map.of()));
+      int perRun = imagesPerRun(vit);
+      search = new Targets(searchImages, Images.run(fp32, vit.input(), vit.output(), searchImages, Map.of(),
+          perRun));
       validation = new Targets(validationImages,
-          Images.run(fp32, vit.input(), vit.output(), validationImages, Map.of()));
-      heldOutReference = predictions(Images.run(fp32, vit.input(), vit.output(), heldOutImages, Map.of()),
+          Images.run(fp32, vit.input(), vit.output(), validationImages, Map.of(), perRun));
+      heldOutReference = predictions(Images.run(fp32, vit.input(), vit.output(), heldOutImages, Map.of(), perRun),
           heldOutImages.count);
       fp32Nanos += System.nanoTime() - runStart;
     }
@@ -267,7 +321,8 @@ public final class EvolQ {
       if (heldOut.count == 0) {
         return null;
       }
-      float[] logits = Images.run(full, vit.input(), vit.output(), heldOut, scales(plan, full.inputNames()));
+      float[] logits = Images.run(full, vit.input(), vit.output(), heldOut, scales(plan, full.inputNames()),
+          imagesPerRun(vit));
       int[] predicted = predictions(logits, heldOut.count);
       int same = 0;
       for (int i = 0; i < predicted.length; i++) {
@@ -331,8 +386,8 @@ public final class EvolQ {
         feed.put(vit.input(), images.tensor());
       } else {
         String boundary = vit.blocks().get(block).norm1().input();
-        feed.put(boundary, full.run(with(Map.of(vit.input(), images.tensor()), scales(plan, full.inputNames())),
-            List.of(boundary)).get(boundary));
+        feed.put(boundary, runChunked(full, Map.of(vit.input(), images.tensor()), scales(plan, full.inputNames()),
+            boundary, images.count, imagesPerRun(vit)));
       }
       return feed;
     }
@@ -375,8 +430,8 @@ public final class EvolQ {
           return known;
         }
         QuantPlan candidate = apply(plan, tuned, logFactors);
-        float[] out = session.run(with(feed, scales(candidate, session.inputNames())), List.of(vit.output()))
-            .get(vit.output()).floats();
+        float[] out = runChunked(session, feed, scales(candidate, session.inputNames()), vit.output(),
+            targets.images.count, imagesPerRun(vit)).floats();
         double loss = settings.objective().loss(out, targets.reference, targets.images.count,
             settings.temperature());
         evaluations++;
@@ -515,12 +570,6 @@ public final class EvolQ {
     return out;
   }
 
-  private static Map<String, HostTensor> with(Map<String, HostTensor> a, Map<String, HostTensor> b) {
-    Map<String, HostTensor> m = new LinkedHashMap<>(a);
-    m.putAll(b);
-    return m;
-  }
-
   /** Images and the float model's outputs on them. */
   private record Targets(Images images, float[] reference) {}
 
@@ -544,28 +593,11 @@ public final class EvolQ {
       return HostTensor.ofFloats(new long[] {count, 3, height, width}, pixels);
     }
 
-    /** The first output of running all images through a session, {@value #CHUNK} at a time. */
+    /** The first output of running all images through a session, {@code perRun} at a time. */
     static float[] run(InferenceSession session, String input, String output, Images images,
-        Map<String, HostTensor> extra) throws VitqException {
-      int plane = 3 * images.height * images.width;
-      List<float[]> parts = new ArrayList<>();
-      int total = 0;
-      for (int start = 0; start < images.count; start += CHUNK) {
-        int count = Math.min(CHUNK, images.count - start);
-        float[] chunk = Arrays.copyOfRange(images.pixels, start * plane, (start + count) * plane);
-        Map<String, HostTensor> feed = new LinkedHashMap<>(extra);
-        feed.put(input, HostTensor.ofFloats(new long[] {count, 3, images.height, images.width}, chunk));
-        float[] out = session.run(feed, List.of(output)).get(output).floats();
-        parts.add(out);
-        total += out.length;
-      }
-      float[] all = new float[total];
-      int off = 0;
-      for (float[] p : parts) {
-        System.arraycopy(p, 0, all, off, p.length);
-        off += p.length;
-      }
-      return all;
+        Map<String, HostTensor> extra, int perRun) throws VitqException {
+      return images.count == 0 ? new float[0]
+          : runChunked(session, Map.of(input, images.tensor()), extra, output, images.count, perRun).floats();
     }
   }
 }
