@@ -4,6 +4,7 @@ import dev.vitq.converter.QuantizeRequest;
 import dev.vitq.converter.Reports;
 import dev.vitq.converter.Vitq;
 import dev.vitq.models.VitqException;
+import dev.vitq.quantizer.Technique;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -42,6 +43,13 @@ final class QuantizeCommand implements Callable<Integer> {
 
   @Mixin SearchOptions searchOptions;
 
+  @Option(names = "--quantizers", defaultValue = "default", paramLabel = "LIST",
+      description = "Quantizers beyond per-tensor uniform ones: 'default' (the scheme's measured choice), 'none', "
+          + "or a comma-separated list of ln-reparam (post-LayerNorm activations per channel, folded into the "
+          + "norm and the next layer), log-sqrt2-softmax (softmax below 8 bits on a log-sqrt(2) grid) and "
+          + "norm-input-8bit (layer-norm inputs at 8 bits when activations are narrower).")
+  String quantizers;
+
   @Option(names = "--seed", defaultValue = "0", paramLabel = "N", description = "Seed (default: ${DEFAULT-VALUE}).")
   long seed;
 
@@ -79,6 +87,9 @@ final class QuantizeCommand implements Callable<Integer> {
         .withSearchSettings(searchOptions.settings())
         .withResume(searchOptions.resume)
         .withReportDir(searchOptions.report);
+    if (!quantizers.equals("default")) {
+      r = r.withTechniques(parse(() -> Technique.ofCliNames(quantizers)));
+    }
     Reports.Quantize report = Vitq.quantize(r, output.progress());
     PrintWriter pw = spec.commandLine().getOut();
     if (output.json) {

@@ -2,9 +2,11 @@ package dev.vitq.converter;
 
 import dev.vitq.quantizer.Method;
 import dev.vitq.quantizer.Scheme;
+import dev.vitq.quantizer.Technique;
 import dev.vitq.quantizer.search.SearchSettings;
 import java.nio.file.Path;
 import java.util.Objects;
+import java.util.Set;
 
 /**
  * What {@link Vitq#quantize} is asked to do. Start from {@link #of} and change what differs from the defaults.
@@ -23,10 +25,12 @@ import java.util.Objects;
  * @param searchSettings how the evolq search runs (its seed is {@code seed})
  * @param resume continue an interrupted search from its saved state, {@link Vitq#stateFile}
  * @param reportDir where the search writes report.json and report.png, or null
+ * @param techniques the quantizers beyond per-tensor uniform ones, or null for the scheme's defaults
+ *     ({@link Technique#defaults})
  */
 public record QuantizeRequest(Path model, Path calibration, Path output, Scheme scheme, Method method, String search,
     long seed, Path planOut, PreprocessFlags preprocess, int threads, int batchSize,
-    SearchSettings searchSettings, boolean resume, Path reportDir) {
+    SearchSettings searchSettings, boolean resume, Path reportDir, Set<Technique> techniques) {
   /** The default images per calibration run. */
   public static final int DEFAULT_BATCH = 50;
 
@@ -48,61 +52,71 @@ public record QuantizeRequest(Path model, Path calibration, Path output, Scheme 
   /** W8A8, MSE initialisation, the default search with its default settings, seed 0, preprocessing from the model. */
   public static QuantizeRequest of(Path model, Path calibration, Path output) {
     return new QuantizeRequest(model, calibration, output, Scheme.W8A8, Method.MSE, DEFAULT_SEARCH, 0, null,
-        PreprocessFlags.NONE, 0, DEFAULT_BATCH, SearchSettings.defaults(), false, null);
+        PreprocessFlags.NONE, 0, DEFAULT_BATCH, SearchSettings.defaults(), false, null, null);
   }
 
   public QuantizeRequest withScheme(Scheme s) {
     return new QuantizeRequest(model, calibration, output, s, method, search, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir);
+        batchSize, searchSettings, resume, reportDir, techniques);
   }
 
   public QuantizeRequest withMethod(Method m) {
     return new QuantizeRequest(model, calibration, output, scheme, m, search, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir);
+        batchSize, searchSettings, resume, reportDir, techniques);
   }
 
   public QuantizeRequest withSearch(String s) {
     return new QuantizeRequest(model, calibration, output, scheme, method, s, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir);
+        batchSize, searchSettings, resume, reportDir, techniques);
   }
 
   public QuantizeRequest withSeed(long s) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, s, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir);
+        batchSize, searchSettings, resume, reportDir, techniques);
   }
 
   public QuantizeRequest withPlanOut(Path p) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, p, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir);
+        batchSize, searchSettings, resume, reportDir, techniques);
   }
 
   public QuantizeRequest withPreprocess(PreprocessFlags p) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, p, threads,
-        batchSize, searchSettings, resume, reportDir);
+        batchSize, searchSettings, resume, reportDir, techniques);
   }
 
   public QuantizeRequest withThreads(int n) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, n,
-        batchSize, searchSettings, resume, reportDir);
+        batchSize, searchSettings, resume, reportDir, techniques);
   }
 
   public QuantizeRequest withBatchSize(int n) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
-        n, searchSettings, resume, reportDir);
+        n, searchSettings, resume, reportDir, techniques);
   }
 
   public QuantizeRequest withSearchSettings(SearchSettings s) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
-        batchSize, s, resume, reportDir);
+        batchSize, s, resume, reportDir, techniques);
   }
 
   public QuantizeRequest withResume(boolean r) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, r, reportDir);
+        batchSize, searchSettings, r, reportDir, techniques);
+  }
+
+  public QuantizeRequest withTechniques(Set<Technique> t) {
+    return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
+        batchSize, searchSettings, resume, reportDir, t == null ? null : Set.copyOf(t));
+  }
+
+  /** The techniques calibration uses: those asked for, or the scheme's defaults. */
+  public Set<Technique> techniquesOrDefaults() {
+    return techniques == null ? Technique.defaults(scheme) : techniques;
   }
 
   public QuantizeRequest withReportDir(Path dir) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, dir);
+        batchSize, searchSettings, resume, dir, techniques);
   }
 }

@@ -174,14 +174,15 @@ public final class Vitq {
       Preprocessing pre = r.preprocess().resolve(model);
       ImageDataset data = ImageDataset.open(calib, pre);
       InferenceSession.Config session = InferenceSession.Config.defaults().withThreads(r.threads());
-      List<QuantSite> sites = vit != null ? QuantSites.of(vit, r.scheme()) : QuantSites.generic(model, r.scheme());
+      List<QuantSite> sites = vit != null ? QuantSites.of(vit, r.scheme(), r.techniquesOrDefaults())
+          : QuantSites.generic(model, r.scheme());
       if (sites.isEmpty()) {
         throw new VitqException(fileName(r.model() == null ? Path.of(source) : r.model())
             + " has no MatMul, Gemm or Conv with a constant weight, so there is nothing to quantize.");
       }
       Calibrator.Result calibrated = Calibrator.calibrate(model, PreprocessFlags.imageInput(model).name(), sites,
           sha, data, new Calibrator.Settings(r.scheme(), r.method(), runBatch(model, r.batchSize()), r.seed(),
-              session), progress);
+              session, r.techniquesOrDefaults()), progress);
       long t1 = System.nanoTime();
       QuantPlan plan = calibrated.plan();
       Reports.Search searched = null;

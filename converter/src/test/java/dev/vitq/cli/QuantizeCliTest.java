@@ -80,6 +80,29 @@ class QuantizeCliTest {
   }
 
   @Test
+  void postNormInputsPerChannelShipAsPerTensorAndKeepAgreement(@TempDir Path dir) throws Exception {
+    Path out = dir.resolve("w4a4.onnx");
+    Path plan = dir.resolve("plan.json");
+    CliRun r = quantize(out, "--scheme", "w4a4", "--quantizers", "ln-reparam,norm-input-8bit,log-sqrt2-softmax",
+        "--plan-out", plan.toString());
+    assertEquals(0, r.exitCode(), r.err());
+    QuantPlan p = QuantPlan.fromJson(Files.readString(plan));
+    // Both norms of both blocks: q/k/v and fc1 read a norm's output per channel.
+    assertEquals(4, p.entries().stream().filter(dev.vitq.quantizer.LayerNormReparam::applies).count());
+    assertTrue(p.entries().stream().filter(e -> e.role() == dev.vitq.quantizer.Role.NORM_INPUT)
+        .allMatch(e -> e.quantizer().bits() == 8), "layer-norm inputs at 8 bits");
+    assertTrue(p.entries().stream().filter(e -> e.role() == dev.vitq.quantizer.Role.SOFTMAX_OUTPUT)
+        .allMatch(e -> e.quantizer().kind() == dev.vitq.quantizer.Quantizer.Kind.LOG_SQRT2));
+    Model q = OnnxReader.read(out);
+    assertTrue(q.graph().nodes().stream().filter(n -> n.is("QuantizeLinear"))
+        .noneMatch(n -> n.attribute("axis").isPresent()), "no per-axis activation quantizer ships");
+    CliRun e = CliRun.of("eval", out.toString(), "--data", images.toString(), "--ref", model.toString(), "--json",
+        "-q");
+    assertEquals(0, e.exitCode(), e.err());
+    assertTrue(JSON.readTree(e.out()).get("agreement").asDouble() >= 0.5, e.out());
+  }
+
+  @Test
   void sameSeedGivesByteIdenticalModelAndPlan(@TempDir Path dir) throws Exception {
     Path a = dir.resolve("a.onnx");
     Path b = dir.resolve("b.onnx");
@@ -146,6 +169,7 @@ class QuantizeCliTest {
     assertUserError(quantize(out, "--scheme", "w3a3"), "Unknown scheme 'w3a3'", out);
     assertUserError(quantize(out, "--method", "entropy"), "Unknown method 'entropy'", out);
     assertUserError(quantize(out, "--search", "genetic"), "Unknown search 'genetic'", out);
+    assertUserError(quantize(out, "--quantizers", "ln-reparam,gptq"), "Unknown quantizer technique 'gptq'", out);
   }
 
   @Test

@@ -12,8 +12,10 @@ import dev.vitq.models.Tensor;
 import dev.vitq.models.VitqException;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Calibration: one streaming pass of the calibration images through the float model gathers statistics of every
@@ -30,8 +32,19 @@ public final class Calibrator {
    * @param batchSize images per ONNX Runtime run
    * @param seed recorded in the plan
    * @param session ONNX Runtime settings
+   * @param techniques the quantizers beyond per-tensor uniform ones to use where the model allows them
    */
-  public record Settings(Scheme scheme, Method method, int batchSize, long seed, InferenceSession.Config session) {}
+  public record Settings(Scheme scheme, Method method, int batchSize, long seed, InferenceSession.Config session,
+      Set<Technique> techniques) {
+    public Settings {
+      techniques = Set.copyOf(techniques);
+    }
+
+    /** Settings with the scheme's default techniques. */
+    public Settings(Scheme scheme, Method method, int batchSize, long seed, InferenceSession.Config session) {
+      this(scheme, method, batchSize, seed, session, Technique.defaults(scheme));
+    }
+  }
 
   /**
    * A calibrated plan and the statistics it came from.
@@ -58,9 +71,24 @@ public final class Calibrator {
     Map<String, TensorStats> stats = ActivationStats.collect(model, input, observed, data,
         settings.batchSize(), settings.session(), progress);
     GraphIndex idx = GraphIndex.of(model.graph());
+    // Activations first: a per-channel post-norm quantizer changes the weights of the layers after it, and those
+    // weights' scales must come from the reparameterised values the lowering will quantize.
+    Map<String, PlanEntry> activations = new LinkedHashMap<>();
+    for (QuantSite s : sites) {
+      if (s.role().isActivation()) {
+        Quantizer q = s.role() == Role.LINEAR_INPUT && settings.techniques().contains(Technique.LN_REPARAM)
+            && LayerNormReparam.find(idx, s.tensor()).isPresent()
+            ? perChannel(stats.get(s.tensor()), s.bits())
+            : initial(s, stats, idx, settings, data.preprocessing());
+        activations.put(s.tensor(), new PlanEntry(s.tensor(), s.role(), s.block(), q));
+      }
+    }
+    GraphIndex weights = GraphIndex.of(LayerNormReparam.apply(model.graph(), List.copyOf(activations.values())));
     List<PlanEntry> entries = new ArrayList<>(sites.size());
     for (QuantSite s : sites) {
-      entries.add(new PlanEntry(s.tensor(), s.role(), s.block(), initial(s, stats, idx, settings.method(), data.preprocessing())));
+      entries.add(s.role().isActivation() ? activations.get(s.tensor())
+          : new PlanEntry(s.tensor(), s.role(), s.block(), initial(s, stats, weights, settings,
+              data.preprocessing())));
     }
     QuantPlan plan = new QuantPlan(QuantPlan.FORMAT, modelSha256, settings.scheme(), settings.method(), "none",
         settings.seed(), data.size() - data.skipped(), entries);
@@ -72,8 +100,9 @@ public final class Calibrator {
   /** Largest power-of-two factor exponent of a layer-norm input channel. */
   static final int MAX_CHANNEL_SHIFT = 6;
 
-  static Quantizer initial(QuantSite s, Map<String, TensorStats> stats, GraphIndex idx, Method method,
+  static Quantizer initial(QuantSite s, Map<String, TensorStats> stats, GraphIndex idx, Settings settings,
       Preprocessing pre) {
+    Method method = settings.method();
     return switch (s.role()) {
       case WEIGHT -> {
         Tensor w = idx.initializer(s.tensor()).orElseThrow();
@@ -83,6 +112,7 @@ public final class Calibrator {
       case CONV_INPUT -> image(pre, s.bits(), stats.get(s.tensor()), method);
       // Probabilities lie in [0, 1]: calibrated uniform levels at 8 bits, log2 levels (fine near 0) below.
       case SOFTMAX_OUTPUT -> s.bits() >= 8 ? ScaleInit.activation(stats.get(s.tensor()).histogram(), s.bits(), method)
+          : settings.techniques().contains(Technique.LOG_SQRT2_SOFTMAX) ? Quantizer.logSqrt2(s.bits())
           : Quantizer.log2(s.bits());
       case NORM_INPUT -> normInput(stats.get(s.tensor()), s.bits());
       default -> ScaleInit.activation(stats.get(s.tensor()).histogram(), s.bits(), method);
@@ -109,6 +139,24 @@ public final class Calibrator {
       }
     }
     return ScaleInit.activation(stats.histogram(), bits, method);
+  }
+
+  /**
+   * A post-norm activation per channel (its last axis), each channel over its observed range: the ranges differ by
+   * tens of times between channels, and within one channel the values are dense, so min-max per channel is close to
+   * the best clipping.
+   */
+  static Quantizer perChannel(TensorStats stats, int bits) {
+    float[] min = stats.channelMin();
+    float[] max = stats.channelMax();
+    float[] scales = new float[min.length];
+    int[] zeros = new int[min.length];
+    for (int c = 0; c < min.length; c++) {
+      Quantizer q = Quantizer.asymmetric(bits, min[c], max[c]);
+      scales[c] = q.scale(0);
+      zeros[c] = q.zeroPoints()[0];
+    }
+    return new Quantizer(Quantizer.Kind.UNIFORM, bits, false, 2, scales, zeros);
   }
 
   /**

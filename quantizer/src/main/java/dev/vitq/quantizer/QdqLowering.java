@@ -56,6 +56,9 @@ public final class QdqLowering {
    */
   public static Model lower(Model model, QuantPlan plan, Mode mode) throws VitqException {
     Model sorted = model.withGraph(model.graph().topologicallySorted());
+    // Per-channel post-norm quantizers are folded into the norms and linear layers first; both modes see the same
+    // reparameterised float weights, so simulated and deployed models compute the same thing.
+    sorted = sorted.withGraph(LayerNormReparam.apply(sorted.graph(), plan.entries()));
     QdqLowering l = new QdqLowering(sorted.graph(), mode);
     Graph lowered = l.apply(plan);
     // Per-channel weights need per-axis DequantizeLinear (opset 13); stored int4, opset 21.
@@ -137,8 +140,11 @@ public final class QdqLowering {
   private String activation(String x, PlanEntry e) {
     Quantizer q = e.quantizer();
     String base = x.replace('/', '_');
-    if (q.kind() == Quantizer.Kind.LOG2) {
+    if (q.kind() != Quantizer.Kind.UNIFORM) {
       return log2(x, q);
+    }
+    if (LayerNormReparam.applies(e)) {
+      return uniform(base, x, x, LayerNormReparam.tensorScale(q), LayerNormReparam.tensorZero(q), q, List.of());
     }
     float[] factors = channelFactors(e);
     if (factors != null) {
@@ -216,10 +222,13 @@ public final class QdqLowering {
 
   /**
    * The values a {@link Mode#SIMULATE} model's scale input for this quantizer takes: the per-tensor or per-channel
-   * scales, or the base scale of a power-of-two-factor quantizer.
+   * scales, the base scale of a power-of-two-factor quantizer, or the mean scale of a reparameterised one.
    */
   public static float[] scaleInput(PlanEntry e) {
     Quantizer q = e.quantizer();
+    if (LayerNormReparam.applies(e)) {
+      return new float[] {LayerNormReparam.tensorScale(q)};
+    }
     float[] factors = channelFactors(e);
     if (factors == null) {
       return q.scales();
@@ -227,12 +236,16 @@ public final class QdqLowering {
     return new float[] {q.scales()[0] / factors[0]};
   }
 
-  /** {@code q = clip(round(-log2 x), 0, qmax)}; {@code 2^-q}, or 0 at the top level. */
+  /**
+   * {@code q = clip(round(-k log2 x), 0, qmax)}; {@code 2^(-q/k)}, or 0 at the top level ({@code k} levels per
+   * octave).
+   */
   private String log2(String x, Quantizer q) {
     float qmax = q.qmax();
-    String neg = b.op("Mul", List.of(b.op("Log", List.of(x)), b.scalar((float) (-1 / Math.log(2)))));
+    int k = q.levelsPerOctave();
+    String neg = b.op("Mul", List.of(b.op("Log", List.of(x)), b.scalar((float) (-k / Math.log(2)))));
     String level = b.op("Clip", List.of(b.op("Round", List.of(neg)), b.scalar(0f), b.scalar(qmax)));
-    String value = b.op("Exp", List.of(b.op("Mul", List.of(level, b.scalar((float) -Math.log(2))))));
+    String value = b.op("Exp", List.of(b.op("Mul", List.of(level, b.scalar((float) (-Math.log(2) / k))))));
     String top = b.op("Equal", List.of(level, b.scalar(qmax)));
     return b.op("Where", List.of(top, b.scalar(0f), value));
   }

@@ -11,7 +11,8 @@ import java.util.Objects;
  * expect; unsigned ones use {@code [0, 2^b - 1]}.
  *
  * <p>Log2 (for softmax outputs in [0, 1]): {@code q = clamp(round(-log2 x), 0, 2^b - 1)}, {@code x' = 2^-q}, and
- * the top level stands for 0.
+ * the top level stands for 0. Log-sqrt(2): the same with half steps, {@code q = clamp(round(-2 log2 x), 0, 2^b - 1)},
+ * {@code x' = 2^(-q/2)}: finer where the large probabilities are, coarser in the tail.
  *
  * @param kind uniform or log2
  * @param bits 2 to 8
@@ -22,7 +23,7 @@ import java.util.Objects;
  */
 public record Quantizer(Kind kind, int bits, boolean signed, int axis, float[] scales, int[] zeroPoints) {
   /** Quantizer families. */
-  public enum Kind { UNIFORM, LOG2 }
+  public enum Kind { UNIFORM, LOG2, LOG_SQRT2 }
 
   public Quantizer {
     Objects.requireNonNull(kind, "kind");
@@ -73,6 +74,16 @@ public record Quantizer(Kind kind, int bits, boolean signed, int axis, float[] s
     return new Quantizer(Kind.LOG2, bits, false, -1, new float[] {1f}, new int[] {0});
   }
 
+  /** A log-sqrt(2) quantizer for values in [0, 1]. */
+  public static Quantizer logSqrt2(int bits) {
+    return new Quantizer(Kind.LOG_SQRT2, bits, false, -1, new float[] {1f}, new int[] {0});
+  }
+
+  /** Levels per octave of a logarithmic quantizer: 1 for log2, 2 for log-sqrt(2). */
+  public int levelsPerOctave() {
+    return kind == Kind.LOG_SQRT2 ? 2 : 1;
+  }
+
   static int qmin(int bits, boolean signed) {
     return signed ? -((1 << (bits - 1)) - 1) : 0;
   }
@@ -97,11 +108,11 @@ public record Quantizer(Kind kind, int bits, boolean signed, int axis, float[] s
 
   /** The level {@code x} rounds to in channel {@code c}. */
   public int quantize(float x, int c) {
-    if (kind == Kind.LOG2) {
+    if (kind != Kind.UNIFORM) {
       if (!(x > 0)) {
         return qmax();
       }
-      long q = Math.round(-Math.log(x) / Math.log(2));
+      long q = Math.round(-levelsPerOctave() * Math.log(x) / Math.log(2));
       return (int) Math.max(0, Math.min(qmax(), q));
     }
     long q = Math.round(x / scales[c]) + zeroPoints[c];
@@ -110,8 +121,8 @@ public record Quantizer(Kind kind, int bits, boolean signed, int axis, float[] s
 
   /** The value of level {@code q} in channel {@code c}. */
   public float dequantize(int q, int c) {
-    if (kind == Kind.LOG2) {
-      return q >= qmax() ? 0f : (float) Math.pow(2, -q);
+    if (kind != Kind.UNIFORM) {
+      return q >= qmax() ? 0f : (float) Math.pow(2, -(double) q / levelsPerOctave());
     }
     return (q - zeroPoints[c]) * scales[c];
   }

@@ -26,13 +26,28 @@ class QdqLoweringTest {
   @ParameterizedTest
   @EnumSource(Scheme.class)
   void deployAndSimulateAgree(Scheme scheme) throws Exception {
+    deployAndSimulateAgree(scheme, false);
+  }
+
+  /** With post-norm inputs per channel (folded into the norms) and softmax on a log-sqrt(2) grid. */
+  @ParameterizedTest
+  @EnumSource(Scheme.class)
+  void deployAndSimulateAgreeWithTechniques(Scheme scheme) throws Exception {
+    deployAndSimulateAgree(scheme, true);
+  }
+
+  private void deployAndSimulateAgree(Scheme scheme, boolean techniques) throws Exception {
     Model model = VitBuilder.build(new VitConfig(32, 8, 3, 32, 2, 2, 64, 5), Spelling.TIMM_17, 11);
     VitStructure vit = VitRecognizer.recognize(model, "test").require();
     GraphIndex idx = GraphIndex.of(model.graph());
     List<PlanEntry> entries = new ArrayList<>();
     for (QuantSite s : QuantSites.of(vit, scheme)) {
       Quantizer q;
-      if (s.role() == Role.WEIGHT) {
+      if (techniques && s.role() == Role.LINEAR_INPUT && LayerNormReparam.find(idx, s.tensor()).isPresent()) {
+        q = LayerNormReparamTest.spread(32, s.bits(), entries.size());
+      } else if (techniques && s.role() == Role.SOFTMAX_OUTPUT && s.bits() < 8) {
+        q = Quantizer.logSqrt2(s.bits());
+      } else if (s.role() == Role.WEIGHT) {
         Tensor w = idx.initializer(s.tensor()).orElseThrow();
         q = ScaleInit.weight(w.floats(), w.dims().stream().mapToLong(Long::longValue).toArray(), s.axis(), s.bits(),
             Method.MSE);
@@ -54,6 +69,16 @@ class QdqLoweringTest {
     Model deploy = QdqLowering.lower(model, plan, QdqLowering.Mode.DEPLOY);
     Model simulate = QdqLowering.lower(model, plan, QdqLowering.Mode.SIMULATE);
     assertTrue(deploy.graph().inputs().size() == 1, "deployed scales are constants");
+    if (techniques) {
+      java.util.Set<String> folded = new java.util.HashSet<>();
+      plan.entries().stream().filter(LayerNormReparam::applies).forEach(e -> folded.add(e.tensor()));
+      assertEquals(2 * vit.blocks().size(), folded.size(), "post-norm inputs per channel");
+      List<dev.vitq.models.Node> quantizers = deploy.graph().nodes().stream()
+          .filter(n -> n.is("QuantizeLinear") && folded.contains(n.input(0))).toList();
+      assertEquals(folded.size(), quantizers.size());
+      assertTrue(quantizers.stream().allMatch(n -> n.attribute("axis").isEmpty()
+          && n.input(1).endsWith("_scale")), "per-channel post-norm inputs ship as per-tensor Q/DQ");
+    }
 
     float[] pixels = new float[4 * 3 * 32 * 32];
     Random rng = new Random(2);

@@ -43,6 +43,25 @@ class QuantizerTest {
   }
 
   @Test
+  void logSqrt2KeepsEveryProbabilityWithinAQuarterOctaveAboveItsSmallestLevel() {
+    for (int bits : new int[] {4, 6}) {
+      Quantizer q = Quantizer.logSqrt2(bits);
+      double smallest = Math.pow(2, -(q.qmax() - 1) / 2.0);
+      java.util.Random rng = new java.util.Random(bits);
+      for (int i = 0; i < 10_000; i++) {
+        float x = (float) Math.pow(2, -rng.nextDouble() * (q.qmax() - 1) / 2.0);
+        assertTrue(x >= smallest);
+        float y = q.fakeQuant(x, 0);
+        // Half-octave levels: the nearest in log space is at most a quarter octave away.
+        assertTrue(Math.abs(Math.log(y / x) / Math.log(2)) <= 0.25 + 1e-6, bits + " bits: " + x + " -> " + y);
+      }
+      assertEquals(0f, q.fakeQuant(0f, 0));
+      assertEquals(1f, q.fakeQuant(1f, 0));
+      assertEquals((float) Math.sqrt(0.5), q.dequantize(1, 0), 1e-7f);
+    }
+  }
+
+  @Test
   void invalidQuantizersAreRefused() {
     assertThrows(IllegalArgumentException.class, () -> Quantizer.symmetric(9, 0, new float[] {1}));
     assertThrows(IllegalArgumentException.class, () -> Quantizer.symmetric(8, 0, new float[] {0}));

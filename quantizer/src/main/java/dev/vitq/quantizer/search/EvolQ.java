@@ -11,6 +11,7 @@ import dev.vitq.models.Model;
 import dev.vitq.models.VitqException;
 import dev.vitq.models.vit.VitStructure;
 import dev.vitq.quantizer.Evaluation;
+import dev.vitq.quantizer.LayerNormReparam;
 import dev.vitq.quantizer.PlanEntry;
 import dev.vitq.quantizer.QdqLowering;
 import dev.vitq.quantizer.QuantPlan;
@@ -337,7 +338,9 @@ public final class EvolQ {
      */
     BlockResult visit(QuantPlan plan, int pass, int block, Progress.Task task) throws VitqException {
       List<PlanEntry> tuned = plan.entries().stream()
-          .filter(e -> e.block() == block && e.quantizer().kind() == Quantizer.Kind.UNIFORM).toList();
+          .filter(e -> e.block() == block && e.quantizer().kind() == Quantizer.Kind.UNIFORM)
+          // A reparameterised quantizer's scales are baked into the norm and weights of the simulated graph.
+          .filter(e -> !LayerNormReparam.applies(e)).toList();
       java.util.Optional<Model> cut = suffixModel(block);
       try (InferenceSession own = cut.isPresent() ? InferenceSession.of(cut.get(), config) : null) {
         return visit(plan, pass, block, tuned, own == null ? full : own, task);

@@ -1,0 +1,67 @@
+package dev.vitq.quantizer;
+
+import java.util.Arrays;
+import java.util.EnumSet;
+import java.util.Locale;
+import java.util.Set;
+
+/**
+ * Quantizers beyond per-tensor uniform activations that calibration may choose. Which ones a scheme uses by default
+ * was decided by measurement on held-out images (BENCHMARKS.md, the ablation table of issue 11).
+ */
+public enum Technique {
+  /** Post-LayerNorm activations per channel at per-tensor cost (RepQ-ViT's reparameterisation). */
+  LN_REPARAM,
+  /** Softmax outputs below 8 bits on a log-sqrt(2) grid, twice as fine near 1 as log2. */
+  LOG_SQRT2_SOFTMAX,
+  /**
+   * Layer-norm inputs (the residual stream) at 8 bits when the other activations are narrower: at 4 bits the stream
+   * alone costs 30 points of agreement on the shared model. RepQ-ViT and PTQ4ViT leave it in float.
+   */
+  NORM_INPUT_8BIT;
+
+  /** The lower-case, dashed name used on the command line. */
+  public String cliName() {
+    return name().toLowerCase(Locale.ROOT).replace('_', '-');
+  }
+
+  /**
+   * The techniques a scheme uses unless told otherwise, each where it measured best on held-out images of the shared
+   * model: none at 8-bit activations (per-channel post-norm inputs cost 0.003-0.02 there, the 4-bit weights of the
+   * rescaled layers losing more than the activations gain); at A6 the 8-bit residual stream and the log-sqrt(2)
+   * softmax; at A4 the 8-bit residual stream and per-channel post-norm inputs.
+   */
+  public static Set<Technique> defaults(Scheme scheme) {
+    return switch (scheme) {
+      case W8A8, W4A8 -> EnumSet.noneOf(Technique.class);
+      case W6A6 -> EnumSet.of(NORM_INPUT_8BIT, LOG_SQRT2_SOFTMAX);
+      case W4A4 -> EnumSet.of(LN_REPARAM, NORM_INPUT_8BIT);
+    };
+  }
+
+  /**
+   * Techniques from a comma-separated list of command-line names, or none for {@code none}.
+   *
+   * @throws IllegalArgumentException listing the known names
+   */
+  public static Set<Technique> ofCliNames(String list) {
+    Set<Technique> out = EnumSet.noneOf(Technique.class);
+    if (list.isBlank() || list.strip().equalsIgnoreCase("none")) {
+      return out;
+    }
+    for (String name : list.split(",")) {
+      Technique found = null;
+      for (Technique t : values()) {
+        if (t.cliName().equals(name.strip().toLowerCase(Locale.ROOT))) {
+          found = t;
+        }
+      }
+      if (found == null) {
+        throw new IllegalArgumentException("Unknown quantizer technique '" + name.strip() + "', expected 'none' or "
+            + "a comma-separated list of " + Arrays.stream(values()).map(Technique::cliName).toList() + ".");
+      }
+      out.add(found);
+    }
+    return out;
+  }
+}
