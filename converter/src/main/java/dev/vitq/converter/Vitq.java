@@ -602,6 +602,18 @@ public final class Vitq {
     return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
   }
 
+  // ---- serve -------------------------------------------------------------------------------------------------
+
+  /**
+   * Starts a bundle's cloud decoder as an HTTP server ({@link DecoderServer}); close it to stop, after answering
+   * the requests in flight.
+   *
+   * @throws VitqException if the bundle or the settings cannot be used, or the port is taken
+   */
+  public static DecoderServer serve(ServeRequest r) throws VitqException {
+    return DecoderServer.start(r);
+  }
+
   // ---- helpers -----------------------------------------------------------------------------------------------
 
   /** vitq's version, as Maven stamped it. */
