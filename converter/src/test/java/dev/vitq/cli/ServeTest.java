@@ -272,4 +272,17 @@ class ServeTest {
       assertTrue(r.body().contains("6-bit"), r.body());
     }
   }
+
+  @Test
+  void theLoadGeneratorGetsEveryRequestAnsweredAtEachConcurrency() throws Exception {
+    try (DecoderServer s = start(ServeRequest.of(bundle).withMaxBatch(8).withMaxWaitMillis(2))) {
+      URI url = URI.create("http://127.0.0.1:" + s.port() + "/v1/decode");
+      for (int c : new int[] {1, 8}) {
+        LoadGenerator.Result r = LoadGenerator.run(url, s.bundleSha256(), (int) s.bytesPerImage(), c, 40, 30);
+        assertEquals(40, r.requests(), r.line());
+        assertEquals(40, r.ok(), r.line());
+        assertTrue(r.p50Millis() > 0 && r.p50Millis() <= r.p99Millis(), r.line());
+      }
+    }
+  }
 }
