@@ -53,7 +53,7 @@ public class EvalMojo extends VitqMojo {
     EvalRequest r = (bundle != null ? EvalRequest.ofBundle(bundle.toPath(), data.toPath())
         : EvalRequest.of(model.toPath(), data.toPath())).withReference(path(ref)).withPreprocess(preprocess())
         .withThreads(threads).withBatchSize(batch);
-    Reports.Eval e = Vitq.evaluate(r, Progress.NONE);
+    Reports.Eval e = Vitq.evaluate(r, Progress.NONE, path(report));
     getLog().info(String.format(Locale.ROOT, "vitq: %s on %d images: top-1 %s, agreement %s", e.model(), e.images(),
         format(e.top1()), format(e.agreement())));
     String failed = gate(e, minTop1, minAgreement);

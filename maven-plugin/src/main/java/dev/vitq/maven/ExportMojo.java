@@ -70,7 +70,7 @@ public class ExportMojo extends VitqMojo {
         .withScheme(scheme(scheme)).withMethod(method(method)).withKeepTokens(keepTokens == 1.0 ? 0 : keepTokens)
         .withFuse(fuse).withPool(pool).withFloatCloud(cloudPrecision.equals("fp32")).withSeed(seed)
         .withPlan(path(plan)).withPreprocess(preprocess()).withThreads(threads).withBatchSize(batch);
-    Reports.Export e = Vitq.export(r, Progress.NONE);
+    Reports.Export e = Vitq.export(r, Progress.NONE, path(report));
     getLog().info(String.format("vitq: exported %s (%s) split after block %d of %d -> %s: %d of %d tokens, %,d bytes "
             + "per image", e.source(), e.scheme(), e.split(), e.depth(), e.bundle(), e.tokensOut(), e.tokensIn(),
         e.bytesPerImage()));
