@@ -49,7 +49,8 @@ public final class DecoderServer implements AutoCloseable {
   /** How long a request waits for its batch before the server gives up on it (only when the decoder is stuck). */
   private static final long ANSWER_TIMEOUT_SECONDS = 60;
 
-  private record Job(byte[] body, CompletableFuture<float[]> result) {}
+  /** One admitted request: its body, when it joined the queue, and where its logits go. */
+  private record Job(byte[] body, long queuedNanos, CompletableFuture<float[]> result) {}
 
   private final ServeRequest settings;
   private final WireFormat wire;
@@ -236,7 +237,7 @@ public final class DecoderServer implements AutoCloseable {
     }
     float[] logits;
     try {
-      Job job = new Job(body, new CompletableFuture<>());
+      Job job = new Job(body, System.nanoTime(), new CompletableFuture<>());
       queue.add(job);
       logits = job.result().get(ANSWER_TIMEOUT_SECONDS, TimeUnit.SECONDS);
     } catch (InterruptedException e) {
@@ -378,7 +379,9 @@ public final class DecoderServer implements AutoCloseable {
       }
       batch.clear();
       batch.add(first);
-      long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(settings.maxWaitMillis());
+      // The wait counts from when the first request joined the queue: one that already waited out a run is not
+      // held longer, and those queued behind it join its run without waiting.
+      long deadline = first.queuedNanos() + TimeUnit.MILLISECONDS.toNanos(settings.maxWaitMillis());
       while (batch.size() < settings.maxBatch()) {
         long left = deadline - System.nanoTime();
         Job next;
