@@ -43,8 +43,9 @@ final class ServeCommand implements Callable<Integer> {
       description = "Most images decoded in one run (default: ${DEFAULT-VALUE}).")
   int maxBatch;
 
-  @Option(names = "--max-wait-ms", defaultValue = "5", paramLabel = "N",
-      description = "Longest a request waits for others to share its run (default: ${DEFAULT-VALUE}).")
+  @Option(names = "--max-wait-ms", defaultValue = "0", paramLabel = "N",
+      description = "Longest a request waits for others to share its run (default: ${DEFAULT-VALUE}: requests "
+          + "queued while a run goes share the next one, none waits longer).")
   int maxWait;
 
   @Option(names = "--queue", defaultValue = "256", paramLabel = "N",

@@ -37,7 +37,8 @@ final class Sensitivity {
   private Sensitivity() {}
 
   /**
-   * Measures every part of {@code plan} on a seeded sample of {@code images}.
+   * Measures every part of {@code plan} on a seeded sample of {@code images}, then the whole plan; {@code depth} 0
+   * (a model that is not a ViT) measures only the whole plan.
    *
    * @throws VitqException if ONNX Runtime fails
    */
@@ -49,7 +50,8 @@ final class Sensitivity {
     int[] counts = batches.stream().mapToInt(t -> (int) t.shape()[0]).toArray();
     float[][] reference = logits(model, batches, config);
     Map<Integer, List<PlanEntry>> byBlock = new TreeMap<>();
-    for (PlanEntry e : plan.entries()) {
+    // A model quantized generically has no blocks to tell apart: only the whole plan is measured.
+    for (PlanEntry e : depth == 0 ? List.<PlanEntry>of() : plan.entries()) {
       byBlock.computeIfAbsent(e.block(), k -> new ArrayList<>()).add(e);
     }
     List<Row> rows = new ArrayList<>();

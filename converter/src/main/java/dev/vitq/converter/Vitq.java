@@ -216,6 +216,7 @@ public final class Vitq {
           r.planOut() == null ? null : r.planOut().toString(), searched, m.recognition().recognised(),
           m.recognition().reason());
       if (r.reportDir() != null) {
+        // A search that measures candidates passes them as HtmlReport.ParetoPoints instead of List.of().
         ReportPages.quantize(r.reportDir(), r, done, Sensitivity.of(model, plan, data, session, vit == null ? 0
             : vit.blocks().size(), r.seed()), searchResult, List.of());
       }

@@ -98,6 +98,23 @@ class ReportTest {
     assertTrue(e.err().startsWith("vitq: Cannot create the report folder"), e.err());
   }
 
+  @Test
+  void aModelThatIsNotAViTGetsTheWholePlanMeasuredNotBlocks(@TempDir Path dir) throws Exception {
+    // Sigmoid attention: recognition finds no softmax, so the model is quantized generically, without blocks.
+    dev.vitq.models.Model m = dev.vitq.models.onnx.OnnxReader.read(model);
+    List<dev.vitq.models.Node> nodes = m.graph().nodes().stream().map(n -> n.is("Softmax") ? new dev.vitq.models.Node(
+        n.name(), "Sigmoid", "", n.inputs(), n.outputs(), List.of(), n.extras()) : n).toList();
+    Path generic = dir.resolve("generic.onnx");
+    dev.vitq.models.onnx.OnnxWriter.write(m.withGraph(m.graph().withNodes(nodes)), generic);
+    CliRun q = CliRun.of("quantize", generic.toString(), "--calib", images.toString(), "--report",
+        dir.resolve("r").toString(), "-o", dir.resolve("q.onnx").toString(), "-q");
+    assertEquals(0, q.exitCode(), q.err());
+    String html = Files.readString(dir.resolve("r/report.html"));
+    assertTrue(html.contains("<tr><td>all</td>"), html);
+    assertEquals(0, count(html, "<tr><td>(block \\d+|embedding|head)</td>"), "no parts without blocks");
+    assertTrue(html.contains("<td>no: generic.onnx is not a ViT"), "the settings say why");
+  }
+
   /** The chromium on PATH, or null. */
   private static String chromium() {
     for (String dir : System.getenv().getOrDefault("PATH", "").split(File.pathSeparator)) {
