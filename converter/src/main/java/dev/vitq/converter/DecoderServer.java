@@ -278,7 +278,10 @@ public final class DecoderServer implements AutoCloseable {
     return k;
   }
 
-  /** The body, or null when it is larger than the limit (then it is not read past the limit). */
+  /**
+   * The body, or null when it is larger than the limit. At most one byte more than an image is read: a longer body
+   * is wrong whatever follows, so a client cannot make the server hold more than that per connection.
+   */
   private byte[] readBody(HttpExchange ex) throws IOException {
     String length = ex.getRequestHeaders().getFirst("Content-Length");
     if (length != null) {
@@ -291,7 +294,7 @@ public final class DecoderServer implements AutoCloseable {
       }
     }
     try (InputStream in = ex.getRequestBody()) {
-      byte[] body = in.readNBytes(settings.maxBodyBytes() + 1);
+      byte[] body = in.readNBytes((int) Math.min(settings.maxBodyBytes(), wire.bytesPerImage()) + 1);
       return body.length > settings.maxBodyBytes() ? null : body;
     }
   }

@@ -324,8 +324,8 @@ public final class Vitq {
       case Split.Reduction.Pool p -> "pool";
     };
     Bundle.write(r.bundle(), device, cloud, manifest(r, m, sha, pre, plan, parts, kind));
-    Reports.Export done = new Reports.Export(r.bundle().toString(), r.model().toString(), plan.scheme().cliName(), r.split(),
-        m.vit().blocks().size(), kind, m.vit().tokens(), parts.tokens(), parts.bytesPerImage(),
+    Reports.Export done = new Reports.Export(r.bundle().toString(), r.model().toString(), plan.scheme().cliName(),
+        r.split(), m.vit().blocks().size(), kind, m.vit().tokens(), parts.tokens(), parts.bytesPerImage(),
         4L * m.vit().tokens() * parts.width(), sizeOf(r.bundle().resolve(Bundle.DEVICE)),
         sizeOf(r.bundle().resolve(Bundle.CLOUD)), millis(t0, System.nanoTime()));
     if (reportDir != null) {

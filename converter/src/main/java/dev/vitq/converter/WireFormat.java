@@ -176,8 +176,8 @@ final class WireFormat {
    */
   String problem(byte[] body) {
     if (body.length != bytesPerImage) {
-      return "The body has " + body.length + " bytes; this bundle takes exactly " + bytesPerImage + " per image ("
-          + describe() + ").";
+      return "The body has " + (body.length > bytesPerImage ? "more than " + bytesPerImage : body.length)
+          + " bytes; this bundle takes exactly " + bytesPerImage + " per image (" + describe() + ").";
     }
     ByteBuffer b = ByteBuffer.wrap(body).order(ByteOrder.LITTLE_ENDIAN);
     int offset = 0;

@@ -157,6 +157,7 @@ class ServeTest {
           new Case(400, post(s, "", s.bundleSha256(), java.util.Arrays.copyOf(ok, ok.length - 1))),
           new Case(400, post(s, "", s.bundleSha256(), new byte[0])),
           new Case(413, post(s, "", s.bundleSha256(), new byte[ok.length * 3])),
+          new Case(400, post(s, "", s.bundleSha256(), java.util.Arrays.copyOf(ok, ok.length + 5))),
           new Case(409, post(s, "", "0".repeat(64), ok)),
           new Case(400, post(s, "", null, ok)),
           new Case(400, post(s, "?k=0", s.bundleSha256(), ok)),
@@ -176,6 +177,8 @@ class ServeTest {
       }
       assertTrue(JSON.readTree(cases.get(0).response().body()).path("error").asText()
           .contains("exactly " + ok.length));
+      assertTrue(JSON.readTree(cases.get(3).response().body()).path("error").asText()
+          .startsWith("The body has more than " + ok.length + " bytes"), cases.get(3).response().body());
       assertEquals(200, post(s, "", s.bundleSha256(), ok).statusCode());
     }
   }
