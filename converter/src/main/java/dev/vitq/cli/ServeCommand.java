@@ -68,14 +68,33 @@ final class ServeCommand implements Callable<Integer> {
         .withMaxWaitMillis(maxWait).withQueueLimit(queue).withMaxBodyBytes(maxBody).withDrainSeconds(drain)
         .withThreads(threads.get());
     DecoderServer server = Vitq.serve(r);
-    // SIGTERM and Ctrl-C run shutdown hooks: stop accepting, answer what was admitted, then let the JVM exit.
-    Thread hook = new Thread(server::close, "vitq-serve-stop");
-    Runtime.getRuntime().addShutdownHook(hook);
+    onStopSignal(server);
     PrintWriter out = spec.commandLine().getOut();
     out.printf("vitq: serving %s (bundle %s, %,d bytes per image) on http://%s:%d (max batch %d, max wait %d ms)%n",
         bundle, server.bundleSha256(), server.bytesPerImage(), host, server.port(), maxBatch, maxWait);
     out.flush();
     server.awaitStop();
     return 0;
+  }
+
+  /**
+   * SIGTERM and SIGINT (Ctrl-C) stop the server before the JVM shuts down: a shutdown hook would race ONNX Runtime's
+   * own teardown, which ends the runs of requests still in flight, so the signals are taken over and the command
+   * returns (exit code 0) once every admitted request is answered. Where the signals cannot be handled, a shutdown
+   * hook is the fallback.
+   */
+  private static void onStopSignal(DecoderServer server) {
+    Runnable stop = () -> Thread.ofPlatform().name("vitq-serve-stop").start(server::close);
+    boolean handled = true;
+    for (String name : new String[] {"TERM", "INT"}) {
+      try {
+        sun.misc.Signal.handle(new sun.misc.Signal(name), signal -> stop.run());
+      } catch (IllegalArgumentException | UnsupportedOperationException e) {
+        handled = false;
+      }
+    }
+    if (!handled) {
+      Runtime.getRuntime().addShutdownHook(new Thread(server::close, "vitq-serve-stop"));
+    }
   }
 }

@@ -288,4 +288,48 @@ class ServeTest {
       }
     }
   }
+
+  @Test
+  void theCommandAnswersWhatItAdmittedWhenSentSigterm(@TempDir Path dir) throws Exception {
+    // vitq serve as its own process: SIGTERM runs the shutdown hook, which must drain before the JVM exits.
+    String javaBin = ProcessHandle.current().info().command().orElse("java");
+    Process p = new ProcessBuilder(javaBin, "--enable-native-access=ALL-UNNAMED", "-cp",
+        System.getProperty("java.class.path"), Main.class.getName(), "serve", bundle.toString(), "--port", "0",
+        "--max-batch", "100", "--max-wait-ms", "1500", "--threads", "1").redirectError(dir.resolve("err").toFile())
+        .start();
+    try {
+      String first = new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream())).readLine();
+      assertTrue(first != null && first.startsWith("vitq: serving "), String.valueOf(first));
+      java.util.regex.Matcher m = java.util.regex.Pattern.compile("http://127\\.0\\.0\\.1:(\\d+) ").matcher(first);
+      assertTrue(m.find(), first);
+      String base = "http://127.0.0.1:" + m.group(1);
+      String sha = first.replaceAll(".*\\(bundle ([0-9a-f]{64}),.*", "$1");
+      List<CompletableFuture<HttpResponse<String>>> inFlight = new ArrayList<>();
+      for (int i = 0; i < 4; i++) {
+        inFlight.add(HTTP.sendAsync(HttpRequest.newBuilder(URI.create(base + "/v1/decode"))
+            .header(DecoderServer.BUNDLE_HEADER, sha).POST(HttpRequest.BodyPublishers.ofByteArray(tokens.get(i)))
+            .build(), HttpResponse.BodyHandlers.ofString()));
+      }
+      long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+      while (System.nanoTime() < until) {
+        String h = HTTP.send(HttpRequest.newBuilder(URI.create(base + "/healthz")).build(),
+            HttpResponse.BodyHandlers.ofString()).body();
+        if (JSON.readTree(h).path("in_flight").asInt() == 4) {
+          break;
+        }
+        Thread.sleep(10);
+      }
+      p.destroy();
+      for (var f : inFlight) {
+        HttpResponse<String> r = f.get(30, TimeUnit.SECONDS);
+        assertEquals(200, r.statusCode(), r.body());
+      }
+      assertTrue(p.waitFor(30, TimeUnit.SECONDS), "vitq serve did not exit after SIGTERM");
+      assertEquals(0, p.exitValue(), "a drained stop is a clean exit");
+      String err = Files.readString(dir.resolve("err"));
+      assertFalse(err.contains("Exception") || err.contains("\tat "), err);
+    } finally {
+      p.destroyForcibly();
+    }
+  }
 }
