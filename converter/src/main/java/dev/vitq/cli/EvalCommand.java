@@ -39,6 +39,10 @@ final class EvalCommand implements Callable<Integer> {
       description = "Reference model: report the share of images whose top-1 class equals its top-1 class.")
   Path ref;
 
+  @Option(names = "--report", paramLabel = "DIR",
+      description = "Write report.html (settings, top-1 and agreement with a chart) into DIR.")
+  Path report;
+
   @Mixin ThreadsOption threads;
 
   @Option(names = "--batch", defaultValue = "" + QuantizeRequest.DEFAULT_BATCH, paramLabel = "N",
@@ -59,7 +63,7 @@ final class EvalCommand implements Callable<Integer> {
     }
     EvalRequest request = (bundle != null ? EvalRequest.ofBundle(bundle, data) : EvalRequest.of(model, data))
         .withReference(ref).withPreprocess(preprocess.flags()).withThreads(threads.get()).withBatchSize(batch);
-    Reports.Eval r = Vitq.evaluate(request, output.progress());
+    Reports.Eval r = Vitq.evaluate(request, output.progress(), report);
     PrintWriter pw = spec.commandLine().getOut();
     if (output.json) {
       pw.println(Json.write(r));

@@ -63,6 +63,10 @@ final class ExportCommand implements Callable<Integer> {
   @Option(names = {"-o", "--output"}, required = true, paramLabel = "BUNDLE", description = "The bundle folder.")
   Path out;
 
+  @Option(names = "--report", paramLabel = "DIR",
+      description = "Write report.html (settings, the split's bytes against agreement, per-block sensitivity) into DIR.")
+  Path report;
+
   @Mixin ThreadsOption threads;
 
   @Mixin PreprocessOptions preprocess;
@@ -89,7 +93,7 @@ final class ExportCommand implements Callable<Integer> {
         .withPlan(plan)
         .withPreprocess(preprocess.flags())
         .withThreads(threads.get());
-    Reports.Export e = Vitq.export(r, output.progress());
+    Reports.Export e = Vitq.export(r, output.progress(), report);
     PrintWriter pw = spec.commandLine().getOut();
     if (output.json) {
       pw.println(Json.write(e));

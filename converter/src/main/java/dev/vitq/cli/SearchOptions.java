@@ -57,7 +57,8 @@ final class SearchOptions {
   boolean resume;
 
   @Option(names = "--report", paramLabel = "DIR",
-      description = "evolq: write report.json and report.png (loss per block, convergence, held-out agreement).")
+      description = "Write report.html (settings, per-block sensitivity, the search's convergence) into DIR; with "
+          + "evolq also report.json and report.png.")
   Path report;
 
   /**

@@ -186,11 +186,13 @@ public final class Vitq {
       long t1 = System.nanoTime();
       QuantPlan plan = calibrated.plan();
       Reports.Search searched = null;
+      EvolQ.Result searchResult = null;
       if (r.search().equals("evolq")) {
         Path state = stateFile(r.output());
         EvolQ.Result result = EvolQ.search(model, vit, plan, data, r.searchSettings().withSeed(r.seed()), session,
             state, r.resume(), progress, EvolQ.Listener.NONE);
         plan = result.plan();
+        searchResult = result;
         if (r.reportDir() != null) {
           SearchReport.write(r.reportDir(), result, r.searchSettings().withSeed(r.seed()));
         }
@@ -208,12 +210,18 @@ public final class Vitq {
       // The search is done and its result written: its saved state has nothing left to resume.
       AtomicFile.deleteQuietly(stateFile(r.output()));
       long bytes = sizeOf(r.output());
-      return new Reports.Quantize(source, sha, r.output().toString(), bytes, r.scheme().cliName(),
+      Reports.Quantize done = new Reports.Quantize(source, sha, r.output().toString(), bytes, r.scheme().cliName(),
           r.method().cliName(), plan.search(), r.seed(), plan.entries().size(), plan.calibrationImages(),
           data.skipped(),
           millis(t0, t1), millis(t1, t2), millis(t0, System.nanoTime()),
           r.planOut() == null ? null : r.planOut().toString(), searched, m.recognition().recognised(),
           m.recognition().reason());
+      if (r.reportDir() != null) {
+        // A search that measures candidates passes them as HtmlReport.ParetoPoints instead of List.of().
+        ReportPages.quantize(r.reportDir(), r, done, Sensitivity.of(model, plan, data, session, vit == null ? 0
+            : vit.blocks().size(), r.seed()), searchResult, List.of());
+      }
+      return done;
     } finally {
       if (demoImages != null) {
         DemoModel.delete(demoImages);
@@ -259,6 +267,17 @@ public final class Vitq {
    * @throws VitqException if the model, the images, the plan or the options cannot be used
    */
   public static Reports.Export export(ExportRequest r, Progress progress) throws VitqException {
+    return export(r, progress, null);
+  }
+
+  /**
+   * {@link #export(ExportRequest, Progress)}, then {@code report.html} in {@code reportDir} (null: no report): the
+   * settings, the bundle's bytes against its agreement with the float model and, given calibration images, per-block
+   * sensitivity.
+   *
+   * @throws VitqException if the model, the images, the plan or the options cannot be used
+   */
+  public static Reports.Export export(ExportRequest r, Progress progress, Path reportDir) throws VitqException {
     long t0 = System.nanoTime();
     if (r.keepTokens() != 0 && r.pool() != 0) {
       throw new VitqException("Pass --keep-tokens or --pool, not both.");
@@ -306,10 +325,18 @@ public final class Vitq {
       case Split.Reduction.Pool p -> "pool";
     };
     Bundle.write(r.bundle(), device, cloud, manifest(r, m, sha, pre, plan, parts, kind));
-    return new Reports.Export(r.bundle().toString(), r.model().toString(), plan.scheme().cliName(), r.split(),
-        m.vit().blocks().size(), kind, m.vit().tokens(), parts.tokens(), parts.bytesPerImage(),
+    Reports.Export done = new Reports.Export(r.bundle().toString(), r.model().toString(), plan.scheme().cliName(),
+        r.split(), m.vit().blocks().size(), kind, m.vit().tokens(), parts.tokens(), parts.bytesPerImage(),
         4L * m.vit().tokens() * parts.width(), sizeOf(r.bundle().resolve(Bundle.DEVICE)),
         sizeOf(r.bundle().resolve(Bundle.CLOUD)), millis(t0, System.nanoTime()));
+    if (reportDir != null) {
+      InferenceSession.Config config = InferenceSession.Config.defaults().withThreads(r.threads());
+      ImageDataset images = r.calibration() == null ? null : ImageDataset.open(r.calibration(), pre);
+      ReportPages.export(reportDir, r, done, images == null ? List.of() : Sensitivity.of(m.model(), plan, images,
+          config, m.vit().blocks().size(), r.seed()), images == null ? null : ReportPages.bundleAgreement(m.model(),
+          r.bundle(), images, config, r.seed()), Sensitivity.IMAGES);
+    }
+    return done;
   }
 
   private static Map<String, Object> manifest(ExportRequest r, LoadedModel m, String sha, Preprocessing pre,
@@ -385,6 +412,19 @@ public final class Vitq {
    */
   public static Reports.Eval evaluate(EvalRequest r, Progress progress) throws VitqException {
     return r.bundle() != null ? evaluateBundle(r, progress) : evaluateAll(List.of(r.model()), r, progress).get(0);
+  }
+
+  /**
+   * {@link #evaluate(EvalRequest, Progress)}, then {@code report.html} in {@code reportDir} (null: no report).
+   *
+   * @throws VitqException if a model, the bundle or the images cannot be used
+   */
+  public static Reports.Eval evaluate(EvalRequest r, Progress progress, Path reportDir) throws VitqException {
+    Reports.Eval e = evaluate(r, progress);
+    if (reportDir != null) {
+      ReportPages.eval(reportDir, r, e);
+    }
+    return e;
   }
 
   /** {@link #evaluate} for several models against one reference, which runs once. */
@@ -601,6 +641,18 @@ public final class Vitq {
   private static double median(double[] sorted) {
     int n = sorted.length;
     return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+  }
+
+  // ---- serve -------------------------------------------------------------------------------------------------
+
+  /**
+   * Starts a bundle's cloud decoder as an HTTP server ({@link DecoderServer}); close it to stop, after answering
+   * the requests in flight.
+   *
+   * @throws VitqException if the bundle or the settings cannot be used, or the port is taken
+   */
+  public static DecoderServer serve(ServeRequest r) throws VitqException {
+    return DecoderServer.start(r);
   }
 
   // ---- helpers -----------------------------------------------------------------------------------------------
