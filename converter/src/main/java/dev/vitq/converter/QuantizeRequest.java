@@ -23,10 +23,11 @@ import java.util.Objects;
  * @param searchSettings how the evolq search runs (its seed is {@code seed})
  * @param resume continue an interrupted search from its saved state, {@link Vitq#stateFile}
  * @param reportDir where the search writes report.json and report.png, or null
+ * @param format ONNX, ORT (beside {@code output}, extension .ort) or both
  */
 public record QuantizeRequest(Path model, Path calibration, Path output, Scheme scheme, Method method, String search,
     long seed, Path planOut, PreprocessFlags preprocess, int threads, int batchSize,
-    SearchSettings searchSettings, boolean resume, Path reportDir) {
+    SearchSettings searchSettings, boolean resume, Path reportDir, Format format) {
   /** The default images per calibration run. */
   public static final int DEFAULT_BATCH = 50;
 
@@ -37,6 +38,7 @@ public record QuantizeRequest(Path model, Path calibration, Path output, Scheme 
     Objects.requireNonNull(search, "search");
     Objects.requireNonNull(preprocess, "preprocess");
     Objects.requireNonNull(searchSettings, "searchSettings");
+    Objects.requireNonNull(format, "format");
     if (batchSize <= 0) {
       throw new IllegalArgumentException("Batch size must be positive, got " + batchSize);
     }
@@ -48,61 +50,67 @@ public record QuantizeRequest(Path model, Path calibration, Path output, Scheme 
   /** W8A8, MSE initialisation, the default search with its default settings, seed 0, preprocessing from the model. */
   public static QuantizeRequest of(Path model, Path calibration, Path output) {
     return new QuantizeRequest(model, calibration, output, Scheme.W8A8, Method.MSE, DEFAULT_SEARCH, 0, null,
-        PreprocessFlags.NONE, 0, DEFAULT_BATCH, SearchSettings.defaults(), false, null);
+        PreprocessFlags.NONE, 0, DEFAULT_BATCH, SearchSettings.defaults(), false, null, Format.ONNX);
   }
 
   public QuantizeRequest withScheme(Scheme s) {
     return new QuantizeRequest(model, calibration, output, s, method, search, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir);
+        batchSize, searchSettings, resume, reportDir, format);
   }
 
   public QuantizeRequest withMethod(Method m) {
     return new QuantizeRequest(model, calibration, output, scheme, m, search, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir);
+        batchSize, searchSettings, resume, reportDir, format);
   }
 
   public QuantizeRequest withSearch(String s) {
     return new QuantizeRequest(model, calibration, output, scheme, method, s, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir);
+        batchSize, searchSettings, resume, reportDir, format);
   }
 
   public QuantizeRequest withSeed(long s) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, s, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir);
+        batchSize, searchSettings, resume, reportDir, format);
   }
 
   public QuantizeRequest withPlanOut(Path p) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, p, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir);
+        batchSize, searchSettings, resume, reportDir, format);
   }
 
   public QuantizeRequest withPreprocess(PreprocessFlags p) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, p, threads,
-        batchSize, searchSettings, resume, reportDir);
+        batchSize, searchSettings, resume, reportDir, format);
   }
 
   public QuantizeRequest withThreads(int n) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, n,
-        batchSize, searchSettings, resume, reportDir);
+        batchSize, searchSettings, resume, reportDir, format);
   }
 
   public QuantizeRequest withBatchSize(int n) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
-        n, searchSettings, resume, reportDir);
+        n, searchSettings, resume, reportDir, format);
   }
 
   public QuantizeRequest withSearchSettings(SearchSettings s) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
-        batchSize, s, resume, reportDir);
+        batchSize, s, resume, reportDir, format);
   }
 
   public QuantizeRequest withResume(boolean r) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, r, reportDir);
+        batchSize, searchSettings, r, reportDir, format);
   }
 
   public QuantizeRequest withReportDir(Path dir) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, dir);
+        batchSize, searchSettings, resume, dir, format);
+  }
+
+  /** Writes ONNX, the ORT format ONNX Runtime Mobile loads, or both. */
+  public QuantizeRequest withFormat(Format f) {
+    return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
+        batchSize, searchSettings, resume, reportDir, f);
   }
 }
