@@ -408,11 +408,16 @@ final class Split {
     String patches = b.op("Slice", List.of(x, b.longs(prefix), b.longs(total), b.longs(1)));
     String a = b.op("Gather", List.of(patches, b.longs(even)), Attribute.of("axis", 1L));
     String bs = b.op("Gather", List.of(patches, b.longs(odd)), Attribute.of("axis", 1L));
-    String an = b.op("Div", List.of(a, b.op("ReduceL2", List.of(a, b.longs(2)), Attribute.of("keepdims", 1L))));
-    String bn = b.op("Div", List.of(bs, b.op("ReduceL2", List.of(bs, b.longs(2)), Attribute.of("keepdims", 1L))));
+    // Spelled with ops whose form is the same from opset 13 on (ReduceL2 and ReduceMax changed at 18).
+    String an = b.op("Div", List.of(a, b.op("Sqrt", List.of(b.op("ReduceSum", List.of(b.op("Mul", List.of(a, a)),
+        b.longs(2)), Attribute.of("keepdims", 1L))))));
+    String bn = b.op("Div", List.of(bs, b.op("Sqrt", List.of(b.op("ReduceSum", List.of(b.op("Mul", List.of(bs, bs)),
+        b.longs(2)), Attribute.of("keepdims", 1L))))));
     String similarity = b.op("MatMul", List.of(an, b.op("Transpose", List.of(bn), Attribute.ofInts("perm", 0, 2, 1))));
-    String best = b.op("ReduceMax", List.of(similarity, b.longs(2)), Attribute.of("keepdims", 0L));
-    String match = b.op("ArgMax", List.of(similarity), Attribute.of("axis", 2L), Attribute.of("keepdims", 0L));
+    List<String> top1 = b.op("", "TopK", List.of(similarity, b.longs(1)), 2, Attribute.of("axis", 2L),
+        Attribute.of("largest", 1L), Attribute.of("sorted", 1L));
+    String best = b.op("Reshape", List.of(top1.get(0), b.longs(0, na)));
+    String match = b.op("Reshape", List.of(top1.get(1), b.longs(0, na)));
     // One sort of A by its best similarity splits it into the merged (first r) and the kept (the rest).
     String order = b.op("", "TopK", List.of(best, b.longs(na)), 2, Attribute.of("axis", 1L),
         Attribute.of("largest", 1L), Attribute.of("sorted", 1L)).get(1);
