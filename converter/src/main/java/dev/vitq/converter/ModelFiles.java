@@ -27,8 +27,11 @@ final class ModelFiles {
   /** The name ONNX Runtime's reduced-build script ({@code tools/ci_build/reduce_op_kernels.py}) is usually given. */
   static final String REQUIRED_OPERATORS = "required_operators.config";
 
-  /** The optimisation level of ORT files: see the README (device artifacts) for why. */
-  static InferenceSession.Level LEVEL = InferenceSession.Level.valueOf(System.getProperty("vitq.ortLevel", "EXTENDED"));
+  /**
+   * The optimisation level of ORT files: extended, the most that stays portable across phones (README, "ORT format
+   * for phones"). The property {@code vitq.ortLevel} exists only to reproduce the comparison in BENCHMARKS.md.
+   */
+  static final InferenceSession.Level LEVEL = InferenceSession.Level.valueOf(System.getProperty("vitq.ortLevel", "EXTENDED"));
 
   private ModelFiles() {}
 

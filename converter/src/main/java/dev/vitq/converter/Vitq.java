@@ -451,10 +451,18 @@ public final class Vitq {
       boundary.put("budget", chosen);
     }
     out.put("boundary", boundary);
-    out.put("device", Map.of("files", List.of(Bundle.DEVICE, Bundle.DEVICE_ORT), "input", m.vit().input(), "outputs",
-        List.of(Split.TOKENS)));
-    out.put("cloud", Map.of("files", List.of(Bundle.CLOUD, Bundle.CLOUD_ORT), "inputs", List.of(Split.TOKENS),
-        "output", m.vit().output()));
+    List<String> deviceFiles = switch (r.format()) {
+      case ONNX -> List.of(Bundle.DEVICE);
+      case ORT -> List.of(Bundle.DEVICE_ORT);
+      case BOTH -> List.of(Bundle.DEVICE, Bundle.DEVICE_ORT);
+    };
+    List<String> cloudFiles = switch (r.format()) {
+      case ONNX -> List.of(Bundle.CLOUD);
+      case ORT -> List.of(Bundle.CLOUD_ORT);
+      case BOTH -> List.of(Bundle.CLOUD, Bundle.CLOUD_ORT);
+    };
+    out.put("device", Map.of("files", deviceFiles, "input", m.vit().input(), "outputs", List.of(Split.TOKENS)));
+    out.put("cloud", Map.of("files", cloudFiles, "inputs", List.of(Split.TOKENS), "output", m.vit().output()));
     return out;
   }
 

@@ -254,5 +254,12 @@ class ExportCliTest {
     assertEquals(0, only.exitCode(), only.err());
     assertTrue(Files.exists(dir.resolve("only.ort")));
     assertFalse(Files.exists(dir.resolve("only.onnx")), "--format ort writes no ONNX file");
+    CliRun missing = CliRun.of("bench", dir.resolve("absent.ort").toString(), "--runs", "3");
+    assertEquals(1, missing.exitCode());
+    assertEquals(1, missing.err().strip().lines().count(), missing.err());
+    Files.write(dir.resolve("broken.ort"), new byte[] {1, 2, 3});
+    CliRun broken = CliRun.of("eval", dir.resolve("broken.ort").toString(), "--data", images.toString(), "-q");
+    assertEquals(1, broken.exitCode());
+    assertTrue(broken.err().startsWith("vitq: ") && broken.err().strip().lines().count() == 1, broken.err());
   }
 }
