@@ -134,6 +134,116 @@ public final class InferenceSession implements AutoCloseable {
     }
   }
 
+  /** How far ONNX Runtime optimises a graph before saving it. */
+  public enum Level {
+    /** Provider-independent rewrites only: constant folding, redundant node removal. */
+    BASIC,
+    /** BASIC, plus the recorded (not applied) QDQ fusions a minimal build replays on its CPU provider. */
+    RUNTIME,
+    /** BASIC plus CPU-provider fusions (QDQ into integer kernels, GELU, layer norm); no hardware-specific layout. */
+    EXTENDED,
+    /** EXTENDED plus this machine's layout (NCHWc): not portable. */
+    ALL
+  }
+
+  /**
+   * Writes {@code model} as ONNX Runtime saves it after its basic graph optimisations, which do not depend on the
+   * execution provider (constant folding, redundant node removal; no kernel-specific fusions or layouts), so the file
+   * runs on any phone's CPU, NNAPI or Core ML provider. {@code ortFormat} chooses ONNX Runtime's own ORT format
+   * (what ONNX Runtime Mobile loads) over ONNX; the ONNX form lists the operators the ORT form holds.
+   *
+   * @param target where ONNX Runtime writes the file; the caller writes a temporary name and renames it
+   * @throws VitqException if ONNX Runtime refuses the model or cannot write the file
+   */
+  public static void saveOptimized(Model model, Path target, boolean ortFormat, Level level) throws VitqException {
+    Path dir;
+    try {
+      dir = Files.createTempDirectory("vitq-serialize-");
+    } catch (IOException e) {
+      throw new VitqException("Cannot create a temporary folder for ONNX Runtime: " + e.getMessage() + ".", e);
+    }
+    try {
+      Path file = dir.resolve("model.onnx");
+      OnnxWriter.write(model, file, OnnxWriter.Placement.AUTO);
+      try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
+        opts.setIntraOpNumThreads(1);
+        opts.setSessionLogLevel(OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL);
+        opts.setOptimizedModelFilePath(target.toAbsolutePath().toString());
+        opts.setOptimizationLevel(level == Level.BASIC ? OrtSession.SessionOptions.OptLevel.BASIC_OPT
+            : level == Level.EXTENDED ? OrtSession.SessionOptions.OptLevel.EXTENDED_OPT
+            : OrtSession.SessionOptions.OptLevel.ALL_OPT);
+        if (level == Level.RUNTIME) {
+          // Basic optimisations applied, the QDQ fusions into integer kernels only recorded: the phone's ONNX
+          // Runtime replays them when its CPU provider runs the model, and skips them under NNAPI or Core ML.
+          opts.addConfigEntry("optimization.minimal_build_optimizations", "save");
+        }
+        if (ortFormat) {
+          opts.addConfigEntry("session.save_model_format", "ORT");
+        }
+        // Creating the session optimises the graph and writes it; nothing is run.
+        try (OrtSession s = ENV.createSession(file.toString(), opts)) {
+          s.getNumInputs();
+        }
+      } catch (OrtException e) {
+        throw failure("load", "the model", e, "Load model from " + file + " failed:");
+      }
+    } finally {
+      AtomicFile.deleteQuietly(dir);
+    }
+  }
+
+  /**
+   * The interface of the model this session runs, as an IR model without nodes: its inputs and outputs (types and
+   * shapes, a dynamic dimension as a symbol) and its metadata. For files vitq cannot read as ONNX (the ORT format).
+   *
+   * @throws VitqException if ONNX Runtime cannot describe the model
+   */
+  public Model describe() throws VitqException {
+    checkOpen();
+    try {
+      List<dev.vitq.models.Value> in = new ArrayList<>();
+      for (var e : session.getInputInfo().entrySet()) {
+        in.add(describe(e.getKey(), e.getValue()));
+      }
+      List<dev.vitq.models.Value> out = new ArrayList<>();
+      for (var e : session.getOutputInfo().entrySet()) {
+        out.add(describe(e.getKey(), e.getValue()));
+      }
+      List<dev.vitq.models.Metadata> meta = new ArrayList<>();
+      new TreeMap<>(session.getMetadata().getCustomMetadata())
+          .forEach((k, v) -> meta.add(new dev.vitq.models.Metadata(k, v)));
+      dev.vitq.models.Graph g = new dev.vitq.models.Graph(source, List.of(), in, out, List.of(), List.of(),
+          dev.vitq.models.Blob.EMPTY);
+      return new Model(8, List.of(), session.getMetadata().getProducerName(), "", "", 0, "", meta, g,
+          dev.vitq.models.Blob.EMPTY);
+    } catch (OrtException e) {
+      throw new VitqException("Cannot read the inputs and outputs of " + source + ": " + firstLine(e) + ".", e);
+    }
+  }
+
+  private static dev.vitq.models.Value describe(String name, ai.onnxruntime.NodeInfo node) {
+    if (!(node.getInfo() instanceof TensorInfo info)) {
+      return dev.vitq.models.Value.of(name, null);
+    }
+    DType type = switch (info.type) {
+      case FLOAT -> DType.FLOAT;
+      case FLOAT16 -> DType.FLOAT16;
+      case UINT8 -> DType.UINT8;
+      case INT8 -> DType.INT8;
+      case INT32 -> DType.INT32;
+      case INT64 -> DType.INT64;
+      default -> DType.FLOAT;
+    };
+    List<dev.vitq.models.Dim> dims = new ArrayList<>();
+    String[] names = info.getDimensionNames();
+    long[] shape = info.getShape();
+    for (int i = 0; i < shape.length; i++) {
+      dims.add(shape[i] >= 0 ? dev.vitq.models.Dim.of(shape[i])
+          : dev.vitq.models.Dim.symbol(names != null && i < names.length && !names[i].isEmpty() ? names[i] : "d" + i));
+    }
+    return dev.vitq.models.Value.of(name, new dev.vitq.models.TensorType(type, dims));
+  }
+
   private static OrtSession.SessionOptions options(Config config) throws OrtException {
     OrtSession.SessionOptions opts = new OrtSession.SessionOptions();
     opts.setIntraOpNumThreads(config.threads());

@@ -53,6 +53,17 @@ final class ExportCommand implements Callable<Integer> {
       + "of neighbouring patch tokens.")
   Integer pool;
 
+  @Option(names = "--merge", paramLabel = "N", description = "Merge N patch tokens away with ToMe's bipartite soft "
+      + "matching (each averaged into its most similar token of the other half).")
+  Integer merge;
+
+  @Option(names = "--max-bytes", paramLabel = "N", description = "Fit the boundary into N bytes per image: choose the "
+      + "token reduction, a PCA projection and 8/6/4-bit codes that keep the most agreement with the float model on "
+      + "calibration images (needs --calib).")
+  Long maxBytes;
+
+  @Mixin FormatOption format;
+
   @Option(names = "--cloud-precision", defaultValue = "same", paramLabel = "P",
       description = "same (the cloud runs the quantized blocks) or fp32 (default: ${DEFAULT-VALUE}).")
   String cloudPrecision;
@@ -79,6 +90,12 @@ final class ExportCommand implements Callable<Integer> {
       throw new VitqException("--cloud-precision must be same or fp32, got '" + cloudPrecision + "'.");
     }
     // 0 means "every token" in the request, so the command line refuses it here; the rest is checked by export.
+    if (maxBytes != null && maxBytes <= 0) {
+      throw new VitqException("--max-bytes must be positive, got " + maxBytes + ".");
+    }
+    if (merge != null && merge <= 0) {
+      throw new VitqException("--merge must be positive, got " + merge + ".");
+    }
     if (keepTokens != null && !(keepTokens > 0 && keepTokens <= 1)) {
       throw new VitqException("--keep-tokens must be in (0, 1], got " + keepTokens + ".");
     }
@@ -88,6 +105,9 @@ final class ExportCommand implements Callable<Integer> {
         .withKeepTokens(keepTokens == null || keepTokens == 1.0 ? 0 : keepTokens)
         .withFuse(fuse)
         .withPool(pool == null ? 0 : pool)
+        .withMerge(merge == null ? 0 : merge)
+        .withMaxBytes(maxBytes == null ? 0 : maxBytes)
+        .withFormat(format.get())
         .withFloatCloud(cloudPrecision.equals("fp32"))
         .withSeed(seed)
         .withPlan(plan)
@@ -102,7 +122,13 @@ final class ExportCommand implements Callable<Integer> {
               + "tokens cross (%s), %,d bytes per image (every token in float32: %,d) in %.1f s%n", e.source(),
           e.scheme(),
           e.split(), e.depth(), e.bundle(), e.deviceBytes(), e.cloudBytes(), e.tokensOut(), e.tokensIn(),
-          e.reduction(), e.bytesPerImage(), e.float32BytesPerImage(), e.totalMillis() / 1000.0);
+          e.configuration(), e.bytesPerImage(), e.float32BytesPerImage(), e.totalMillis() / 1000.0);
+      if (e.calibratedAgreement() != null) {
+        for (var t : e.tried()) {
+          pw.printf("  tried %s: %,d bytes, agreement %.4f%n", t.configuration(), t.bytesPerImage(), t.agreement());
+        }
+        pw.printf("chosen: %s, agreement %.4f on calibration images%n", e.configuration(), e.calibratedAgreement());
+      }
     }
     pw.flush();
     return 0;

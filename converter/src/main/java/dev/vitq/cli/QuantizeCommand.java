@@ -59,6 +59,8 @@ final class QuantizeCommand implements Callable<Integer> {
   @Option(names = {"-o", "--output"}, required = true, paramLabel = "OUT.onnx", description = "The quantized model.")
   Path out;
 
+  @Mixin FormatOption format;
+
   @Mixin ThreadsOption threads;
 
   @Option(names = "--batch", defaultValue = "" + QuantizeRequest.DEFAULT_BATCH, paramLabel = "N",
@@ -81,6 +83,7 @@ final class QuantizeCommand implements Callable<Integer> {
         .withSearch(search)
         .withSeed(seed)
         .withPlanOut(planOut)
+        .withFormat(format.get())
         .withPreprocess(preprocess.flags())
         .withThreads(threads.get())
         .withBatchSize(batch)

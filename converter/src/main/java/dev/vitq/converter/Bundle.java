@@ -26,8 +26,10 @@ import java.util.stream.Stream;
 final class Bundle {
   static final String DEVICE = "device.onnx";
   static final String CLOUD = "cloud.onnx";
+  static final String DEVICE_ORT = "device.ort";
+  static final String CLOUD_ORT = "cloud.ort";
   static final String MANIFEST = "manifest.json";
-  static final String FORMAT = "vitq-bundle/1";
+  static final String FORMAT = "vitq-bundle/2";
   static final ObjectMapper JSON = new ObjectMapper()
       .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
       .enable(SerializationFeature.INDENT_OUTPUT);
@@ -40,7 +42,8 @@ final class Bundle {
    *
    * @throws VitqException if the folder cannot be written
    */
-  static void write(Path dir, Model device, Model cloud, Map<String, Object> manifest) throws VitqException {
+  static void write(Path dir, Model device, Model cloud, Map<String, Object> manifest, Format format)
+      throws VitqException {
     Path abs = dir.toAbsolutePath();
     Path parent = abs.getParent();
     Path tmp;
@@ -54,17 +57,28 @@ final class Bundle {
       throw new VitqException("Cannot write into " + parent + ": " + e.getMessage() + ".", e);
     }
     try {
-      byte[] d = OnnxWriter.toBytes(device);
-      byte[] c = OnnxWriter.toBytes(cloud);
-      Files.write(tmp.resolve(DEVICE), d);
-      Files.write(tmp.resolve(CLOUD), c);
+      List<ModelFiles.Written> written = new java.util.ArrayList<>();
+      written.addAll(ModelFiles.write(device, tmp.resolve(DEVICE), format));
+      written.addAll(ModelFiles.write(cloud, tmp.resolve(CLOUD), format));
+      if (format != Format.ONNX) {
+        // Only the device half runs on the phone, so only its operators go into the phone's reduced build.
+        written.add(ModelFiles.writeRequiredOperators(tmp.resolve(ModelFiles.REQUIRED_OPERATORS), List.of(device),
+            List.of(DEVICE_ORT)));
+      }
       Map<String, Object> files = new LinkedHashMap<>();
-      files.put(DEVICE, Map.of("sha256", Vitq.sha256(d), "bytes", d.length));
-      files.put(CLOUD, Map.of("sha256", Vitq.sha256(c), "bytes", c.length));
+      for (ModelFiles.Written w : written) {
+        Map<String, Object> f = new LinkedHashMap<>();
+        f.put("format", w.format());
+        f.put("sha256", w.sha256());
+        f.put("bytes", w.bytes());
+        files.put(Vitq.fileName(w.path()), f);
+      }
       Map<String, Object> full = new LinkedHashMap<>(manifest);
       full.put("files", files);
       Files.writeString(tmp.resolve(MANIFEST), JSON.writeValueAsString(full) + "\n");
-      for (Path p : List.of(tmp, tmp.resolve(DEVICE), tmp.resolve(CLOUD), tmp.resolve(MANIFEST))) {
+      List<Path> all = new java.util.ArrayList<>(List.of(tmp, tmp.resolve(MANIFEST)));
+      written.forEach(w -> all.add(w.path()));
+      for (Path p : all) {
         Files.setPosixFilePermissions(p, java.nio.file.attribute.PosixFilePermissions.fromString(
             Files.isDirectory(p) ? "rwxr-xr-x" : "rw-r--r--"));
       }
@@ -109,14 +123,15 @@ final class Bundle {
    * @param device the device model
    * @param cloud the cloud model
    */
-  record Loaded(Path dir, JsonNode manifest, Model device, Model cloud) {
+  record Loaded(Path dir, JsonNode manifest, Path deviceFile, Model device, Path cloudFile, Model cloud) {
     long bytesPerImage() {
       return manifest.path("boundary").path("bytes_per_image").asLong();
     }
   }
 
   /**
-   * Reads a bundle.
+   * Reads a bundle. Each half runs from its ORT file when the bundle has one (what ships to a phone), else from its
+   * ONNX file.
    *
    * @throws VitqException if a file is missing, changed since export, or not a bundle of this format
    */
@@ -135,26 +150,34 @@ final class Bundle {
       throw new VitqException("The bundle manifest has format '" + manifest.path("format").asText() + "'; vitq reads "
           + FORMAT + ".");
     }
-    for (String f : List.of(DEVICE, CLOUD)) {
-      String expected = manifest.path("files").path(f).path("sha256").asText();
-      Path file = dir.resolve(f);
-      if (!Files.isRegularFile(file)) {
+    JsonNode files = manifest.path("files");
+    for (var it = files.fieldNames(); it.hasNext(); ) {
+      String f = it.next();
+      Path file = dir.resolve(f).normalize();
+      if (!file.startsWith(dir.normalize()) || !Files.isRegularFile(file)) {
         throw new VitqException("The bundle " + dir + " has no " + f + ".");
       }
-      if (!Vitq.sha256(file).equals(expected)) {
+      if (!Vitq.sha256(file).equals(files.path(f).path("sha256").asText())) {
         throw new VitqException("The bundle's " + f + " does not match the SHA-256 its manifest records; it changed "
             + "after export.");
       }
     }
-    return new Loaded(dir, manifest, OnnxReader.read(dir.resolve(DEVICE)), OnnxReader.read(dir.resolve(CLOUD)));
+    Path device = dir.resolve(files.has(DEVICE_ORT) ? DEVICE_ORT : DEVICE);
+    Path cloud = dir.resolve(files.has(CLOUD_ORT) ? CLOUD_ORT : CLOUD);
+    for (Path p : List.of(device, cloud)) {
+      if (!files.has(Vitq.fileName(p))) {
+        throw new VitqException("The bundle " + dir + " has no " + Vitq.fileName(p) + ".");
+      }
+    }
+    return new Loaded(dir, manifest, device, ModelFiles.read(device), cloud, ModelFiles.read(cloud));
   }
 
   /** Runs a device session and a cloud session as a phone and a server would: the device's outputs cross as is. */
   record Pair(InferenceSession device, InferenceSession cloud) implements AutoCloseable {
     static Pair open(Loaded b, InferenceSession.Config config) throws VitqException {
-      InferenceSession d = InferenceSession.of(b.device(), config);
+      InferenceSession d = ModelFiles.open(b.deviceFile(), b.device(), config);
       try {
-        return new Pair(d, InferenceSession.of(b.cloud(), config));
+        return new Pair(d, ModelFiles.open(b.cloudFile(), b.cloud(), config));
       } catch (VitqException | RuntimeException e) {
         d.close();
         throw e;

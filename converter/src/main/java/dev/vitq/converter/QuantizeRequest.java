@@ -25,12 +25,13 @@ import java.util.Set;
  * @param searchSettings how the evolq search runs (its seed is {@code seed})
  * @param resume continue an interrupted search from its saved state, {@link Vitq#stateFile}
  * @param reportDir where the search writes report.json and report.png, or null
+ * @param format ONNX, ORT (beside {@code output}, extension .ort) or both
  * @param techniques the quantizers beyond per-tensor uniform ones, or null for the scheme's defaults
  *     ({@link Technique#defaults})
  */
 public record QuantizeRequest(Path model, Path calibration, Path output, Scheme scheme, Method method, String search,
     long seed, Path planOut, PreprocessFlags preprocess, int threads, int batchSize,
-    SearchSettings searchSettings, boolean resume, Path reportDir, Set<Technique> techniques) {
+    SearchSettings searchSettings, boolean resume, Path reportDir, Format format, Set<Technique> techniques) {
   /** The default images per calibration run. */
   public static final int DEFAULT_BATCH = 50;
 
@@ -41,6 +42,7 @@ public record QuantizeRequest(Path model, Path calibration, Path output, Scheme 
     Objects.requireNonNull(search, "search");
     Objects.requireNonNull(preprocess, "preprocess");
     Objects.requireNonNull(searchSettings, "searchSettings");
+    Objects.requireNonNull(format, "format");
     if (batchSize <= 0) {
       throw new IllegalArgumentException("Batch size must be positive, got " + batchSize);
     }
@@ -52,62 +54,62 @@ public record QuantizeRequest(Path model, Path calibration, Path output, Scheme 
   /** W8A8, MSE initialisation, the default search with its default settings, seed 0, preprocessing from the model. */
   public static QuantizeRequest of(Path model, Path calibration, Path output) {
     return new QuantizeRequest(model, calibration, output, Scheme.W8A8, Method.MSE, DEFAULT_SEARCH, 0, null,
-        PreprocessFlags.NONE, 0, DEFAULT_BATCH, SearchSettings.defaults(), false, null, null);
+        PreprocessFlags.NONE, 0, DEFAULT_BATCH, SearchSettings.defaults(), false, null, Format.ONNX, null);
   }
 
   public QuantizeRequest withScheme(Scheme s) {
     return new QuantizeRequest(model, calibration, output, s, method, search, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir, techniques);
+        batchSize, searchSettings, resume, reportDir, format, techniques);
   }
 
   public QuantizeRequest withMethod(Method m) {
     return new QuantizeRequest(model, calibration, output, scheme, m, search, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir, techniques);
+        batchSize, searchSettings, resume, reportDir, format, techniques);
   }
 
   public QuantizeRequest withSearch(String s) {
     return new QuantizeRequest(model, calibration, output, scheme, method, s, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir, techniques);
+        batchSize, searchSettings, resume, reportDir, format, techniques);
   }
 
   public QuantizeRequest withSeed(long s) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, s, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir, techniques);
+        batchSize, searchSettings, resume, reportDir, format, techniques);
   }
 
   public QuantizeRequest withPlanOut(Path p) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, p, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir, techniques);
+        batchSize, searchSettings, resume, reportDir, format, techniques);
   }
 
   public QuantizeRequest withPreprocess(PreprocessFlags p) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, p, threads,
-        batchSize, searchSettings, resume, reportDir, techniques);
+        batchSize, searchSettings, resume, reportDir, format, techniques);
   }
 
   public QuantizeRequest withThreads(int n) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, n,
-        batchSize, searchSettings, resume, reportDir, techniques);
+        batchSize, searchSettings, resume, reportDir, format, techniques);
   }
 
   public QuantizeRequest withBatchSize(int n) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
-        n, searchSettings, resume, reportDir, techniques);
+        n, searchSettings, resume, reportDir, format, techniques);
   }
 
   public QuantizeRequest withSearchSettings(SearchSettings s) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
-        batchSize, s, resume, reportDir, techniques);
+        batchSize, s, resume, reportDir, format, techniques);
   }
 
   public QuantizeRequest withResume(boolean r) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, r, reportDir, techniques);
+        batchSize, searchSettings, r, reportDir, format, techniques);
   }
 
   public QuantizeRequest withTechniques(Set<Technique> t) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir, t == null ? null : Set.copyOf(t));
+        batchSize, searchSettings, resume, reportDir, format, t == null ? null : Set.copyOf(t));
   }
 
   /** The techniques calibration uses: those asked for, or the scheme's defaults. */
@@ -117,6 +119,12 @@ public record QuantizeRequest(Path model, Path calibration, Path output, Scheme 
 
   public QuantizeRequest withReportDir(Path dir) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, dir, techniques);
+        batchSize, searchSettings, resume, dir, format, techniques);
+  }
+
+  /** Writes ONNX, the ORT format ONNX Runtime Mobile loads, or both. */
+  public QuantizeRequest withFormat(Format f) {
+    return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
+        batchSize, searchSettings, resume, reportDir, f, techniques);
   }
 }

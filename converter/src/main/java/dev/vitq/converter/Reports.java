@@ -1,5 +1,7 @@
 package dev.vitq.converter;
 
+import java.util.List;
+
 /** The results the API returns; each renders as the {@code --json} output of its command. */
 public final class Reports {
   private Reports() {}
@@ -98,10 +100,23 @@ public final class Reports {
    * @param deviceBytes size of device.onnx
    * @param cloudBytes size of cloud.onnx
    * @param totalMillis time from start to the written bundle
+   * @param configuration the reduction and the coding used
+   * @param calibratedAgreement with {@code --max-bytes}: the chosen configuration's agreement on calibration images
+   * @param tried with {@code --max-bytes}: every configuration tried
    */
   public record Export(String bundle, String source, String scheme, int split, int depth, String reduction,
       int tokensIn, int tokensOut, long bytesPerImage, long float32BytesPerImage, long deviceBytes, long cloudBytes,
-      long totalMillis) {}
+      long totalMillis, String configuration, Double calibratedAgreement, List<Tried> tried) {
+    /**
+     * A configuration {@code --max-bytes} tried.
+     *
+     * @param configuration the reduction and the coding
+     * @param tokens tokens per image
+     * @param bytesPerImage bytes per image
+     * @param agreement agreement with the float model on the scoring half of the calibration images
+     */
+    public record Tried(String configuration, int tokens, long bytesPerImage, double agreement) {}
+  }
 
   /**
    * What {@link Vitq#benchBundle} measured.

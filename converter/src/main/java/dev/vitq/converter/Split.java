@@ -21,6 +21,7 @@ import dev.vitq.quantizer.QuantPlan;
 import dev.vitq.quantizer.Quantizer;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -30,14 +31,8 @@ import java.util.Set;
  * ends at the boundary's QuantizeLinear and the cloud starts at its DequantizeLinear.
  */
 final class Split {
-  /** The device's output tokens and the cloud's input of the same name. */
+  /** The device's only output and the cloud's input of the same name: the coded tokens of each image. */
   static final String TOKENS = "boundary_tokens";
-  /** The dequantization scale of the tokens. */
-  static final String SCALE = "boundary_scale";
-  /** The zero point of the tokens. */
-  static final String ZERO_POINT = "boundary_zero_point";
-  /** The per-channel factor the dequantized tokens are multiplied by (ones when there is none). */
-  static final String CHANNEL_FACTOR = "boundary_channel_factor";
 
   private Split() {}
 
@@ -54,6 +49,12 @@ final class Split {
 
     /** The prefix tokens and the mean of every {@code size} x {@code size} square of neighbouring patch tokens. */
     record Pool(int size) implements Reduction {}
+
+    /**
+     * ToMe's bipartite soft matching: patch tokens alternate between sets A and B; the {@code merged} tokens of A
+     * most similar (cosine) to some token of B are averaged into it; the prefix tokens are never merged.
+     */
+    record Merge(int merged) implements Reduction {}
   }
 
   /**
@@ -63,24 +64,36 @@ final class Split {
    * @param cloud blocks K+1..N and the head
    * @param tokens tokens per image crossing the boundary
    * @param width values per token
-   * @param quantizer the boundary's quantizer (its levels cross)
-   * @param channelFactor per-channel factor of the dequantized tokens
+   * @param quantizer the boundary's quantizer in the plan (its levels cross when there is no codec)
+   * @param channelFactor per-channel factor of the plan's dequantized levels
+   * @param codec the coding of the tokens, or null for the plan's 8-bit levels
    */
-  record Parts(Model device, Model cloud, int tokens, int width, Quantizer quantizer, float[] channelFactor) {
-    /** Bytes of boundary tokens per image. */
+  record Parts(Model device, Model cloud, int tokens, int width, Quantizer quantizer, float[] channelFactor,
+      BoundaryCodec codec) {
+    /** Bytes per token on the wire. */
+    int bytesPerToken() {
+      return codec == null ? width : codec.bytesPerToken();
+    }
+
+    /** Bytes of boundary codes per image. */
     long bytesPerImage() {
-      return (long) tokens * width;
+      return (long) tokens * bytesPerToken();
     }
   }
 
   /**
-   * Splits {@code model} (float) quantized by {@code plan} after {@code k} blocks.
+   * The device half up to the reduced float tokens and the cloud's blocks from float tokens: what a codec is fitted
+   * and scored on before it is chosen.
    *
-   * @param floatCloud whether the cloud runs the float blocks instead of the quantized ones
-   * @throws VitqException if the split or the reduction does not fit the model
+   * @param device outputs {@code tokens}, float [batch, tokens, width]
+   * @param tokens the device's output
+   * @param cloud reads {@code start} (float tokens) and outputs the logits
+   * @param start the cloud's input
    */
-  static Parts of(Model model, VitStructure vit, QuantPlan plan, int k, Reduction reduction, boolean floatCloud)
-      throws VitqException {
+  record Probe(Model device, String tokens, Model cloud, String start) {}
+
+  /** The boundary's plan entry, checked. */
+  private static Quantizer boundaryQuantizer(VitStructure vit, QuantPlan plan, int k) throws VitqException {
     int depth = vit.blocks().size();
     if (k < 1 || k >= depth) {
       throw new VitqException("--split must leave at least one block on each side: 1.." + (depth - 1) + " for this "
@@ -93,21 +106,17 @@ final class Split {
     if (q.kind() != Quantizer.Kind.UNIFORM || q.signed()) {
       throw new VitqException("The input of block " + (k + 1) + " is not quantized to unsigned uniform levels.");
     }
-    int width = vit.embedDim();
-    float base = QdqLowering.scaleInput(entry)[0];
-    float[] factor = new float[width];
-    for (int c = 0; c < width; c++) {
-      factor[c] = q.perChannel() ? q.scale(c) / base : 1f;
-    }
     if (q.perChannel() && QdqLowering.scaleInput(entry).length != 1) {
       throw new VitqException("The input of block " + (k + 1) + " has per-channel scales that are not powers of two "
           + "of one base scale; vitq splits only where one scale and zero point describe the tokens.");
     }
-    Model quantized = QdqLowering.lower(model, plan, QdqLowering.Mode.DEPLOY);
-    int tokens = tokensAfter(vit, reduction);
+    return q;
+  }
 
-    // Device: everything up to the boundary (and block K's attention for the reduction), then the reduction and
-    // the boundary quantizer, spelled as the lowering spells it so the levels are the same numbers.
+  /** The quantized model's prefix up to the boundary, with the reduction added; returns the reduced tokens' name. */
+  private static String devicePrefix(Model quantized, VitStructure vit, int k, Reduction reduction, Model[] prefixOut,
+      GraphBuilder[] builderOut) throws VitqException {
+    String boundary = vit.blocks().get(k).input();
     List<Value> needed = new ArrayList<>(List.of(Value.of(boundary, new TensorType(DType.FLOAT, null))));
     String probabilities = vit.blocks().get(k - 1).attention().probabilities();
     if (reduction instanceof Reduction.Attention) {
@@ -115,38 +124,120 @@ final class Split {
     }
     Model prefix = Cut.before(quantized, needed);
     GraphBuilder b = GraphBuilder.around(prefix.graph()).scope("vitq_boundary");
-    String reduced = reduce(b, boundary, probabilities, vit, reduction);
-    String scale = b.initializer("vitq_boundary_scale", Tensor.ofFloats("", List.of(), new float[] {base}));
-    String zero = b.initializer("vitq_boundary_zero_point", Tensor.ofBytes("", DType.UINT8, List.of(),
-        new byte[] {(byte) q.zeroPoints()[0]}));
-    String factors = b.initializer("vitq_boundary_channel_factor", Tensor.ofFloats("", List.of((long) width),
-        factor));
-    String levels = b.op("QuantizeLinear", List.of(b.op("Mul", List.of(reduced, b.op("Reciprocal",
-        List.of(factors)))), scale, zero));
-    if (q.bits() < 8) {
-      levels = b.op("Clip", List.of(levels,
-          b.initializer("vitq_boundary_qmin", Tensor.ofBytes("", DType.UINT8, List.of(), new byte[] {0})),
-          b.initializer("vitq_boundary_qmax", Tensor.ofBytes("", DType.UINT8, List.of(),
-              new byte[] {(byte) q.qmax()}))));
+    prefixOut[0] = prefix;
+    builderOut[0] = b;
+    return reduce(b, boundary, probabilities, vit, reduction);
+  }
+
+  /** The value the cloud's blocks start from, and the model they are cut from. */
+  private static Model cloudSource(Model model, Model quantized, boolean floatCloud) {
+    return floatCloud ? model : quantized;
+  }
+
+  private static String cloudStart(Model quantized, VitStructure vit, int k, Quantizer q, boolean floatCloud)
+      throws VitqException {
+    String boundary = vit.blocks().get(k).input();
+    return floatCloud ? boundary : dequantized(quantized, boundary, q.perChannel());
+  }
+
+  /**
+   * The halves a codec is chosen on, for a split of {@code model} quantized by {@code plan} after {@code k} blocks.
+   *
+   * @throws VitqException if the split or the reduction does not fit the model
+   */
+  static Probe probe(Model model, VitStructure vit, QuantPlan plan, int k, Reduction reduction, boolean floatCloud)
+      throws VitqException {
+    Quantizer q = boundaryQuantizer(vit, plan, k);
+    tokensAfter(vit, reduction);
+    Model quantized = QdqLowering.lower(model, plan, QdqLowering.Mode.DEPLOY);
+    Model[] prefix = new Model[1];
+    GraphBuilder[] builder = new GraphBuilder[1];
+    String reduced = devicePrefix(quantized, vit, k, reduction, prefix, builder);
+    String out = builder[0].op("Identity", List.of(reduced));
+    Model device = extend(prefix[0], builder[0], prefix[0].graph().inputs(),
+        List.of(Value.of(out, new TensorType(DType.FLOAT, null))));
+    String start = cloudStart(quantized, vit, k, q, floatCloud);
+    Model cloud = Cut.after(cloudSource(model, quantized, floatCloud), start, vit.output(), Set.of(vit.input()))
+        .orElseThrow(() -> new VitqException("Blocks " + (k + 1) + ".." + vit.blocks().size() + " read the image "
+            + "itself, so the model cannot be split there."));
+    return new Probe(device, out, cloud, start);
+  }
+
+  /**
+   * Splits {@code model} (float) quantized by {@code plan} after {@code k} blocks.
+   *
+   * @param floatCloud whether the cloud runs the float blocks instead of the quantized ones
+   * @param codec how the tokens are coded, or null for the plan's 8-bit levels (then, without reduction, the pair
+   *     computes exactly what the single quantized model computes)
+   * @throws VitqException if the split or the reduction does not fit the model
+   */
+  static Parts of(Model model, VitStructure vit, QuantPlan plan, int k, Reduction reduction, boolean floatCloud,
+      BoundaryCodec codec) throws VitqException {
+    Quantizer q = boundaryQuantizer(vit, plan, k);
+    int depth = vit.blocks().size();
+    String boundary = vit.blocks().get(k).input();
+    PlanEntry entry = plan.entry(boundary).orElseThrow();
+    int width = vit.embedDim();
+    float base = QdqLowering.scaleInput(entry)[0];
+    float[] factor = new float[width];
+    for (int c = 0; c < width; c++) {
+      factor[c] = q.perChannel() ? q.scale(c) / base : 1f;
+    }
+    Model quantized = QdqLowering.lower(model, plan, QdqLowering.Mode.DEPLOY);
+    int tokens = tokensAfter(vit, reduction);
+
+    // Device: everything up to the boundary (and block K's attention for the reduction), then the reduction and
+    // the coding. Without a codec the plan's quantizer codes the tokens, spelled as the lowering spells it so the
+    // levels are the same numbers. Only per-image values leave the device; constants live in the cloud half.
+    Model[] prefixOut = new Model[1];
+    GraphBuilder[] builderOut = new GraphBuilder[1];
+    String reduced = devicePrefix(quantized, vit, k, reduction, prefixOut, builderOut);
+    Model prefix = prefixOut[0];
+    GraphBuilder b = builderOut[0];
+    String levels;
+    if (codec == null) {
+      String scale = b.initializer("vitq_boundary_scale", Tensor.ofFloats("", List.of(), new float[] {base}));
+      String zero = b.initializer("vitq_boundary_zero_point", Tensor.ofBytes("", DType.UINT8, List.of(),
+          new byte[] {(byte) q.zeroPoints()[0]}));
+      String factors = b.initializer("vitq_boundary_channel_factor", Tensor.ofFloats("", List.of((long) width),
+          factor));
+      levels = b.op("QuantizeLinear", List.of(b.op("Mul", List.of(reduced, b.op("Reciprocal",
+          List.of(factors)))), scale, zero));
+      if (q.bits() < 8) {
+        levels = b.op("Clip", List.of(levels,
+            b.initializer("vitq_boundary_qmin", Tensor.ofBytes("", DType.UINT8, List.of(), new byte[] {0})),
+            b.initializer("vitq_boundary_qmax", Tensor.ofBytes("", DType.UINT8, List.of(),
+                new byte[] {(byte) q.qmax()}))));
+      }
+    } else {
+      levels = codec.encode(b, reduced);
     }
     b.add(identity(levels, TOKENS));
-    b.add(identity(scale, SCALE));
-    b.add(identity(zero, ZERO_POINT));
-    b.add(identity(factors, CHANNEL_FACTOR));
-    List<Value> wire = wire(tokens, width);
+    int bytesPerToken = codec == null ? width : codec.bytesPerToken();
+    List<Value> wire = wire(tokens, bytesPerToken);
     Model device = extend(prefix, b, prefix.graph().inputs(), wire);
     device = FastLayerNorm.apply(device, vit, vit.tokens());
 
-    // Cloud: the rest of the quantized (or float) model from the boundary, fed by dequantizing the wire.
-    Model source = floatCloud ? model : quantized;
-    String start = floatCloud ? boundary : dequantized(quantized, boundary, q.perChannel());
-    Model suffix = Cut.after(source, start, vit.output(), Set.of(vit.input())).orElseThrow(() -> new VitqException(
-        "Blocks " + (k + 1) + ".." + depth + " read the image itself, so the model cannot be split there."));
+    // Cloud: the rest of the quantized (or float) model from the boundary, fed by decoding the wire.
+    String start = cloudStart(quantized, vit, k, q, floatCloud);
+    Model suffix = Cut.after(cloudSource(model, quantized, floatCloud), start, vit.output(), Set.of(vit.input()))
+        .orElseThrow(() -> new VitqException("Blocks " + (k + 1) + ".." + depth + " read the image itself, so the "
+            + "model cannot be split there."));
     GraphBuilder c = GraphBuilder.around(suffix.graph()).scope("vitq_boundary");
     for (Value v : wire) {
       c.reserve(v.name());
     }
-    String deq = c.op("Mul", List.of(c.op("DequantizeLinear", List.of(TOKENS, SCALE, ZERO_POINT)), CHANNEL_FACTOR));
+    String deq;
+    if (codec == null) {
+      String scale = c.initializer("vitq_boundary_scale", Tensor.ofFloats("", List.of(), new float[] {base}));
+      String zero = c.initializer("vitq_boundary_zero_point", Tensor.ofBytes("", DType.UINT8, List.of(),
+          new byte[] {(byte) q.zeroPoints()[0]}));
+      String factors = c.initializer("vitq_boundary_channel_factor", Tensor.ofFloats("", List.of((long) width),
+          factor));
+      deq = c.op("Mul", List.of(c.op("DequantizeLinear", List.of(TOKENS, scale, zero)), factors));
+    } else {
+      deq = codec.decode(c, TOKENS);
+    }
     c.add(identity(deq, start));
     List<Value> outputs = suffix.graph().outputs();
     Graph g = suffix.graph();
@@ -155,9 +246,9 @@ final class Split {
     Model cloud = extend(suffix.withGraph(g.withInputs(List.of())), c, inputs, outputs);
     cloud = FastLayerNorm.apply(cloud, vit, tokens);
     if (tokens != vit.tokens()) {
-      takesFewerTokens(cloud, tokens, width, k);
+      takesFewerTokens(cloud, tokens, bytesPerToken, k);
     }
-    return new Parts(device, cloud, tokens, width, q, factor);
+    return new Parts(device, cloud, tokens, width, q, factor, codec);
   }
 
   /**
@@ -165,20 +256,14 @@ final class Split {
    * tokens out (rather than reading it from the tensor) cannot take fewer, and that is better said now than found
    * by the first request.
    */
-  private static void takesFewerTokens(Model cloud, int tokens, int width, int k) throws VitqException {
-    java.util.Map<String, HostTensor> zero = new java.util.LinkedHashMap<>();
-    zero.put(TOKENS, new HostTensor(DType.UINT8, new long[] {1, tokens, width}, java.nio.ByteBuffer.allocateDirect(
-        tokens * width)));
-    zero.put(SCALE, HostTensor.ofFloats(new long[0], new float[] {1f}));
-    zero.put(ZERO_POINT, new HostTensor(DType.UINT8, new long[0], java.nio.ByteBuffer.allocateDirect(1)));
-    float[] ones = new float[width];
-    java.util.Arrays.fill(ones, 1f);
-    zero.put(CHANNEL_FACTOR, HostTensor.ofFloats(new long[] {width}, ones));
+  private static void takesFewerTokens(Model cloud, int tokens, int bytesPerToken, int k) throws VitqException {
+    Map<String, HostTensor> zero = Map.of(TOKENS, new HostTensor(DType.UINT8, new long[] {1, tokens, bytesPerToken},
+        java.nio.ByteBuffer.allocateDirect(tokens * bytesPerToken)));
     try (InferenceSession s = InferenceSession.of(cloud, new InferenceSession.Config(1, false))) {
       s.run(zero, List.of(s.outputNames().get(0)));
     } catch (VitqException e) {
       throw new VitqException("After block " + k + " this model's graph fixes the number of tokens, so the cloud half "
-          + "cannot take " + tokens + "; export it without --keep-tokens or --pool.", e);
+          + "cannot take " + tokens + "; export it without token reduction.", e);
     }
   }
 
@@ -230,6 +315,13 @@ final class Split {
         }
         yield prefix + kept + (a.fuse() ? 1 : 0);
       }
+      case Reduction.Merge m -> {
+        if (m.merged() < 1 || m.merged() > (patches + 1) / 2) {
+          throw new VitqException("--merge must be 1.." + (patches + 1) / 2 + " (at most every other patch token "
+              + "merges), got " + m.merged() + ".");
+        }
+        yield vit.tokens() - m.merged();
+      }
       case Reduction.Pool p -> {
         int side = (int) Math.round(Math.sqrt(patches));
         if (p.size() < 2 || side * side != patches || side % p.size() != 0) {
@@ -274,6 +366,7 @@ final class Split {
             b.op("Unsqueeze", List.of(weight, b.longs(2)))));
         yield b.op("Concat", List.of(head, kept, fused), Attribute.of("axis", 1L));
       }
+      case Reduction.Merge m -> merge(b, x, prefix, total, width, m.merged());
       case Reduction.Pool p -> {
         long side = Math.round(Math.sqrt(total - prefix));
         String patches = b.op("Slice", List.of(x, b.longs(prefix), b.longs(total), b.longs(1)));
@@ -292,13 +385,71 @@ final class Split {
     };
   }
 
-  /** The values that cross: the levels and what dequantizes them. */
-  static List<Value> wire(int tokens, int width) {
-    return List.of(
-        Value.of(TOKENS, new TensorType(DType.UINT8, List.of(Dim.symbol("batch"), Dim.of(tokens), Dim.of(width)))),
-        Value.of(SCALE, new TensorType(DType.FLOAT, List.of())),
-        Value.of(ZERO_POINT, new TensorType(DType.UINT8, List.of())),
-        Value.of(CHANNEL_FACTOR, new TensorType(DType.FLOAT, List.of(Dim.of(width)))));
+  /**
+   * ToMe's bipartite soft matching on the patch tokens: even-numbered ones form A, odd-numbered ones B; each token of
+   * A is matched to the token of B of highest cosine similarity, the {@code r} best-matched A tokens are averaged into
+   * their matches (a B token that takes k of them becomes the mean of k + 1 tokens), and the rest of A stays. Out:
+   * the prefix tokens, the unmerged A tokens (most similar first), then B.
+   */
+  private static String merge(GraphBuilder b, String x, int prefix, int total, long width, int r) {
+    int n = total - prefix;
+    int na = (n + 1) / 2;
+    int nb = n / 2;
+    long[] even = new long[na];
+    long[] odd = new long[nb];
+    for (int i = 0; i < na; i++) {
+      even[i] = 2L * i;
+    }
+    long[] range = new long[nb];
+    for (int i = 0; i < nb; i++) {
+      odd[i] = 2L * i + 1;
+      range[i] = i;
+    }
+    String patches = b.op("Slice", List.of(x, b.longs(prefix), b.longs(total), b.longs(1)));
+    String a = b.op("Gather", List.of(patches, b.longs(even)), Attribute.of("axis", 1L));
+    String bs = b.op("Gather", List.of(patches, b.longs(odd)), Attribute.of("axis", 1L));
+    // Spelled with ops whose form is the same from opset 13 on (ReduceL2 and ReduceMax changed at 18).
+    String an = b.op("Div", List.of(a, b.op("Sqrt", List.of(b.op("ReduceSum", List.of(b.op("Mul", List.of(a, a)),
+        b.longs(2)), Attribute.of("keepdims", 1L))))));
+    String bn = b.op("Div", List.of(bs, b.op("Sqrt", List.of(b.op("ReduceSum", List.of(b.op("Mul", List.of(bs, bs)),
+        b.longs(2)), Attribute.of("keepdims", 1L))))));
+    String similarity = b.op("MatMul", List.of(an, b.op("Transpose", List.of(bn), Attribute.ofInts("perm", 0, 2, 1))));
+    List<String> top1 = b.op("", "TopK", List.of(similarity, b.longs(1)), 2, Attribute.of("axis", 2L),
+        Attribute.of("largest", 1L), Attribute.of("sorted", 1L));
+    String best = b.op("Reshape", List.of(top1.get(0), b.longs(0, na)));
+    String match = b.op("Reshape", List.of(top1.get(1), b.longs(0, na)));
+    // One sort of A by its best similarity splits it into the merged (first r) and the kept (the rest).
+    String order = b.op("", "TopK", List.of(best, b.longs(na)), 2, Attribute.of("axis", 1L),
+        Attribute.of("largest", 1L), Attribute.of("sorted", 1L)).get(1);
+    String mergedIdx = b.op("Slice", List.of(order, b.longs(0), b.longs(r), b.longs(1)));
+    String keptIdx = b.op("Slice", List.of(order, b.longs(r), b.longs(na), b.longs(1)));
+    String merged = b.op("GatherElements", List.of(a, b.op("Expand", List.of(b.op("Unsqueeze", List.of(mergedIdx,
+        b.longs(2))), b.longs(1, 1, width)))), Attribute.of("axis", 1L));
+    String kept = b.op("GatherElements", List.of(a, b.op("Expand", List.of(b.op("Unsqueeze", List.of(keptIdx,
+        b.longs(2))), b.longs(1, 1, width)))), Attribute.of("axis", 1L));
+    String destination = b.op("GatherElements", List.of(match, mergedIdx), Attribute.of("axis", 1L));
+    // One-hot [batch, r, |B|] of each merged token's destination: sums and counts by two products.
+    String oneHot = b.op("Cast", List.of(b.op("Equal", List.of(b.op("Unsqueeze", List.of(destination, b.longs(2))),
+        b.longs(range)))), Attribute.of("to", (long) DType.FLOAT.code()));
+    String sums = b.op("MatMul", List.of(b.op("Transpose", List.of(oneHot), Attribute.ofInts("perm", 0, 2, 1)),
+        merged));
+    String counts = b.op("Unsqueeze", List.of(b.op("ReduceSum", List.of(oneHot, b.longs(1)),
+        Attribute.of("keepdims", 0L)), b.longs(2)));
+    String averaged = b.op("Div", List.of(b.op("Add", List.of(bs, sums)), b.op("Add", List.of(counts,
+        b.scalar(1f)))));
+    List<String> parts = new ArrayList<>();
+    if (prefix > 0) {
+      parts.add(b.op("Slice", List.of(x, b.longs(0), b.longs(prefix), b.longs(1))));
+    }
+    parts.add(kept);
+    parts.add(averaged);
+    return b.op("Concat", parts, Attribute.of("axis", 1L));
+  }
+
+  /** The value that crosses: each image's coded tokens. */
+  static List<Value> wire(int tokens, int bytesPerToken) {
+    return List.of(Value.of(TOKENS, new TensorType(DType.UINT8, List.of(Dim.symbol("batch"), Dim.of(tokens),
+        Dim.of(bytesPerToken)))));
   }
 
   private static Node identity(String from, String to) {

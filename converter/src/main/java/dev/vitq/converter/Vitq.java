@@ -206,11 +206,12 @@ public final class Vitq {
       if (r.planOut() != null) {
         AtomicFile.write(r.planOut(), plan.toJson().getBytes(StandardCharsets.UTF_8));
       }
-      OnnxWriter.write(quantized, r.output());
+      List<ModelFiles.Written> written = writeDeployable(quantized, r.output(), r.format());
       // The search is done and its result written: its saved state has nothing left to resume.
       AtomicFile.deleteQuietly(stateFile(r.output()));
-      long bytes = sizeOf(r.output());
-      Reports.Quantize done = new Reports.Quantize(source, sha, r.output().toString(), bytes, r.scheme().cliName(),
+      Path primary = written.get(0).path();
+      long bytes = written.get(0).bytes();
+      Reports.Quantize done = new Reports.Quantize(source, sha, primary.toString(), bytes, r.scheme().cliName(),
           r.method().cliName(), plan.search(), r.seed(), plan.entries().size(), plan.calibrationImages(),
           data.skipped(),
           millis(t0, t1), millis(t1, t2), millis(t0, System.nanoTime()),
@@ -227,6 +228,20 @@ public final class Vitq {
         DemoModel.delete(demoImages);
       }
     }
+  }
+
+  /**
+   * Writes a quantized model in the formats asked for: {@code output} as ONNX and/or its {@code .ort} twin, which
+   * then gets the operator list of ONNX Runtime's reduced build beside it ({@code NAME.required_operators.config}).
+   */
+  static List<ModelFiles.Written> writeDeployable(Model model, Path output, Format format) throws VitqException {
+    List<ModelFiles.Written> written = new java.util.ArrayList<>(ModelFiles.write(model, output, format));
+    if (format != Format.ONNX) {
+      Path ort = ModelFiles.withExtension(output, ".ort");
+      written.add(ModelFiles.writeRequiredOperators(ModelFiles.withExtension(output, "." + ModelFiles.REQUIRED_OPERATORS),
+          List.of(model), List.of(fileName(ort))));
+    }
+    return written;
   }
 
   /** The searches {@link #quantize} knows. */
@@ -279,8 +294,16 @@ public final class Vitq {
    */
   public static Reports.Export export(ExportRequest r, Progress progress, Path reportDir) throws VitqException {
     long t0 = System.nanoTime();
-    if (r.keepTokens() != 0 && r.pool() != 0) {
-      throw new VitqException("Pass --keep-tokens or --pool, not both.");
+    int given = (r.keepTokens() != 0 ? 1 : 0) + (r.pool() != 0 ? 1 : 0) + (r.merge() != 0 ? 1 : 0);
+    if (given > 1) {
+      throw new VitqException("Pass one of --keep-tokens, --pool and --merge, not several.");
+    }
+    if (r.maxBytes() != 0 && given > 0) {
+      throw new VitqException("--max-bytes chooses the token reduction itself; leave out --keep-tokens, --pool and "
+          + "--merge.");
+    }
+    if (r.maxBytes() < 0) {
+      throw new VitqException("--max-bytes must be positive, got " + r.maxBytes() + ".");
     }
     LoadedModel m = load(r.model(), r.preprocess());
     if (m.vit() == null) {
@@ -289,6 +312,10 @@ public final class Vitq {
     }
     String sha = sha256(r.model());
     Preprocessing pre = r.preprocess().resolve(m.model());
+    InferenceSession.Config session = InferenceSession.Config.defaults().withThreads(r.threads());
+    if (r.maxBytes() != 0 && r.calibration() == null) {
+      throw new VitqException("--max-bytes fits the boundary coding on calibration images: pass --calib DIR too.");
+    }
     QuantPlan plan;
     if (r.plan() != null) {
       try {
@@ -304,7 +331,6 @@ public final class Vitq {
       if (r.calibration() == null) {
         throw new VitqException("Pass --calib DIR (or --plan PLAN.json): exporting needs calibration images.");
       }
-      InferenceSession.Config session = InferenceSession.Config.defaults().withThreads(r.threads());
       plan = Calibrator.calibrate(m.model(), m.vit().input(), QuantSites.of(m.vit(), r.scheme()), sha,
           ImageDataset.open(r.calibration(), pre),
           new Calibrator.Settings(r.scheme(), r.method(), runBatch(m.model(), r.batchSize()), r.seed(), session),
@@ -314,21 +340,31 @@ public final class Vitq {
       throw new VitqException("--fuse goes with --keep-tokens below 1.");
     }
     Split.Reduction reduction = r.keepTokens() != 0 ? new Split.Reduction.Attention(r.keepTokens(), r.fuse())
-        : r.pool() != 0 ? new Split.Reduction.Pool(r.pool()) : new Split.Reduction.None();
-    Split.Parts parts = Split.of(m.model(), m.vit(), plan, r.split(), reduction, r.floatCloud());
+        : r.pool() != 0 ? new Split.Reduction.Pool(r.pool())
+        : r.merge() != 0 ? new Split.Reduction.Merge(r.merge()) : new Split.Reduction.None();
+    BoundaryCodec codec = null;
+    BoundaryBudget.Choice choice = null;
+    if (r.maxBytes() != 0) {
+      choice = BoundaryBudget.choose(m.model(), m.vit(), plan, r.split(), r.floatCloud(), r.maxBytes(),
+          ImageDataset.open(r.calibration(), pre), r.seed(), session, runBatch(m.model(), r.batchSize()), progress);
+      reduction = choice.best().reduction();
+      codec = choice.best().codec();
+    }
+    Split.Parts parts = Split.of(m.model(), m.vit(), plan, r.split(), reduction, r.floatCloud(), codec);
     String provenance = provenance(r.model().toString(), sha, plan);
     Model device = parts.device().withProducer("vitq", version()).withMetadata("vitq", provenance);
     Model cloud = parts.cloud().withProducer("vitq", version()).withMetadata("vitq", provenance);
-    String kind = switch (reduction) {
-      case Split.Reduction.None n -> "none";
-      case Split.Reduction.Attention a -> "attention";
-      case Split.Reduction.Pool p -> "pool";
-    };
-    Bundle.write(r.bundle(), device, cloud, manifest(r, m, sha, pre, plan, parts, kind));
+    String kind = kind(reduction);
+    Bundle.write(r.bundle(), device, cloud, manifest(r, m, sha, pre, plan, parts, reduction, choice), r.format());
+    List<Reports.Export.Tried> tried = choice == null ? List.of() : choice.tried().stream()
+        .map(c -> new Reports.Export.Tried(c.describe(), c.tokens(), c.bytesPerImage(), c.agreement())).toList();
+    Path deviceFile = r.bundle().resolve(r.format() == Format.ORT ? Bundle.DEVICE_ORT : Bundle.DEVICE);
+    Path cloudFile = r.bundle().resolve(r.format() == Format.ORT ? Bundle.CLOUD_ORT : Bundle.CLOUD);
     Reports.Export done = new Reports.Export(r.bundle().toString(), r.model().toString(), plan.scheme().cliName(),
         r.split(), m.vit().blocks().size(), kind, m.vit().tokens(), parts.tokens(), parts.bytesPerImage(),
-        4L * m.vit().tokens() * parts.width(), sizeOf(r.bundle().resolve(Bundle.DEVICE)),
-        sizeOf(r.bundle().resolve(Bundle.CLOUD)), millis(t0, System.nanoTime()));
+        4L * m.vit().tokens() * parts.width(), sizeOf(deviceFile), sizeOf(cloudFile), millis(t0, System.nanoTime()),
+        describe(reduction) + ", " + (codec == null ? "the plan's " + parts.quantizer().bits() + "-bit levels" : codec),
+        choice == null ? null : choice.best().agreement(), tried);
     if (reportDir != null) {
       InferenceSession.Config config = InferenceSession.Config.defaults().withThreads(r.threads());
       ImageDataset images = r.calibration() == null ? null : ImageDataset.open(r.calibration(), pre);
@@ -339,8 +375,30 @@ public final class Vitq {
     return done;
   }
 
+  private static String kind(Split.Reduction reduction) {
+    return switch (reduction) {
+      case Split.Reduction.None n -> "none";
+      case Split.Reduction.Attention a -> "attention";
+      case Split.Reduction.Pool p -> "pool";
+      case Split.Reduction.Merge g -> "merge";
+    };
+  }
+
+  /** A reduction in the words of the command line. */
+  static String describe(Split.Reduction reduction) {
+    return switch (reduction) {
+      case Split.Reduction.None n -> "every token";
+      case Split.Reduction.Attention a -> "--keep-tokens " + a.keep() + (a.fuse() ? " --fuse" : "");
+      case Split.Reduction.Pool p -> "--pool " + p.size();
+      case Split.Reduction.Merge g -> "--merge " + g.merged();
+    };
+  }
+
+  /** The version of the manifest's boundary section: how the device's output is coded. */
+  static final String WIRE_FORMAT = "vitq-boundary/1";
+
   private static Map<String, Object> manifest(ExportRequest r, LoadedModel m, String sha, Preprocessing pre,
-      QuantPlan plan, Split.Parts parts, String kind) {
+      QuantPlan plan, Split.Parts parts, Split.Reduction reductionUsed, BoundaryBudget.Choice choice) {
     Map<String, Object> out = new LinkedHashMap<>();
     out.put("format", Bundle.FORMAT);
     out.put("vitq_version", version());
@@ -361,43 +419,78 @@ public final class Vitq {
     out.put("seed", plan.seed());
     int depth = m.vit().blocks().size();
     out.put("split", Map.of("device_blocks", r.split(), "cloud_blocks", depth - r.split(), "depth", depth));
+    String kind = kind(reductionUsed);
     Map<String, Object> reduction = new LinkedHashMap<>();
     reduction.put("kind", kind);
-    reduction.put("keep_tokens", r.keepTokens() == 0 ? null : r.keepTokens());
-    reduction.put("fuse", r.fuse());
-    reduction.put("pool", r.pool() == 0 ? null : r.pool());
+    reduction.put("keep_tokens", reductionUsed instanceof Split.Reduction.Attention a ? a.keep() : null);
+    reduction.put("fuse", reductionUsed instanceof Split.Reduction.Attention a && a.fuse());
+    reduction.put("pool", reductionUsed instanceof Split.Reduction.Pool p ? p.size() : null);
+    reduction.put("merge", reductionUsed instanceof Split.Reduction.Merge g ? g.merged() : null);
     reduction.put("tokens_in", m.vit().tokens());
     reduction.put("tokens_out", parts.tokens());
-    reduction.put("rule", switch (kind) {
-      case "attention" -> "class token kept; patch tokens ranked by the class token's attention in block "
-          + r.split() + " (summed over heads), the top share kept, in rank order"
-          + (r.fuse() ? ", then one token: the dropped patch tokens' mean weighted by that attention" : "");
-      case "pool" -> "class token kept; each " + r.pool() + "x" + r.pool() + " square of neighbouring patch tokens "
-          + "averaged, row-major";
-      default -> "every token, in model order";
+    reduction.put("rule", switch (reductionUsed) {
+      case Split.Reduction.Attention a -> "class token kept; patch tokens ranked by the class token's attention in "
+          + "block " + r.split() + " (summed over heads), the top share kept, in rank order"
+          + (a.fuse() ? ", then one token: the dropped patch tokens' mean weighted by that attention" : "");
+      case Split.Reduction.Pool p -> "class token kept; each " + p.size() + "x" + p.size() + " square of "
+          + "neighbouring patch tokens averaged, row-major";
+      case Split.Reduction.Merge g -> "class token kept; patch tokens alternate between sets A (even) and B (odd); "
+          + "the " + g.merged() + " tokens of A most similar (cosine) to a token of B are averaged into it; out: the "
+          + "unmerged A tokens, most similar first, then B";
+      case Split.Reduction.None n -> "every token, in model order";
     });
     out.put("token_reduction", reduction);
     out.put("cloud_precision", r.floatCloud() ? "fp32" : "same");
     Map<String, Object> boundary = new LinkedHashMap<>();
-    boundary.put("tensors", List.of(
-        Map.of("name", Split.TOKENS, "dtype", "uint8", "shape", List.of("batch", parts.tokens(), parts.width())),
-        Map.of("name", Split.SCALE, "dtype", "float32", "shape", List.of()),
-        Map.of("name", Split.ZERO_POINT, "dtype", "uint8", "shape", List.of()),
-        Map.of("name", Split.CHANNEL_FACTOR, "dtype", "float32", "shape", List.of(parts.width()))));
-    boundary.put("dequantize", "x[b, t, c] = (boundary_tokens[b, t, c] - boundary_zero_point) * boundary_scale"
-        + " * boundary_channel_factor[c]");
-    boundary.put("bits", parts.quantizer().bits());
-    boundary.put("scale", QdqLowering.scaleInput(plan.entry(m.vit().blocks().get(r.split()).input()).orElseThrow())[0]);
-    boundary.put("zero_point", parts.quantizer().zeroPoints()[0]);
-    boundary.put("channel_factor", parts.channelFactor());
+    boundary.put("wire_format", WIRE_FORMAT);
+    boundary.put("tensor", Map.of("name", Split.TOKENS, "dtype", "uint8", "shape", List.of("batch", parts.tokens(),
+        parts.bytesPerToken()), "device_output", true, "cloud_input", true));
+    boundary.put("tokens", parts.tokens());
+    boundary.put("width", parts.width());
+    boundary.put("bytes_per_token", parts.bytesPerToken());
     boundary.put("bytes_per_image", parts.bytesPerImage());
     // What the float model would send at this boundary: every token in float32.
     boundary.put("float32_bytes_per_image", 4L * m.vit().tokens() * parts.width());
+    boundary.put("send", "the device output's bytes for one image, row-major (token, then byte): the cloud feeds "
+        + "them as " + Split.TOKENS + " [1, " + parts.tokens() + ", " + parts.bytesPerToken() + "] (batch them along "
+        + "the first axis); nothing else crosses");
+    if (parts.codec() == null) {
+      Map<String, Object> levels = new LinkedHashMap<>();
+      levels.put("codec", "levels");
+      levels.put("components", parts.width());
+      levels.put("bits", parts.quantizer().bits());
+      levels.put("pack", "one byte per code, per token in channel order");
+      levels.put("decode", "x[t, c] = (code[t, c] - zero_point) * scale * channel_factor[c] (cloud.onnx does this)");
+      levels.put("scale", QdqLowering.scaleInput(plan.entry(m.vit().blocks().get(r.split()).input()).orElseThrow())[0]);
+      levels.put("zero_point", parts.quantizer().zeroPoints()[0]);
+      levels.put("channel_factor", parts.channelFactor());
+      boundary.put("coding", levels);
+    } else {
+      boundary.put("coding", parts.codec().describe());
+    }
+    if (choice != null) {
+      Map<String, Object> chosen = new LinkedHashMap<>();
+      chosen.put("max_bytes", r.maxBytes());
+      chosen.put("fit_images", choice.fitImages());
+      chosen.put("score_images", choice.scoreImages());
+      chosen.put("agreement", choice.best().agreement());
+      chosen.put("tried", choice.tried().stream().map(c -> Map.of("configuration", c.describe(), "bytes_per_image",
+          c.bytesPerImage(), "agreement", c.agreement())).toList());
+      boundary.put("budget", chosen);
+    }
     out.put("boundary", boundary);
-    out.put("device", Map.of("file", Bundle.DEVICE, "input", m.vit().input(), "outputs", List.of(Split.TOKENS,
-        Split.SCALE, Split.ZERO_POINT, Split.CHANNEL_FACTOR)));
-    out.put("cloud", Map.of("file", Bundle.CLOUD, "inputs", List.of(Split.TOKENS, Split.SCALE, Split.ZERO_POINT,
-        Split.CHANNEL_FACTOR), "output", m.vit().output()));
+    List<String> deviceFiles = switch (r.format()) {
+      case ONNX -> List.of(Bundle.DEVICE);
+      case ORT -> List.of(Bundle.DEVICE_ORT);
+      case BOTH -> List.of(Bundle.DEVICE, Bundle.DEVICE_ORT);
+    };
+    List<String> cloudFiles = switch (r.format()) {
+      case ONNX -> List.of(Bundle.CLOUD);
+      case ORT -> List.of(Bundle.CLOUD_ORT);
+      case BOTH -> List.of(Bundle.CLOUD, Bundle.CLOUD_ORT);
+    };
+    out.put("device", Map.of("files", deviceFiles, "input", m.vit().input(), "outputs", List.of(Split.TOKENS)));
+    out.put("cloud", Map.of("files", cloudFiles, "inputs", List.of(Split.TOKENS), "output", m.vit().output()));
     return out;
   }
 
@@ -431,16 +524,15 @@ public final class Vitq {
   private static List<Reports.Eval> evaluateAll(List<Path> models, EvalRequest r, Progress progress)
       throws VitqException {
     InferenceSession.Config config = InferenceSession.Config.defaults().withThreads(r.threads());
-    Preprocessing pre = r.preprocess().resolve(OnnxReader.read(models.get(0)));
+    Preprocessing pre = r.preprocess().resolve(ModelFiles.read(models.get(0)));
     Evaluation.Predictions refPredictions = null;
     if (r.reference() != null) {
-      refPredictions = predict(OnnxReader.read(r.reference()), ImageDataset.open(r.data(), pre), config,
-          r.batchSize(), progress);
+      refPredictions = predict(r.reference(), ImageDataset.open(r.data(), pre), config, r.batchSize(), progress);
     }
     List<Reports.Eval> out = new java.util.ArrayList<>();
     for (Path model : models) {
       ImageDataset images = ImageDataset.open(r.data(), pre);
-      Evaluation.Predictions p = predict(OnnxReader.read(model), images, config, r.batchSize(), progress);
+      Evaluation.Predictions p = predict(model, images, config, r.batchSize(), progress);
       boolean labelled = !images.classes().isEmpty();
       out.add(new Reports.Eval(model.toString(), p.predicted().length, images.skipped(), labelled ? p.top1() : null,
           r.reference() == null ? null : r.reference().toString(), refPredictions == null ? null
@@ -449,10 +541,12 @@ public final class Vitq {
     return out;
   }
 
-  private static Evaluation.Predictions predict(Model m, ImageDataset images, InferenceSession.Config config,
+  /** Top-1 predictions of an ONNX or ORT file. */
+  private static Evaluation.Predictions predict(Path file, ImageDataset images, InferenceSession.Config config,
       int batchSize, Progress progress) throws VitqException {
+    Model m = ModelFiles.read(file);
     PreprocessFlags.imageInput(m);
-    try (InferenceSession s = InferenceSession.of(m, config)) {
+    try (InferenceSession s = ModelFiles.open(file, m, config)) {
       return Evaluation.predict(s, images, runBatch(m, batchSize), progress);
     }
   }
@@ -517,7 +611,7 @@ public final class Vitq {
     InferenceSession.Config config = InferenceSession.Config.defaults().withThreads(r.threads());
     Preprocessing pre = r.preprocess().resolve(b.device());
     Evaluation.Predictions refPredictions = reference == null ? null
-        : predict(OnnxReader.read(reference), ImageDataset.open(r.data(), pre), config, batchSize, progress);
+        : predict(reference, ImageDataset.open(r.data(), pre), config, batchSize, progress);
     ImageDataset images = ImageDataset.open(r.data(), pre);
     int[] predicted = new int[images.size()];
     int[] labels = new int[images.size()];
@@ -554,14 +648,15 @@ public final class Vitq {
     int batch = r.batch();
     int runs = r.runs();
     checkBench(batch, runs);
-    Model m = OnnxReader.read(model);
+    Model m = ModelFiles.read(model);
     if (fixedBatch(m) > 0 && fixedBatch(m) != batch) {
       throw new VitqException(fileName(model) + "'s input has a fixed batch of " + fixedBatch(m) + "; bench it with "
           + "--batch " + fixedBatch(m) + ".");
     }
     HostTensor x = randomImages(m, batch);
     double[] times;
-    try (InferenceSession s = InferenceSession.of(m, InferenceSession.Config.defaults().withThreads(r.threads()))) {
+    try (InferenceSession s = ModelFiles.open(model, m, InferenceSession.Config.defaults()
+        .withThreads(r.threads()))) {
       Map<String, HostTensor> feed = Map.of(s.inputNames().get(0), x);
       times = time(() -> s.run(feed, List.of(s.outputNames().get(0))), runs);
     }

@@ -17,7 +17,8 @@ import java.util.Map;
  * This is the only place {@code vitq serve} reads the manifest's wire section, so a new boundary format changes this
  * class and nothing else.
  *
- * <p>One image's body is the per-image tensors (those whose shape starts with {@code "batch"}) in manifest order,
+ * <p>The section lists its tensors under {@code tensors}, or, in wire format {@code vitq-boundary/1}, the one
+ * per-image tensor under {@code tensor}. One image's body is the per-image tensors (those whose shape starts with {@code "batch"}) in manifest order,
  * each as its elements in row-major order, little-endian, without the batch dimension. Tensors without a batch
  * dimension are constants: their value is the tensor entry's {@code value}, else the boundary section's entry named
  * as the tensor without its {@code boundary_} prefix (today's {@code scale}, {@code zero_point},
@@ -58,7 +59,16 @@ final class WireFormat {
    */
   static WireFormat of(JsonNode manifest) throws VitqException {
     JsonNode boundary = manifest.path("boundary");
+    String wire = boundary.path("wire_format").asText("");
+    if (!wire.isEmpty() && !wire.equals(Vitq.WIRE_FORMAT)) {
+      throw new VitqException("The bundle's boundary is in wire format '" + wire + "'; this vitq serves "
+          + Vitq.WIRE_FORMAT + ".");
+    }
     JsonNode list = boundary.path("tensors");
+    if (!list.isArray() && boundary.path("tensor").isObject()) {
+      // vitq-boundary/1: one per-image tensor, every constant inside cloud.onnx.
+      list = com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.arrayNode().add(boundary.get("tensor"));
+    }
     if (!list.isArray() || list.isEmpty()) {
       throw new VitqException("The bundle manifest has no boundary tensors, so it does not say what the device sends.");
     }

@@ -80,10 +80,14 @@ class ExportCliTest {
         cloud.graph().inputs().stream().map(v -> v.name()).toList(), "the cloud reads exactly what the device sends");
     assertEquals("logits", cloud.graph().outputs().get(0).name());
     JsonNode m = JSON.readTree(bundle.resolve("manifest.json").toFile());
-    assertEquals("vitq-bundle/1", m.get("format").asText());
+    assertEquals("vitq-bundle/2", m.get("format").asText());
+    assertEquals(1, device.graph().outputs().size(), "only per-image values leave the device");
     assertEquals(2, m.get("split").get("device_blocks").asInt());
     assertEquals(1, m.get("split").get("cloud_blocks").asInt());
-    assertEquals("boundary_tokens", m.get("boundary").get("tensors").get(0).get("name").asText());
+    assertEquals("boundary_tokens", m.get("boundary").get("tensor").get("name").asText());
+    assertEquals("vitq-boundary/1", m.get("boundary").get("wire_format").asText());
+    assertEquals("levels", m.get("boundary").get("coding").get("codec").asText());
+    assertEquals("onnx", m.get("files").get("device.onnx").get("format").asText());
     assertEquals(64, m.get("source").get("sha256").asText().length());
     assertEquals(64, m.get("files").get("device.onnx").get("sha256").asText().length());
     assertEquals(0.5, m.get("preprocessing").get("mean").get(0).asDouble());
@@ -128,7 +132,11 @@ class ExportCliTest {
         new String[] {"--split", "1", "--keep-tokens", "1.5"},
         new String[] {"--split", "1", "--keep-tokens", "0.5", "--pool", "2"},
         new String[] {"--split", "1", "--pool", "3"}, new String[] {"--split", "1", "--fuse"},
-        new String[] {"--split", "1", "--cloud-precision", "fp16"})) {
+        new String[] {"--split", "1", "--cloud-precision", "fp16"},
+        new String[] {"--split", "1", "--merge", "9"}, new String[] {"--split", "1", "--merge", "2", "--pool", "2"},
+        new String[] {"--split", "1", "--max-bytes", "8"},
+        new String[] {"--split", "1", "--max-bytes", "200", "--keep-tokens", "0.5"},
+        new String[] {"--split", "1", "--format", "tflite"})) {
       CliRun r = export(bundle, bad);
       assertEquals(1, r.exitCode(), String.join(" ", bad) + ": " + r.err());
       assertTrue(r.err().startsWith("vitq: "), r.err());
@@ -143,5 +151,115 @@ class ExportCliTest {
     e = CliRun.of("bench", "--bundle", images.toString());
     assertEquals(1, e.exitCode());
     assertTrue(e.err().contains("is not a vitq bundle"), e.err());
+  }
+
+  @Test
+  void tomeMergingSendsFewerTokensTheCloudAccepts(@TempDir Path dir) throws Exception {
+    Path merged = dir.resolve("merged");
+    CliRun r = export(merged, "--split", "2", "--merge", "8");
+    assertEquals(0, r.exitCode(), r.err());
+    assertEquals(9, JSON.readTree(r.out()).get("tokens_out").asInt(), "class token, 8 - 8 kept of A, all 8 of B");
+    assertEquals("merge", JSON.readTree(r.out()).get("reduction").asText());
+    assertTrue(evalBundle(merged, model).get("agreement").asDouble() > 0.3);
+  }
+
+  @Test
+  void maxBytesFitsTheBoundaryAndTheManifestSaysHowToUnpackIt(@TempDir Path dir) throws Exception {
+    // 17 tokens of width 32: 544 bytes at the plan's 8-bit levels; 200 bytes forces fewer tokens, fewer components
+    // or fewer bits.
+    Path bundle = dir.resolve("fit");
+    CliRun r = export(bundle, "--split", "2", "--max-bytes", "200");
+    assertEquals(0, r.exitCode(), r.err());
+    JsonNode j = JSON.readTree(r.out());
+    long bytes = j.get("bytes_per_image").asLong();
+    assertTrue(bytes <= 200 && bytes > 0, "bytes per image " + bytes);
+    assertTrue(j.get("tried").size() >= 6, "every reduction at several bit widths: " + j.get("tried"));
+    JsonNode m = JSON.readTree(bundle.resolve("manifest.json").toFile());
+    JsonNode boundary = m.get("boundary");
+    assertEquals(bytes, boundary.get("bytes_per_image").asLong());
+    assertEquals(bytes, (long) boundary.get("tokens").asInt() * boundary.get("bytes_per_token").asInt());
+    JsonNode coding = boundary.get("coding");
+    int components = coding.get("components").asInt();
+    int bits = coding.get("bits").asInt();
+    assertEquals(boundary.get("bytes_per_token").asInt() * 8, components * bits);
+    assertEquals(components, coding.get("scale").size());
+    assertEquals(components, coding.get("offset").size());
+    Model device = OnnxReader.read(bundle.resolve("device.onnx"));
+    assertEquals(1, device.graph().outputs().size(), "only the packed codes leave the device");
+    assertEquals(DType.UINT8, device.graph().outputs().get(0).type().dtype());
+    assertEquals(boundary.get("bytes_per_token").asLong(), device.graph().outputs().get(0).type().shape().get(2)
+        .size());
+    JsonNode e = evalBundle(bundle, model);
+    assertTrue(e.get("agreement").asDouble() > 0.3, e.toString());
+    // The choice and the files are deterministic.
+    Path again = dir.resolve("again");
+    assertEquals(0, export(again, "--split", "2", "--max-bytes", "200").exitCode());
+    for (String f : List.of("device.onnx", "cloud.onnx", "manifest.json")) {
+      assertTrue(java.util.Arrays.equals(Files.readAllBytes(bundle.resolve(f)), Files.readAllBytes(again.resolve(f))),
+          f + " differs between two runs");
+    }
+    CliRun none = export(dir.resolve("none"), "--split", "2", "--max-bytes", "10");
+    assertEquals(1, none.exitCode());
+    assertTrue(none.err().contains("No boundary coding fits 10 bytes"), none.err());
+  }
+
+  @Test
+  void ortBundlesListEveryFileAndRunTheOrtHalves(@TempDir Path dir) throws Exception {
+    Path onnx = dir.resolve("onnx");
+    Path both = dir.resolve("both");
+    assertEquals(0, export(onnx, "--split", "2").exitCode());
+    CliRun r = export(both, "--split", "2", "--format", "both");
+    assertEquals(0, r.exitCode(), r.err());
+    JsonNode files = JSON.readTree(both.resolve("manifest.json").toFile()).get("files");
+    for (String f : List.of("device.onnx", "cloud.onnx", "device.ort", "cloud.ort", "required_operators.config")) {
+      assertTrue(files.has(f), f + " listed");
+      assertEquals(Files.size(both.resolve(f)), files.get(f).get("bytes").asLong(), f);
+    }
+    assertEquals("ort", files.get("device.ort").get("format").asText());
+    assertEquals("required-operators", files.get("required_operators.config").get("format").asText());
+    String ops = Files.readString(both.resolve("required_operators.config"));
+    for (String line : ops.lines().filter(l -> !l.startsWith("#")).toList()) {
+      assertTrue(line.matches("[a-z.]+;\\d+;[A-Za-z0-9]+(,[A-Za-z0-9]+)*"), "domain;opset;ops: " + line);
+    }
+    assertTrue(ops.contains("ai.onnx;17;") && ops.contains("QuantizeLinear"), ops);
+    // The ORT halves compute what the ONNX halves do: the same classes on every image.
+    JsonNode fromOrt = evalBundle(both, model);
+    JsonNode fromOnnx = evalBundle(onnx, model);
+    assertEquals(fromOnnx.get("agreement").asDouble(), fromOrt.get("agreement").asDouble());
+    assertEquals(fromOnnx.get("top1").asDouble(), fromOrt.get("top1").asDouble());
+    CliRun b = CliRun.of("bench", "--bundle", both.toString(), "--runs", "3", "--json");
+    assertEquals(0, b.exitCode(), b.err());
+    Files.write(both.resolve("device.ort"), new byte[] {1}, java.nio.file.StandardOpenOption.APPEND);
+    CliRun e = CliRun.of("eval", "--bundle", both.toString(), "--data", images.toString(), "-q");
+    assertEquals(1, e.exitCode());
+    assertTrue(e.err().contains("device.ort does not match the SHA-256"), e.err());
+  }
+
+  @Test
+  void quantizeWritesOrtFilesThatEvalAndBenchRun(@TempDir Path dir) throws Exception {
+    Path out = dir.resolve("q.onnx");
+    CliRun q = CliRun.of("quantize", model.toString(), "--calib", images.toString(), "--seed", "3", "--format",
+        "both", "-o", out.toString(), "-q");
+    assertEquals(0, q.exitCode(), q.err());
+    Path ort = dir.resolve("q.ort");
+    assertTrue(Files.size(ort) > 0);
+    assertTrue(Files.readString(dir.resolve("q.required_operators.config")).contains("com.microsoft;1;"));
+    CliRun e = CliRun.of("eval", ort.toString(), "--data", images.toString(), "--ref", out.toString(), "--json", "-q");
+    assertEquals(0, e.exitCode(), e.err());
+    assertEquals(1.0, JSON.readTree(e.out()).get("agreement").asDouble(), "the ORT file predicts as the ONNX file");
+    CliRun b = CliRun.of("bench", ort.toString(), "--runs", "3", "--json");
+    assertEquals(0, b.exitCode(), b.err());
+    CliRun only = CliRun.of("quantize", model.toString(), "--calib", images.toString(), "--seed", "3", "--format",
+        "ort", "-o", dir.resolve("only.onnx").toString(), "-q");
+    assertEquals(0, only.exitCode(), only.err());
+    assertTrue(Files.exists(dir.resolve("only.ort")));
+    assertFalse(Files.exists(dir.resolve("only.onnx")), "--format ort writes no ONNX file");
+    CliRun missing = CliRun.of("bench", dir.resolve("absent.ort").toString(), "--runs", "3");
+    assertEquals(1, missing.exitCode());
+    assertEquals(1, missing.err().strip().lines().count(), missing.err());
+    Files.write(dir.resolve("broken.ort"), new byte[] {1, 2, 3});
+    CliRun broken = CliRun.of("eval", dir.resolve("broken.ort").toString(), "--data", images.toString(), "-q");
+    assertEquals(1, broken.exitCode());
+    assertTrue(broken.err().startsWith("vitq: ") && broken.err().strip().lines().count() == 1, broken.err());
   }
 }

@@ -257,14 +257,19 @@ class ServeTest {
     Files.writeString(copy.resolve("manifest.json"), JSON.writeValueAsString(manifest));
     VitqException wrong = assertThrows(VitqException.class, () -> start(ServeRequest.of(copy)));
     assertTrue(wrong.getMessage().contains("7 bytes per image"), wrong.getMessage());
-    ((com.fasterxml.jackson.databind.node.ObjectNode) boundary.get("tensors").get(0)).put("dtype", "bfloat16");
+    ((com.fasterxml.jackson.databind.node.ObjectNode) boundary.get("tensor")).put("dtype", "bfloat16");
     boundary.put("bytes_per_image", tokens.get(0).length);
     Files.writeString(copy.resolve("manifest.json"), JSON.writeValueAsString(manifest));
     VitqException dtype = assertThrows(VitqException.class, () -> start(ServeRequest.of(copy)));
     assertTrue(dtype.getMessage().contains("bfloat16"), dtype.getMessage());
     // Declared 6-bit codes: a byte of 64 or more is malformed.
-    ((com.fasterxml.jackson.databind.node.ObjectNode) boundary.get("tensors").get(0)).put("dtype", "uint8")
+    ((com.fasterxml.jackson.databind.node.ObjectNode) boundary.get("tensor")).put("dtype", "uint8")
         .put("bits", 6);
+    boundary.put("wire_format", "vitq-boundary/9");
+    Files.writeString(copy.resolve("manifest.json"), JSON.writeValueAsString(manifest));
+    VitqException format = assertThrows(VitqException.class, () -> start(ServeRequest.of(copy)));
+    assertTrue(format.getMessage().contains("vitq-boundary/9"), format.getMessage());
+    boundary.put("wire_format", "vitq-boundary/1");
     Files.writeString(copy.resolve("manifest.json"), JSON.writeValueAsString(manifest));
     try (DecoderServer s = start(ServeRequest.of(copy))) {
       byte[] body = new byte[tokens.get(0).length];
