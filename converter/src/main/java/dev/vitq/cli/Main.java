@@ -30,7 +30,12 @@ public final class Main {
       } else if (fallback != null) {
         fallback.uncaughtException(thread, e);
       } else {
-        e.printStackTrace();
+        // A failure in a thread the command does not wait for is a bug, not the user's: one sentence, as onFailure.
+        System.err.println("vitq: internal error in thread " + thread.getName() + " (" + e + "); set VITQ_DEBUG=1 "
+            + "to see where, and please report it.");
+        if (System.getenv("VITQ_DEBUG") != null) {
+          e.printStackTrace();
+        }
       }
     });
     System.exit(commandLine().execute(args));

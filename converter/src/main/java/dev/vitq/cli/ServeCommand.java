@@ -90,6 +90,7 @@ final class ServeCommand implements Callable<Integer> {
       try {
         sun.misc.Signal.handle(new sun.misc.Signal(name), signal -> stop.run());
       } catch (IllegalArgumentException | UnsupportedOperationException e) {
+        // This JVM or platform reserves the signal: the shutdown hook below stops the server instead.
         handled = false;
       }
     }

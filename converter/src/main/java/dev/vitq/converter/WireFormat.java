@@ -1,6 +1,7 @@
 package dev.vitq.converter;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import dev.vitq.calibration.HostTensor;
 import dev.vitq.models.DType;
 import dev.vitq.models.VitqException;
@@ -67,7 +68,7 @@ final class WireFormat {
     JsonNode list = boundary.path("tensors");
     if (!list.isArray() && boundary.path("tensor").isObject()) {
       // vitq-boundary/1: one per-image tensor, every constant inside cloud.onnx.
-      list = com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.arrayNode().add(boundary.get("tensor"));
+      list = JsonNodeFactory.instance.arrayNode().add(boundary.get("tensor"));
     }
     if (!list.isArray() || list.isEmpty()) {
       throw new VitqException("The bundle manifest has no boundary tensors, so it does not say what the device sends.");

@@ -1,5 +1,6 @@
 package dev.vitq.quantizer;
 
+import dev.vitq.models.DType;
 import dev.vitq.models.Graph;
 import dev.vitq.models.GraphIndex;
 import dev.vitq.models.Node;
@@ -168,7 +169,7 @@ public final class LayerNormReparam {
 
   /** The element count of a 1-D (or scalar-free) float initializer, or -1. */
   private static int length(GraphIndex idx, String name) {
-    return idx.initializer(name).filter(t -> t.rank() == 1 && t.dtype() == dev.vitq.models.DType.FLOAT)
+    return idx.initializer(name).filter(t -> t.rank() == 1 && t.dtype() == DType.FLOAT)
         .map(t -> (int) (long) t.dims().get(0)).orElse(-1);
   }
 

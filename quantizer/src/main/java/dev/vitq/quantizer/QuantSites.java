@@ -37,7 +37,7 @@ public final class QuantSites {
   public static List<QuantSite> of(VitStructure vit, Scheme scheme, Set<Technique> techniques) {
     Map<String, QuantSite> sites = new LinkedHashMap<>();
     int a = scheme.activationBits();
-    int n = techniques.contains(Technique.NORM_INPUT_8BIT) ? Math.max(8, a) : a;
+    int normBits = techniques.contains(Technique.NORM_INPUT_8BIT) ? Math.max(8, a) : a;
     int w = scheme.weightBits();
     int head = vit.blocks().size();
 
@@ -46,11 +46,11 @@ public final class QuantSites {
     add(sites, new QuantSite(image, image.equals(vit.input()) ? Role.CONV_INPUT : Role.LINEAR_INPUT, -1, a, -1));
     add(sites, new QuantSite(vit.embedding().weight(), Role.WEIGHT, -1, 8, 0));
     if (vit.embedding().preNorm() != null) {
-      add(sites, new QuantSite(vit.embedding().preNorm().input(), Role.NORM_INPUT, -1, n, -1));
+      add(sites, new QuantSite(vit.embedding().preNorm().input(), Role.NORM_INPUT, -1, normBits, -1));
     }
     for (Block b : vit.blocks()) {
       int i = b.index();
-      add(sites, new QuantSite(b.norm1().input(), Role.NORM_INPUT, i, n, -1));
+      add(sites, new QuantSite(b.norm1().input(), Role.NORM_INPUT, i, normBits, -1));
       for (Linear p : b.attention().projections()) {
         add(sites, new QuantSite(p.matmulInput(), Role.LINEAR_INPUT, i, a, -1));
         add(sites, weight(p, i, w));
@@ -63,14 +63,14 @@ public final class QuantSites {
       add(sites, new QuantSite(attn.proj().matmulInput(), Role.LINEAR_INPUT, i, a, -1));
       add(sites, weight(attn.proj(), i, w));
       add(sites, new QuantSite(attn.output(), Role.RESIDUAL_BRANCH, i, a, -1));
-      add(sites, new QuantSite(b.norm2().input(), Role.NORM_INPUT, i, n, -1));
+      add(sites, new QuantSite(b.norm2().input(), Role.NORM_INPUT, i, normBits, -1));
       add(sites, new QuantSite(b.mlp().fc1().matmulInput(), Role.LINEAR_INPUT, i, a, -1));
       add(sites, weight(b.mlp().fc1(), i, w));
       add(sites, new QuantSite(b.mlp().fc2().matmulInput(), Role.GELU_OUTPUT, i, a, -1));
       add(sites, weight(b.mlp().fc2(), i, w));
       add(sites, new QuantSite(b.mlp().output(), Role.RESIDUAL_BRANCH, i, a, -1));
     }
-    add(sites, new QuantSite(vit.finalNorm().input(), Role.NORM_INPUT, head, n, -1));
+    add(sites, new QuantSite(vit.finalNorm().input(), Role.NORM_INPUT, head, normBits, -1));
     for (Linear l : vit.head().linears()) {
       add(sites, new QuantSite(l.matmulInput(), Role.LINEAR_INPUT, head, a, -1));
       add(sites, weight(l, head, 8));

@@ -29,6 +29,8 @@ import io.jenetics.util.BatchExecutor;
 import io.jenetics.util.ISeq;
 import io.jenetics.util.RandomRegistry;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -85,8 +87,11 @@ public final class EvolQ {
    */
   static HostTensor runChunked(InferenceSession session, Map<String, HostTensor> batched,
       Map<String, HostTensor> fixed, String output, int count, int perRun) throws VitqException {
-    java.io.ByteArrayOutputStream joined = new java.io.ByteArrayOutputStream();
-    long[] shape = null;
+    if (count == 0) {
+      throw new IllegalArgumentException("No images to run");
+    }
+    ByteBuffer joined = null;
+    HostTensor first = null;
     for (int start = 0; start < count; start += perRun) {
       int n = Math.min(perRun, count - start);
       Map<String, HostTensor> feed = new LinkedHashMap<>(fixed);
@@ -94,19 +99,16 @@ public final class EvolQ {
         feed.put(e.getKey(), slice(e.getValue(), start, n, count));
       }
       HostTensor out = session.run(feed, List.of(output)).get(output);
-      byte[] bytes = new byte[out.data().remaining()];
-      out.data().get(bytes);
-      joined.writeBytes(bytes);
-      shape = out.shape();
+      if (joined == null) {
+        // Every run's output holds the same bytes per image: the first run sizes the whole.
+        joined = ByteBuffer.allocateDirect(out.data().remaining() / n * count).order(ByteOrder.LITTLE_ENDIAN);
+        first = out;
+      }
+      joined.put(out.data());
     }
-    if (shape == null) {
-      throw new IllegalArgumentException("No images to run");
-    }
+    long[] shape = first.shape();
     shape[0] = count;
-    byte[] all = joined.toByteArray();
-    java.nio.ByteBuffer b = java.nio.ByteBuffer.allocateDirect(all.length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-    b.put(all).flip();
-    return new HostTensor(dev.vitq.models.DType.FLOAT, shape, b);
+    return new HostTensor(first.dtype(), shape, joined.flip());
   }
 
   /** Images {@code start .. start + n} of a tensor holding {@code count} along its first axis. */
@@ -293,6 +295,8 @@ public final class EvolQ {
     private final Targets validation;
     private final Model simulate;
     private final InferenceSession full;
+    /** Images per ONNX Runtime run, from the model's size. */
+    private final int perRun;
     /** The plan of the best candidate of the last visit. */
     QuantPlan lastBest;
 
@@ -306,6 +310,7 @@ public final class EvolQ {
       // Every plan of one scheme lowers to the same simulated graph: its scales are inputs.
       this.simulate = QdqLowering.lower(model, initial, QdqLowering.Mode.SIMULATE);
       this.full = InferenceSession.of(ActivationStats.exposing(simulate, blockInputs()), config);
+      this.perRun = imagesPerRun(vit);
     }
 
     private List<String> blockInputs() {
@@ -323,7 +328,7 @@ public final class EvolQ {
         return null;
       }
       float[] logits = Images.run(full, vit.input(), vit.output(), heldOut, scales(plan, full.inputNames()),
-          imagesPerRun(vit));
+          perRun);
       int[] predicted = predictions(logits, heldOut.count);
       int same = 0;
       for (int i = 0; i < predicted.length; i++) {
@@ -390,7 +395,7 @@ public final class EvolQ {
       } else {
         String boundary = vit.blocks().get(block).norm1().input();
         feed.put(boundary, runChunked(full, Map.of(vit.input(), images.tensor()), scales(plan, full.inputNames()),
-            boundary, images.count, imagesPerRun(vit)));
+            boundary, images.count, perRun));
       }
       return feed;
     }
@@ -434,7 +439,7 @@ public final class EvolQ {
         }
         QuantPlan candidate = apply(plan, tuned, logFactors);
         float[] out = runChunked(session, feed, scales(candidate, session.inputNames()), vit.output(),
-            targets.images.count, imagesPerRun(vit)).floats();
+            targets.images.count, perRun).floats();
         double loss = settings.objective().loss(out, targets.reference, targets.images.count,
             settings.temperature());
         evaluations++;
