@@ -89,7 +89,7 @@ class SearchCliTest {
   void resumingAnotherModelsSearchIsRefused(@TempDir Path dir) throws Exception {
     Path out = dir.resolve("out.onnx");
     Files.writeString(dir.resolve("out.onnx.evolq-state.json"), """
-        {"format": "vitq-evolq-state/1", "model_sha256": "0000", "settings": null, "completed_steps": 1,
+        {"format": "vitq-evolq-state/2", "model_sha256": "0000", "settings": null, "completed_steps": 1,
          "plan": {"format": "vitq-plan/1", "model_sha256": "0000", "scheme": "W4A8", "method": "MSE",
                   "search": "none", "seed": 0, "calibration_images": 1, "entries": []},
          "blocks": [], "held_out_before": null, "search_seconds": 1.0}

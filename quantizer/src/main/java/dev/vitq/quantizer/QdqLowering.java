@@ -38,14 +38,17 @@ public final class QdqLowering {
   public static final String SCALE_INPUT_PREFIX = "vitq.scale:";
 
   private final Graph graph;
-  private final Mode mode;
+  /** The tensors whose quantizers are simulated (scales as inputs, float weights); the rest are deployed. */
+  private final Set<String> simulated;
+  /** Whether the entry being lowered is simulated. */
+  private boolean simulating;
   private final GraphBuilder b;
   private final List<Value> scaleInputs = new ArrayList<>();
   private boolean int4Storage;
 
-  private QdqLowering(Graph graph, Mode mode) {
+  private QdqLowering(Graph graph, Set<String> simulated) {
     this.graph = graph;
-    this.mode = mode;
+    this.simulated = simulated;
     this.b = GraphBuilder.around(graph);
   }
 
@@ -55,11 +58,26 @@ public final class QdqLowering {
    * @throws VitqException if the plan names a tensor the model does not have
    */
   public static Model lower(Model model, QuantPlan plan, Mode mode) throws VitqException {
+    Set<String> simulated = new HashSet<>();
+    if (mode == Mode.SIMULATE) {
+      plan.entries().forEach(e -> simulated.add(e.tensor()));
+    }
+    return lower(model, plan, simulated);
+  }
+
+  /**
+   * Lowers a plan with the quantizers of {@code simulated} tensors as in {@link Mode#SIMULATE} (scales as graph
+   * inputs, float weights) and every other one as in {@link Mode#DEPLOY}: a search that changes only a few scales
+   * runs the rest of the network on ONNX Runtime's integer kernels.
+   *
+   * @throws VitqException if the plan names a tensor the model does not have
+   */
+  public static Model lower(Model model, QuantPlan plan, Set<String> simulated) throws VitqException {
     Model sorted = model.withGraph(model.graph().topologicallySorted());
     // Per-channel post-norm quantizers are folded into the norms and linear layers first; both modes see the same
     // reparameterised float weights, so simulated and deployed models compute the same thing.
     sorted = sorted.withGraph(LayerNormReparam.apply(sorted.graph(), plan.entries()));
-    QdqLowering l = new QdqLowering(sorted.graph(), mode);
+    QdqLowering l = new QdqLowering(sorted.graph(), Set.copyOf(simulated));
     Graph lowered = l.apply(plan);
     // Per-channel weights need per-axis DequantizeLinear (opset 13); stored int4, opset 21.
     return OpsetUpgrade.to(sorted.withGraph(lowered), l.int4Storage ? 21 : 13);
@@ -79,6 +97,7 @@ public final class QdqLowering {
     Set<String> replacedWeights = new HashSet<>();
     for (PlanEntry e : plan.entries()) {
       String t = e.tensor();
+      simulating = simulated.contains(t);
       int start = b.nodes().size();
       String out;
       if (e.role() == Role.WEIGHT) {
@@ -87,7 +106,9 @@ public final class QdqLowering {
           throw new VitqException("The plan quantizes weight '" + t + "', which the model does not have.");
         }
         out = weight(w, e.quantizer());
-        replacedWeights.add(t);
+        if (!simulating) {
+          replacedWeights.add(t);
+        }
       } else {
         if (!produced.contains(t) && !inputs.contains(t)) {
           throw new VitqException("The plan quantizes '" + t + "', which the model does not compute.");
@@ -113,7 +134,7 @@ public final class QdqLowering {
     List<Tensor> kept = new ArrayList<>();
     for (Tensor t : graph.initializers()) {
       // Deployed weights live on only as integers; simulated ones stay float for in-graph quantization.
-      if (!(mode == Mode.DEPLOY && replacedWeights.contains(t.name()))) {
+      if (!replacedWeights.contains(t.name())) {
         kept.add(t);
       }
     }
@@ -257,7 +278,7 @@ public final class QdqLowering {
     int channels = q.scales().length;
     List<Long> scaleDims = List.of((long) channels);
     Attribute axis = Attribute.of("axis", (long) q.axis());
-    if (mode == Mode.SIMULATE) {
+    if (simulating) {
       String scale = scale(base, w.name(), q.scales(), scaleDims);
       String zero = b.initializer(base + "_zero_point", Tensor.ofBytes("", DType.INT8, scaleDims, new byte[channels]));
       String levels = b.op("QuantizeLinear", List.of(w.name(), scale, zero), axis);
@@ -335,7 +356,7 @@ public final class QdqLowering {
 
   /** A constant scale (deploy) or a graph input (simulate). */
   private String scale(String base, String tensor, float[] values, List<Long> dims) {
-    if (mode == Mode.SIMULATE) {
+    if (simulating) {
       String name = b.reserve(SCALE_INPUT_PREFIX + tensor);
       scaleInputs.add(Value.of(name, new TensorType(DType.FLOAT, dims.stream().map(dev.vitq.models.Dim::of)
           .toList())));

@@ -103,6 +103,29 @@ class QdqLoweringTest {
     try (InferenceSession s = InferenceSession.of(simulate, InferenceSession.Config.defaults())) {
       b = s.run(feed, List.of(VitBuilder.OUTPUT)).get(VitBuilder.OUTPUT).floats();
     }
+    assertClose(a, b);
+
+    // Mixed: only the last block's quantizers simulated, as the search lowers a block visit.
+    java.util.Set<String> lastBlock = new java.util.HashSet<>();
+    plan.entries().stream().filter(e -> e.block() == vit.blocks().size() - 1).forEach(e -> lastBlock.add(e.tensor()));
+    Model mixed = QdqLowering.lower(model, plan, lastBlock);
+    Map<String, HostTensor> mixedFeed = new HashMap<>();
+    for (dev.vitq.models.Value v : mixed.graph().inputs()) {
+      assertTrue(v.name().equals(VitBuilder.INPUT) || lastBlock.contains(
+          v.name().substring(QdqLowering.SCALE_INPUT_PREFIX.length())), "only the last block's scales are inputs");
+      mixedFeed.put(v.name(), feed.get(v.name()));
+    }
+    assertTrue(mixed.graph().inputs().size() > 1, "the last block's scales are inputs");
+    assertTrue(mixed.graph().initializers().stream().anyMatch(t -> t.name().endsWith("_int8")
+        || t.name().endsWith("_int4")), "the other blocks' weights are stored as integers");
+    float[] c;
+    try (InferenceSession s = InferenceSession.of(mixed, InferenceSession.Config.defaults())) {
+      c = s.run(mixedFeed, List.of(VitBuilder.OUTPUT)).get(VitBuilder.OUTPUT).floats();
+    }
+    assertClose(a, c);
+  }
+
+  private static void assertClose(float[] a, float[] b) {
     assertEquals(a.length, b.length);
     double maxDiff = 0;
     double maxAbs = 0;

@@ -1,13 +1,15 @@
 package dev.vitq.quantizer.search;
 
-import dev.vitq.calibration.ActivationStats;
 import dev.vitq.calibration.HostTensor;
 import dev.vitq.calibration.ImageDataset;
 import dev.vitq.calibration.InferenceSession;
 import dev.vitq.calibration.Progress;
 import dev.vitq.models.AtomicFile;
 import dev.vitq.models.Cut;
+import dev.vitq.models.DType;
 import dev.vitq.models.Model;
+import dev.vitq.models.TensorType;
+import dev.vitq.models.Value;
 import dev.vitq.models.VitqException;
 import dev.vitq.models.vit.VitStructure;
 import dev.vitq.quantizer.Evaluation;
@@ -41,9 +43,11 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Random;
 import java.util.Set;
 import java.util.random.RandomGenerator;
+import java.util.stream.Collectors;
 import java.util.random.RandomGeneratorFactory;
 
 /**
@@ -53,8 +57,8 @@ import java.util.random.RandomGeneratorFactory;
  * a population of perturbations finds better minima.
  *
  * <p>Speed: the candidates' scales enter a simulated (fake-quant) model as graph inputs, so no session is rebuilt
- * for a candidate; a candidate for block i runs only blocks i..N from block i's input, computed once per visit; the
- * float outputs are computed once.
+ * for a candidate; only block i is simulated, the blocks after it run deployed (integer kernels), and a candidate runs
+ * blocks i..N from block i's input, computed once per visit; the float outputs are computed once.
  *
  * {@snippet lang="java" :
  * EvolQ.Result r = EvolQ.search(model, vit, calibrated.plan(), images, SearchSettings.defaults(),
@@ -288,12 +292,13 @@ public final class EvolQ {
 
   /** The sessions and cached tensors of one search. */
   private static final class Search implements AutoCloseable {
+    private final Model model;
     private final VitStructure vit;
     private final SearchSettings settings;
     private final InferenceSession.Config config;
     private final Targets search;
     private final Targets validation;
-    private final Model simulate;
+    /** The whole model simulated, every scale an input: the held-out agreement of any plan. */
     private final InferenceSession full;
     /** Images per ONNX Runtime run, from the model's size. */
     private final int perRun;
@@ -302,19 +307,15 @@ public final class EvolQ {
 
     Search(Model model, VitStructure vit, QuantPlan initial, SearchSettings settings, InferenceSession.Config config,
         Targets search, Targets validation) throws VitqException {
+      this.model = model;
       this.vit = vit;
       this.settings = settings;
       this.config = config;
       this.search = search;
       this.validation = validation;
       // Every plan of one scheme lowers to the same simulated graph: its scales are inputs.
-      this.simulate = QdqLowering.lower(model, initial, QdqLowering.Mode.SIMULATE);
-      this.full = InferenceSession.of(ActivationStats.exposing(simulate, blockInputs()), config);
+      this.full = InferenceSession.of(QdqLowering.lower(model, initial, QdqLowering.Mode.SIMULATE), config);
       this.perRun = imagesPerRun(vit);
-    }
-
-    private List<String> blockInputs() {
-      return vit.blocks().stream().map(b -> b.norm1().input()).toList();
     }
 
     @Override
@@ -340,22 +341,43 @@ public final class EvolQ {
     /**
      * One visit of one block: search its scales on the search batch, and keep the best candidate if it lowers the
      * loss there and on the validation images.
+     *
+     * <p>Only the block's own quantizers are simulated; every other one is deployed, so the blocks after it run on
+     * ONNX Runtime's integer kernels (ViT-Base: about a quarter of the simulated cost) and the candidates are scored
+     * on the arithmetic that ships. The blocks before it run once per visit, from the image to the block's input.
      */
     BlockResult visit(QuantPlan plan, int pass, int block, Progress.Task task) throws VitqException {
       List<PlanEntry> tuned = plan.entries().stream()
           .filter(e -> e.block() == block && e.quantizer().kind() == Quantizer.Kind.UNIFORM)
           // A reparameterised quantizer's scales are baked into the norm and weights of the simulated graph.
           .filter(e -> !LayerNormReparam.applies(e)).toList();
-      java.util.Optional<Model> cut = suffixModel(block);
-      try (InferenceSession own = cut.isPresent() ? InferenceSession.of(cut.get(), config) : null) {
-        return visit(plan, pass, block, tuned, own == null ? full : own, task);
+      Model mixed = QdqLowering.lower(model, plan, tuned.stream().map(PlanEntry::tensor)
+          .collect(Collectors.toSet()));
+      String boundary = vit.blocks().get(block).norm1().input();
+      Optional<Model> suffix = Cut.after(mixed, boundary, vit.output(), Set.of(vit.input()));
+      if (suffix.isEmpty()) {
+        // The blocks after this one need the image itself (a shape taken from it, say): run from the image.
+        try (InferenceSession whole = InferenceSession.of(mixed, config)) {
+          return visit(plan, pass, block, tuned, whole, images -> Map.of(vit.input(), images.tensor()), task);
+        }
+      }
+      Model prefix = Cut.before(mixed, List.of(Value.of(boundary, new TensorType(DType.FLOAT, null))));
+      try (InferenceSession before = InferenceSession.of(prefix, config);
+          InferenceSession after = InferenceSession.of(suffix.get(), config)) {
+        return visit(plan, pass, block, tuned, after, images -> Map.of(boundary,
+            runChunked(before, Map.of(vit.input(), images.tensor()), Map.of(), boundary, images.count, perRun)),
+            task);
       }
     }
 
-    private BlockResult visit(QuantPlan plan, int pass, int block, List<PlanEntry> tuned, InferenceSession suffix,
-        Progress.Task task) throws VitqException {
-      Candidates candidates = new Candidates(plan, tuned, blockInput(plan, block, suffix, search.images), suffix,
-          search);
+    /** The feed that starts a visit's session for some images. */
+    private interface Start {
+      Map<String, HostTensor> feed(Images images) throws VitqException;
+    }
+
+    private BlockResult visit(QuantPlan plan, int pass, int block, List<PlanEntry> tuned, InferenceSession session,
+        Start start, Progress.Task task) throws VitqException {
+      Candidates candidates = new Candidates(plan, tuned, start.feed(search.images), session, search);
       double[] unperturbed = new double[tuned.size()];
       double before = candidates.loss(unperturbed);
       RandomGenerator rng = RandomGeneratorFactory.of("L64X128MixRandom")
@@ -374,8 +396,7 @@ public final class EvolQ {
       int evaluations = candidates.evaluations;
       if (accepted && validation.images.count >= 2) {
         // A few hundred images fit far more than scales: a change must also help images it was not chosen on.
-        Candidates check = new Candidates(plan, tuned, blockInput(plan, block, suffix, validation.images), suffix,
-            validation);
+        Candidates check = new Candidates(plan, tuned, start.feed(validation.images), session, validation);
         checkBefore = check.loss(unperturbed);
         checkAfter = check.loss(candidates.best);
         evaluations += check.evaluations;
@@ -384,29 +405,6 @@ public final class EvolQ {
       lastBest = accepted ? apply(plan, tuned, candidates.best) : plan;
       return new BlockResult(pass, block, before, accepted ? candidates.bestLoss : before, accepted, evaluations,
           perGeneration, checkBefore, checkAfter);
-    }
-
-    /** The feed that starts {@code session} at block {@code block}: its input for these images. */
-    private Map<String, HostTensor> blockInput(QuantPlan plan, int block, InferenceSession session, Images images)
-        throws VitqException {
-      Map<String, HostTensor> feed = new LinkedHashMap<>();
-      if (session == full) {
-        feed.put(vit.input(), images.tensor());
-      } else {
-        String boundary = vit.blocks().get(block).norm1().input();
-        feed.put(boundary, runChunked(full, Map.of(vit.input(), images.tensor()), scales(plan, full.inputNames()),
-            boundary, images.count, perRun));
-      }
-      return feed;
-    }
-
-    /**
-     * The model that runs blocks {@code block}..N from the block's input, or empty if the cut is not clean. A visit
-     * opens its own session and closes it: ONNX Runtime keeps each session's peak memory, and twelve of them held
-     * 7 GiB on the shared model.
-     */
-    private java.util.Optional<Model> suffixModel(int block) {
-      return Cut.after(simulate, vit.blocks().get(block).norm1().input(), vit.output(), Set.of(vit.input()));
     }
 
     /** The candidates of one block visit: evaluation, memo and the best seen. */

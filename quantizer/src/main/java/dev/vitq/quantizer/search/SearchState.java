@@ -27,7 +27,7 @@ public record SearchState(String format, String modelSha256, SearchSettings sett
     QuantPlan plan, List<BlockResult> blocks, Double heldOutBefore, double searchSeconds) {
 
   /** The state format. */
-  public static final String FORMAT = "vitq-evolq-state/1";
+  public static final String FORMAT = "vitq-evolq-state/2";
 
   private static final ObjectMapper JSON = new ObjectMapper()
       .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
