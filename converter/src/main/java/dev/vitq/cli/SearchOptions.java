@@ -45,7 +45,8 @@ final class SearchOptions {
       description = "evolq: largest scale perturbation, as a natural-log factor (default: 0.1).")
   Double range;
 
-  @Option(names = "--objective", paramLabel = "L", description = "evolq: infonce, mse or kl (default: infonce).")
+  @Option(names = "--objective", paramLabel = "L", description = "evolq: infonce, mse, kl, or infonce-features (InfoNCE on the "
+      + "classifier's input features instead of the logits) (default: infonce).")
   String objective;
 
   @Option(names = "--strategy", paramLabel = "S",
@@ -98,7 +99,7 @@ final class SearchOptions {
         s = s.withRange(range);
       }
       if (objective != null) {
-        s = s.withObjective(Objective.valueOf(name("--objective", objective, "infonce, mse or kl")));
+        s = s.withObjective(Objective.valueOf(name("--objective", objective, "infonce, mse, kl or infonce-features")));
       }
       if (strategy != null) {
         s = s.withStrategy(SearchSettings.Strategy.valueOf(name("--strategy", strategy, "evolution or random")));
@@ -113,7 +114,7 @@ final class SearchOptions {
     String n = value.toUpperCase(Locale.ROOT);
     for (String ok : expected.replace(" or ", ", ").split(", ")) {
       if (ok.toUpperCase(Locale.ROOT).equals(n)) {
-        return n;
+        return n.replace('-', '_');
       }
     }
     throw new IllegalArgumentException(option + " must be " + expected + ", got '" + value + "'.");

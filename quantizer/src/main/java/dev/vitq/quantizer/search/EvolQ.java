@@ -1,5 +1,6 @@
 package dev.vitq.quantizer.search;
 
+import dev.vitq.calibration.ActivationStats;
 import dev.vitq.calibration.HostTensor;
 import dev.vitq.calibration.ImageDataset;
 import dev.vitq.calibration.InferenceSession;
@@ -189,23 +190,23 @@ public final class EvolQ {
       throw new VitqException("The search needs at least 2 readable calibration images, found "
           + searchImages.count + ".");
     }
+    String target = target(vit, initial, settings);
     Targets search;
     Targets validation;
     int[] heldOutReference;
-    try (InferenceSession fp32 = InferenceSession.of(model, session)) {
+    try (InferenceSession fp32 = InferenceSession.of(exposing(model, target, vit), session)) {
       long runStart = System.nanoTime();
       int perRun = imagesPerRun(vit);
-      search = new Targets(searchImages, Images.run(fp32, vit.input(), vit.output(), searchImages, Map.of(),
-          perRun));
+      search = new Targets(searchImages, Images.run(fp32, vit.input(), target, searchImages, Map.of(), perRun));
       validation = new Targets(validationImages,
-          Images.run(fp32, vit.input(), vit.output(), validationImages, Map.of(), perRun));
+          Images.run(fp32, vit.input(), target, validationImages, Map.of(), perRun));
       heldOutReference = predictions(Images.run(fp32, vit.input(), vit.output(), heldOutImages, Map.of(), perRun),
           heldOutImages.count);
       fp32Nanos += System.nanoTime() - runStart;
     }
     double fp32Seconds = fp32Nanos / 1e9 * calibration.size() / Math.max(1, picked.size());
 
-    Search s = new Search(model, vit, initial, settings, session, search, validation);
+    Search s = new Search(model, vit, target, initial, settings, session, search, validation);
     try {
       QuantPlan plan = saved == null ? initial : saved.plan();
       List<BlockResult> blocks = new ArrayList<>(saved == null ? List.of() : saved.blocks());
@@ -240,6 +241,28 @@ public final class EvolQ {
     } finally {
       s.close();
     }
+  }
+
+  /**
+   * The tensor the loss reads: the model's output, or for {@link Objective#onFeatures} the input of its (first)
+   * classifier.
+   */
+  private static String target(VitStructure vit, QuantPlan plan, SearchSettings settings) throws VitqException {
+    if (!settings.objective().onFeatures()) {
+      return vit.output();
+    }
+    String features = vit.head().linears().get(0).input();
+    PlanEntry e = plan.byTensor().get(features);
+    if (e != null && LayerNormReparam.applies(e)) {
+      throw new VitqException("The objective " + settings.objective().cliName() + " cannot read the classifier's "
+          + "input of this model: ln-reparam rescales it; use infonce or --quantizers without ln-reparam.");
+    }
+    return features;
+  }
+
+  /** The model with {@code target} among its outputs. */
+  private static Model exposing(Model model, String target, VitStructure vit) {
+    return target.equals(vit.output()) ? model : ActivationStats.exposing(model, List.of(target));
   }
 
   /** The blocks of one pass, in visiting order. */
@@ -294,6 +317,8 @@ public final class EvolQ {
   private static final class Search implements AutoCloseable {
     private final Model model;
     private final VitStructure vit;
+    /** The tensor the loss reads. */
+    private final String target;
     private final SearchSettings settings;
     private final InferenceSession.Config config;
     private final Targets search;
@@ -305,10 +330,11 @@ public final class EvolQ {
     /** The plan of the best candidate of the last visit. */
     QuantPlan lastBest;
 
-    Search(Model model, VitStructure vit, QuantPlan initial, SearchSettings settings, InferenceSession.Config config,
-        Targets search, Targets validation) throws VitqException {
+    Search(Model model, VitStructure vit, String target, QuantPlan initial, SearchSettings settings,
+        InferenceSession.Config config, Targets search, Targets validation) throws VitqException {
       this.model = model;
       this.vit = vit;
+      this.target = target;
       this.settings = settings;
       this.config = config;
       this.search = search;
@@ -351,10 +377,10 @@ public final class EvolQ {
           .filter(e -> e.block() == block && e.quantizer().kind() == Quantizer.Kind.UNIFORM)
           // A reparameterised quantizer's scales are baked into the norm and weights of the simulated graph.
           .filter(e -> !LayerNormReparam.applies(e)).toList();
-      Model mixed = QdqLowering.lower(model, plan, tuned.stream().map(PlanEntry::tensor)
-          .collect(Collectors.toSet()));
+      Model mixed = exposing(QdqLowering.lower(model, plan, tuned.stream().map(PlanEntry::tensor)
+          .collect(Collectors.toSet())), target, vit);
       String boundary = vit.blocks().get(block).norm1().input();
-      Optional<Model> suffix = Cut.after(mixed, boundary, vit.output(), Set.of(vit.input()));
+      Optional<Model> suffix = Cut.after(mixed, boundary, target, Set.of(vit.input()));
       if (suffix.isEmpty()) {
         // The blocks after this one need the image itself (a shape taken from it, say): run from the image.
         try (InferenceSession whole = InferenceSession.of(mixed, config)) {
@@ -436,7 +462,7 @@ public final class EvolQ {
           return known;
         }
         QuantPlan candidate = apply(plan, tuned, logFactors);
-        float[] out = runChunked(session, feed, scales(candidate, session.inputNames()), vit.output(),
+        float[] out = runChunked(session, feed, scales(candidate, session.inputNames()), target,
             targets.images.count, perRun).floats();
         double loss = settings.objective().loss(out, targets.reference, targets.images.count,
             settings.temperature());

@@ -15,10 +15,20 @@ public enum Objective {
   /** Mean squared error between the outputs. */
   MSE,
   /** Kullback-Leibler divergence of the quantized softmax from the float softmax, averaged over images. */
-  KL;
+  KL,
+  /**
+   * InfoNCE on the pooled features the classifier reads instead of its logits: with few classes, most of a batch's
+   * logits point the way the positive's do, and the features keep what tells the images apart.
+   */
+  INFONCE_FEATURES;
 
   public String cliName() {
-    return name().toLowerCase(Locale.ROOT);
+    return name().toLowerCase(Locale.ROOT).replace('_', '-');
+  }
+
+  /** Whether the loss reads the classifier's input rather than the model's output. */
+  public boolean onFeatures() {
+    return this == INFONCE_FEATURES;
   }
 
   /** The loss of {@code quantized} against {@code reference}, both [images, width]. */
@@ -29,7 +39,7 @@ public enum Objective {
     }
     int width = quantized.length / images;
     return switch (this) {
-      case INFONCE -> infoNce(quantized, reference, images, width, temperature);
+      case INFONCE, INFONCE_FEATURES -> infoNce(quantized, reference, images, width, temperature);
       case MSE -> mse(quantized, reference);
       case KL -> kl(quantized, reference, images, width);
     };

@@ -181,6 +181,29 @@ class EvolQTest {
   }
 
   @Test
+  void featuresObjectiveScoresTheClassifierInput() throws Exception {
+    SearchSettings settings = SETTINGS.withGenerations(1).withObjective(Objective.INFONCE_FEATURES);
+    EvolQ.Result r = search(settings, null, false, EvolQ.Listener.NONE);
+    // The search batch is the first share of the seeded sample; the deployed initial plan scores it.
+    EvolQ.Images batch = EvolQ.Images.load(data.sample(settings.batchSize() + settings.validation()
+        + settings.heldOut(), settings.seed()).slice(0, settings.batchSize()));
+    String features = vit.head().linears().get(0).input();
+    float[] quantized;
+    float[] reference;
+    Map<String, HostTensor> feed = Map.of(vit.input(), batch.tensor());
+    try (InferenceSession s = InferenceSession.of(ActivationStats.exposing(
+        QdqLowering.lower(model, initial, QdqLowering.Mode.DEPLOY), List.of(features)), SESSION)) {
+      quantized = s.run(feed, List.of(features)).get(features).floats();
+    }
+    try (InferenceSession s = InferenceSession.of(ActivationStats.exposing(model, List.of(features)), SESSION)) {
+      reference = s.run(feed, List.of(features)).get(features).floats();
+    }
+    double expected = Objective.INFONCE.loss(quantized, reference, batch.count(), settings.temperature());
+    // Block 0 is simulated in the search and deployed here: a few values may round to neighbouring levels.
+    assertEquals(expected, r.blocks().get(0).lossBefore(), 0.005 * expected);
+  }
+
+  @Test
   void perturbedScalesStayInTheFormTheDeployedModelStores() {
     List<PlanEntry> block = initial.entries().stream().filter(e -> e.block() == 0).toList();
     double[] factors = new double[block.size()];
