@@ -23,6 +23,7 @@ import dev.vitq.quantizer.QdqLowering;
 import dev.vitq.quantizer.QuantPlan;
 import dev.vitq.quantizer.QuantSite;
 import dev.vitq.quantizer.QuantSites;
+import dev.vitq.quantizer.WeightCorrection;
 import dev.vitq.quantizer.search.EvolQ;
 import java.io.IOException;
 import java.io.InputStream;
@@ -180,11 +181,15 @@ public final class Vitq {
         throw new VitqException(fileName(r.model() == null ? Path.of(source) : r.model())
             + " has no MatMul, Gemm or Conv with a constant weight, so there is nothing to quantize.");
       }
-      Calibrator.Result calibrated = Calibrator.calibrate(model, PreprocessFlags.imageInput(model).name(), sites,
-          sha, data, new Calibrator.Settings(r.scheme(), r.method(), runBatch(model, r.batchSize()), r.seed(),
-              session, r.techniquesOrDefaults()), progress);
-      long t1 = System.nanoTime();
+      String imageInput = PreprocessFlags.imageInput(model).name();
+      Calibrator.Settings settings = new Calibrator.Settings(r.scheme(), r.method(), runBatch(model, r.batchSize()),
+          r.seed(), session, r.techniquesOrDefaults());
+      Calibrator.Result calibrated = Calibrator.calibrate(model, imageInput, sites, sha, data, settings, progress);
       QuantPlan plan = calibrated.plan();
+      // GPTQ and bias correction change the float weights and biases; the search, the lowering and the report all
+      // work on the corrected model, so they see what ships.
+      model = WeightCorrection.apply(model, imageInput, plan, data, settings, progress);
+      long t1 = System.nanoTime();
       Reports.Search searched = null;
       EvolQ.Result searchResult = null;
       if (r.search().equals("evolq")) {

@@ -18,7 +18,14 @@ public enum Technique {
    * Layer-norm inputs (the residual stream) at 8 bits when the other activations are narrower: at 4 bits the stream
    * alone costs 30 points of agreement on the shared model. RepQ-ViT and PTQ4ViT leave it in float.
    */
-  NORM_INPUT_8BIT;
+  NORM_INPUT_8BIT,
+  /**
+   * Linear weights rounded by GPTQ (error-compensating, from the Hessian of each layer's inputs on calibration
+   * images) instead of to nearest, on the same grid.
+   */
+  GPTQ,
+  /** Linear biases corrected by the mean output error of the quantized weights on calibration images. */
+  BIAS_CORRECTION;
 
   /** The lower-case, dashed name used on the command line. */
   public String cliName() {
