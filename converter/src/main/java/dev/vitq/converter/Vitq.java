@@ -224,8 +224,8 @@ public final class Vitq {
           m.recognition().reason());
       if (r.reportDir() != null) {
         // A search that measures candidates passes them as HtmlReport.ParetoPoints instead of List.of().
-        ReportPages.quantize(r.reportDir(), r, done, Sensitivity.of(model, plan, data, session, vit == null ? 0
-            : vit.blocks().size(), r.seed()), searchResult, List.of());
+        ReportPages.quantize(r.reportDir(), r, done, Sensitivity.of(m.model(), model, plan, data, session,
+            vit == null ? 0 : vit.blocks().size(), r.seed()), searchResult, List.of());
       }
       return done;
     } finally {
@@ -373,9 +373,9 @@ public final class Vitq {
     if (reportDir != null) {
       InferenceSession.Config config = InferenceSession.Config.defaults().withThreads(r.threads());
       ImageDataset images = r.calibration() == null ? null : ImageDataset.open(r.calibration(), pre);
-      ReportPages.export(reportDir, r, done, images == null ? List.of() : Sensitivity.of(m.model(), plan, images,
-          config, m.vit().blocks().size(), r.seed()), images == null ? null : ReportPages.bundleAgreement(m.model(),
-          r.bundle(), images, config, r.seed()), Sensitivity.IMAGES);
+      ReportPages.export(reportDir, r, done, images == null ? List.of() : Sensitivity.of(m.model(), m.model(), plan,
+          images, config, m.vit().blocks().size(), r.seed()), images == null ? null
+          : ReportPages.bundleAgreement(m.model(), r.bundle(), images, config, r.seed()), Sensitivity.IMAGES);
     }
     return done;
   }
