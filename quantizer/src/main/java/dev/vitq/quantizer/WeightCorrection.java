@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.stream.IntStream;
 
 /**
  * Weight quantization that looks at the data: {@link Technique#GPTQ} rounds each linear layer's weights with GPTQ's
@@ -34,8 +35,11 @@ import java.util.Set;
 public final class WeightCorrection {
   /** Calibration images whose layer inputs make the Hessians: GPTQ used 128; more cost one forward pass each. */
   static final int IMAGES = 256;
-  /** What one pass may hold of Hessians (double sums plus ONNX Runtime's float copy); wider models take several. */
-  static final long MOMENT_BYTES = 256L << 20;
+  /**
+   * What one pass may hold of Hessians (double sums plus ONNX Runtime's float copy): ViT-Tiny's fit in one pass,
+   * ViT-Base's (1.1 GB of sums) take four.
+   */
+  static final long MOMENT_BYTES = 512L << 20;
   /** Quantize the features of largest input energy first (GPTQ's act-order). */
   static final boolean ACT_ORDER = true;
 
@@ -178,37 +182,14 @@ public final class WeightCorrection {
   static Graph correct(Graph graph, List<Layer> layers, Map<String, InputMoments> moments, boolean gptq,
       boolean biasCorrection) {
     GraphIndex idx = GraphIndex.of(graph);
+    List<Layer> corrected = layers.stream().filter(l -> moments.containsKey(l.input())).toList();
+    // Layers are independent, so they are corrected in parallel; each one's arithmetic runs on one thread in a fixed
+    // order, and the results are gathered in layer order, so the output does not depend on the scheduling.
+    List<List<Tensor>> made = IntStream.range(0, corrected.size()).parallel()
+        .mapToObj(k -> correct(idx, corrected.get(k), moments.get(corrected.get(k).input()), gptq, biasCorrection))
+        .toList();
     Map<String, Tensor> replaced = new HashMap<>();
-    for (Layer l : layers) {
-      InputMoments m = moments.get(l.input());
-      if (m == null) {
-        continue;
-      }
-      if (m.features() != l.in()) {
-        throw new IllegalArgumentException("Moments of '" + l.input() + "' have " + m.features() + " features, the "
-            + "layer " + l.in());
-      }
-      Tensor wt = idx.initializer(l.weight()).orElseThrow();
-      float[] w = wt.floats();
-      float[] quantized = unfold(l, quantizedRows(l, fold(l, w), m.gram(), gptq));
-      if (gptq) {
-        replaced.put(l.weight(), Tensor.ofFloats(l.weight(), wt.dims(), quantized));
-      }
-      if (biasCorrection && l.bias() != null) {
-        Tensor bt = idx.initializer(l.bias()).orElseThrow();
-        float[] b = bt.floats();
-        double[] mean = m.mean();
-        for (int o = 0; o < l.out(); o++) {
-          double shift = 0;
-          for (int i = 0; i < l.in(); i++) {
-            int at = l.outInRows() ? o * l.in() + i : i * l.out() + o;
-            shift += mean[i] * ((double) quantized[at] - w[at]);
-          }
-          b[o] = (float) (b[o] - shift * l.biasFactor());
-        }
-        replaced.put(l.bias(), Tensor.ofFloats(l.bias(), bt.dims(), b));
-      }
-    }
+    made.forEach(ts -> ts.forEach(t -> replaced.put(t.name(), t)));
     if (replaced.isEmpty()) {
       return graph;
     }
@@ -217,6 +198,36 @@ public final class WeightCorrection {
       initializers.add(replaced.getOrDefault(t.name(), t));
     }
     return graph.withInitializers(initializers);
+  }
+
+  /** One layer's new weight (GPTQ) and bias (bias correction). */
+  private static List<Tensor> correct(GraphIndex idx, Layer l, InputMoments m, boolean gptq, boolean biasCorrection) {
+    if (m.features() != l.in()) {
+      throw new IllegalArgumentException("Moments of '" + l.input() + "' have " + m.features() + " features, the "
+          + "layer " + l.in());
+    }
+    List<Tensor> out = new ArrayList<>(2);
+    Tensor wt = idx.initializer(l.weight()).orElseThrow();
+    float[] w = wt.floats();
+    float[] quantized = unfold(l, quantizedRows(l, fold(l, w), m.gram(), gptq));
+    if (gptq) {
+      out.add(Tensor.ofFloats(l.weight(), wt.dims(), quantized));
+    }
+    if (biasCorrection && l.bias() != null) {
+      Tensor bt = idx.initializer(l.bias()).orElseThrow();
+      float[] b = bt.floats();
+      double[] mean = m.mean();
+      for (int o = 0; o < l.out(); o++) {
+        double shift = 0;
+        for (int i = 0; i < l.in(); i++) {
+          int at = l.outInRows() ? o * l.in() + i : i * l.out() + o;
+          shift += mean[i] * ((double) quantized[at] - w[at]);
+        }
+        b[o] = (float) (b[o] - shift * l.biasFactor());
+      }
+      out.add(Tensor.ofFloats(l.bias(), bt.dims(), b));
+    }
+    return out;
   }
 
   /** The weights the lowering quantizes, as rows of output channels: times the factors, in float as the fold does. */
