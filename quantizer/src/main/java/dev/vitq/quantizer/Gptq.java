@@ -1,5 +1,7 @@
 package dev.vitq.quantizer;
 
+import java.util.Arrays;
+
 /**
  * GPTQ's error-compensating rounding of one linear layer (Frantar et al. 2022, after Optimal Brain Quantization), in
  * closed form: input features are quantized one at a time with the layer's fixed per-output-channel scales, and each
@@ -75,7 +77,7 @@ final class Gptq {
       idx[i] = i;
     }
     if (actOrder) {
-      java.util.Arrays.sort(idx, (x, y) -> {
+      Arrays.sort(idx, (x, y) -> {
         int c = Double.compare(gram[y * n + y], gram[x * n + x]);
         return c != 0 ? c : Integer.compare(x, y);
       });

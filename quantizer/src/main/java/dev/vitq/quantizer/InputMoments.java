@@ -10,6 +10,7 @@ import dev.vitq.models.Dim;
 import dev.vitq.models.Graph;
 import dev.vitq.models.GraphBuilder;
 import dev.vitq.models.Model;
+import dev.vitq.models.Node;
 import dev.vitq.models.TensorType;
 import dev.vitq.models.Value;
 import dev.vitq.models.VitqException;
@@ -78,7 +79,7 @@ record InputMoments(int features, long rows, double[] sum, double[] gram) {
       sums.put(e.getKey(), new double[n]);
       grams.put(e.getKey(), new double[n * n]);
     }
-    List<dev.vitq.models.Node> nodes = new ArrayList<>(g.nodes());
+    List<Node> nodes = new ArrayList<>(g.nodes());
     nodes.addAll(b.nodes());
     Model extended = sorted.withGraph(g.withNodes(nodes).withOutputs(outputs));
     List<String> tensors = List.copyOf(widths.keySet());

@@ -6,8 +6,9 @@ import java.util.Locale;
 import java.util.Set;
 
 /**
- * Quantizers beyond per-tensor uniform activations that calibration may choose. Which ones a scheme uses by default
- * was decided by measurement on held-out images (BENCHMARKS.md, the ablation table of issue 11).
+ * Quantizers beyond per-tensor uniform activations that calibration may choose, and corrections of the rounded
+ * weights. Which ones a scheme uses by default was decided by measurement on held-out images (BENCHMARKS.md, the
+ * ablation table of issue 11).
  */
 public enum Technique {
   /** Post-LayerNorm activations per channel at per-tensor cost (RepQ-ViT's reparameterisation). */
