@@ -322,6 +322,8 @@ public final class Vitq {
       throw new VitqException("--max-bytes fits the boundary coding on calibration images: pass --calib DIR too.");
     }
     QuantPlan plan;
+    // A plan read from a file says nothing of weight corrections: its weights are rounded to nearest.
+    Model shipped = m.model();
     if (r.plan() != null) {
       try {
         plan = QuantPlan.fromJson(Files.readString(r.plan()));
@@ -336,10 +338,13 @@ public final class Vitq {
       if (r.calibration() == null) {
         throw new VitqException("Pass --calib DIR (or --plan PLAN.json): exporting needs calibration images.");
       }
-      plan = Calibrator.calibrate(m.model(), m.vit().input(), QuantSites.of(m.vit(), r.scheme()), sha,
-          ImageDataset.open(r.calibration(), pre),
-          new Calibrator.Settings(r.scheme(), r.method(), runBatch(m.model(), r.batchSize()), r.seed(), session),
-          progress).plan();
+      ImageDataset calib = ImageDataset.open(r.calibration(), pre);
+      Calibrator.Settings settings = new Calibrator.Settings(r.scheme(), r.method(), runBatch(m.model(),
+          r.batchSize()), r.seed(), session);
+      plan = Calibrator.calibrate(m.model(), m.vit().input(), QuantSites.of(m.vit(), r.scheme()), sha, calib,
+          settings, progress).plan();
+      // The scheme's default weight corrections, as quantize applies them: the pair computes what its model does.
+      shipped = WeightCorrection.apply(m.model(), m.vit().input(), plan, calib, settings, progress);
     }
     if (r.fuse() && r.keepTokens() == 0) {
       throw new VitqException("--fuse goes with --keep-tokens below 1.");
@@ -350,12 +355,12 @@ public final class Vitq {
     BoundaryCodec codec = null;
     BoundaryBudget.Choice choice = null;
     if (r.maxBytes() != 0) {
-      choice = BoundaryBudget.choose(m.model(), m.vit(), plan, r.split(), r.floatCloud(), r.maxBytes(),
+      choice = BoundaryBudget.choose(m.model(), shipped, m.vit(), plan, r.split(), r.floatCloud(), r.maxBytes(),
           ImageDataset.open(r.calibration(), pre), r.seed(), session, runBatch(m.model(), r.batchSize()), progress);
       reduction = choice.best().reduction();
       codec = choice.best().codec();
     }
-    Split.Parts parts = Split.of(m.model(), m.vit(), plan, r.split(), reduction, r.floatCloud(), codec);
+    Split.Parts parts = Split.of(m.model(), shipped, m.vit(), plan, r.split(), reduction, r.floatCloud(), codec);
     String provenance = provenance(r.model().toString(), sha, plan);
     Model device = parts.device().withProducer("vitq", version()).withMetadata("vitq", provenance);
     Model cloud = parts.cloud().withProducer("vitq", version()).withMetadata("vitq", provenance);
@@ -373,7 +378,7 @@ public final class Vitq {
     if (reportDir != null) {
       InferenceSession.Config config = InferenceSession.Config.defaults().withThreads(r.threads());
       ImageDataset images = r.calibration() == null ? null : ImageDataset.open(r.calibration(), pre);
-      ReportPages.export(reportDir, r, done, images == null ? List.of() : Sensitivity.of(m.model(), m.model(), plan,
+      ReportPages.export(reportDir, r, done, images == null ? List.of() : Sensitivity.of(m.model(), shipped, plan,
           images, config, m.vit().blocks().size(), r.seed()), images == null ? null
           : ReportPages.bundleAgreement(m.model(), r.bundle(), images, config, r.seed()), Sensitivity.IMAGES);
     }
