@@ -70,12 +70,13 @@ final class BoundaryBudget {
   }
 
   /**
-   * Tries every candidate under {@code maxBytes} per image.
+   * Tries every candidate under {@code maxBytes} per image, scored against {@code model}, the halves lowered from
+   * {@code shipped} ({@link Split#of}).
    *
    * @throws VitqException if nothing fits the budget, or a model or the images cannot be used
    */
-  static Choice choose(Model model, VitStructure vit, QuantPlan plan, int k, boolean floatCloud, long maxBytes,
-      ImageDataset calibration, long seed, InferenceSession.Config config, int batch, Progress progress)
+  static Choice choose(Model model, Model shipped, VitStructure vit, QuantPlan plan, int k, boolean floatCloud,
+      long maxBytes, ImageDataset calibration, long seed, InferenceSession.Config config, int batch, Progress progress)
       throws VitqException {
     int width = vit.embedDim();
     ImageDataset shuffled = calibration.sample(calibration.size(), seed);
@@ -98,7 +99,7 @@ final class BoundaryBudget {
       if (bitsThatFit.isEmpty()) {
         continue;
       }
-      Split.Probe probe = Split.probe(model, vit, plan, k, r, floatCloud);
+      Split.Probe probe = Split.probe(model, shipped, vit, plan, k, r, floatCloud);
       float[] fitTokens;
       float[] scoreTokens;
       try (InferenceSession device = InferenceSession.of(probe.device(), config)) {

@@ -40,10 +40,14 @@ final class Sensitivity {
    * Measures every part of {@code plan} on a seeded sample of {@code images}, then the whole plan; {@code depth} 0
    * (a model that is not a ViT) measures only the whole plan.
    *
+   * @param model the float model: the reference, and what each part is quantized in
+   * @param shipped the float model whose lowering ships, for the whole plan: {@code model} with its weights and
+   *     biases corrected when GPTQ or bias correction is on (the parts are measured with weights rounded to nearest,
+   *     since corrected weights elsewhere would already be quantized)
    * @throws VitqException if ONNX Runtime fails
    */
-  static List<Row> of(Model model, QuantPlan plan, ImageDataset images, InferenceSession.Config config, int depth,
-      long seed) throws VitqException {
+  static List<Row> of(Model model, Model shipped, QuantPlan plan, ImageDataset images, InferenceSession.Config config,
+      int depth, long seed) throws VitqException {
     List<HostTensor> batches = new ArrayList<>();
     images.sample(IMAGES, seed).forEachBatch(16, Progress.NONE,
         b -> batches.add(HostTensor.ofFloats(b.shape(), b.pixels())));
@@ -63,7 +67,7 @@ final class Sensitivity {
       rows.add(row(name, part.getValue().size(), counts, reference, logits(QdqLowering.lower(model, only,
           QdqLowering.Mode.DEPLOY), batches, config)));
     }
-    rows.add(row("all", plan.entries().size(), counts, reference, logits(QdqLowering.lower(model, plan,
+    rows.add(row("all", plan.entries().size(), counts, reference, logits(QdqLowering.lower(shipped, plan,
         QdqLowering.Mode.DEPLOY), batches, config)));
     return rows;
   }

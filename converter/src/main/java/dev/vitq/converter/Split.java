@@ -141,15 +141,16 @@ final class Split {
   }
 
   /**
-   * The halves a codec is chosen on, for a split of {@code model} quantized by {@code plan} after {@code k} blocks.
+   * The halves a codec is chosen on, for a split of {@code model} quantized by {@code plan} after {@code k} blocks
+   * ({@code shipped} as for {@link #of}).
    *
    * @throws VitqException if the split or the reduction does not fit the model
    */
-  static Probe probe(Model model, VitStructure vit, QuantPlan plan, int k, Reduction reduction, boolean floatCloud)
-      throws VitqException {
+  static Probe probe(Model model, Model shipped, VitStructure vit, QuantPlan plan, int k, Reduction reduction,
+      boolean floatCloud) throws VitqException {
     Quantizer q = boundaryQuantizer(vit, plan, k);
     tokensAfter(vit, reduction);
-    Model quantized = QdqLowering.lower(model, plan, QdqLowering.Mode.DEPLOY);
+    Model quantized = QdqLowering.lower(shipped, plan, QdqLowering.Mode.DEPLOY);
     Model[] prefix = new Model[1];
     GraphBuilder[] builder = new GraphBuilder[1];
     String reduced = devicePrefix(quantized, vit, k, reduction, prefix, builder);
@@ -166,13 +167,15 @@ final class Split {
   /**
    * Splits {@code model} (float) quantized by {@code plan} after {@code k} blocks.
    *
+   * @param shipped the float model the quantized halves are lowered from: {@code model}, or it with its weights and
+   *     biases corrected ({@link dev.vitq.quantizer.WeightCorrection}); a float cloud runs {@code model}'s blocks
    * @param floatCloud whether the cloud runs the float blocks instead of the quantized ones
    * @param codec how the tokens are coded, or null for the plan's 8-bit levels (then, without reduction, the pair
    *     computes exactly what the single quantized model computes)
    * @throws VitqException if the split or the reduction does not fit the model
    */
-  static Parts of(Model model, VitStructure vit, QuantPlan plan, int k, Reduction reduction, boolean floatCloud,
-      BoundaryCodec codec) throws VitqException {
+  static Parts of(Model model, Model shipped, VitStructure vit, QuantPlan plan, int k, Reduction reduction,
+      boolean floatCloud, BoundaryCodec codec) throws VitqException {
     Quantizer q = boundaryQuantizer(vit, plan, k);
     int depth = vit.blocks().size();
     String boundary = vit.blocks().get(k).input();
@@ -183,7 +186,7 @@ final class Split {
     for (int c = 0; c < width; c++) {
       factor[c] = q.perChannel() ? q.scale(c) / base : 1f;
     }
-    Model quantized = QdqLowering.lower(model, plan, QdqLowering.Mode.DEPLOY);
+    Model quantized = QdqLowering.lower(shipped, plan, QdqLowering.Mode.DEPLOY);
     int tokens = tokensAfter(vit, reduction);
 
     // Device: everything up to the boundary (and block K's attention for the reduction), then the reduction and

@@ -23,6 +23,7 @@ import dev.vitq.quantizer.QdqLowering;
 import dev.vitq.quantizer.QuantPlan;
 import dev.vitq.quantizer.QuantSite;
 import dev.vitq.quantizer.QuantSites;
+import dev.vitq.quantizer.WeightCorrection;
 import dev.vitq.quantizer.search.EvolQ;
 import java.io.IOException;
 import java.io.InputStream;
@@ -180,11 +181,15 @@ public final class Vitq {
         throw new VitqException(fileName(r.model() == null ? Path.of(source) : r.model())
             + " has no MatMul, Gemm or Conv with a constant weight, so there is nothing to quantize.");
       }
-      Calibrator.Result calibrated = Calibrator.calibrate(model, PreprocessFlags.imageInput(model).name(), sites,
-          sha, data, new Calibrator.Settings(r.scheme(), r.method(), runBatch(model, r.batchSize()), r.seed(),
-              session, r.techniquesOrDefaults()), progress);
-      long t1 = System.nanoTime();
+      String imageInput = PreprocessFlags.imageInput(model).name();
+      Calibrator.Settings settings = new Calibrator.Settings(r.scheme(), r.method(), runBatch(model, r.batchSize()),
+          r.seed(), session, r.techniquesOrDefaults());
+      Calibrator.Result calibrated = Calibrator.calibrate(model, imageInput, sites, sha, data, settings, progress);
       QuantPlan plan = calibrated.plan();
+      // GPTQ and bias correction change the float weights and biases; the search, the lowering and the report all
+      // work on the corrected model, so they see what ships.
+      model = WeightCorrection.apply(model, imageInput, plan, data, settings, progress);
+      long t1 = System.nanoTime();
       Reports.Search searched = null;
       EvolQ.Result searchResult = null;
       if (r.search().equals("evolq")) {
@@ -219,8 +224,8 @@ public final class Vitq {
           m.recognition().reason());
       if (r.reportDir() != null) {
         // A search that measures candidates passes them as HtmlReport.ParetoPoints instead of List.of().
-        ReportPages.quantize(r.reportDir(), r, done, Sensitivity.of(model, plan, data, session, vit == null ? 0
-            : vit.blocks().size(), r.seed()), searchResult, List.of());
+        ReportPages.quantize(r.reportDir(), r, done, Sensitivity.of(m.model(), model, plan, data, session,
+            vit == null ? 0 : vit.blocks().size(), r.seed()), searchResult, List.of());
       }
       return done;
     } finally {
@@ -317,6 +322,8 @@ public final class Vitq {
       throw new VitqException("--max-bytes fits the boundary coding on calibration images: pass --calib DIR too.");
     }
     QuantPlan plan;
+    // A plan read from a file says nothing of weight corrections: its weights are rounded to nearest.
+    Model shipped = m.model();
     if (r.plan() != null) {
       try {
         plan = QuantPlan.fromJson(Files.readString(r.plan()));
@@ -331,10 +338,13 @@ public final class Vitq {
       if (r.calibration() == null) {
         throw new VitqException("Pass --calib DIR (or --plan PLAN.json): exporting needs calibration images.");
       }
-      plan = Calibrator.calibrate(m.model(), m.vit().input(), QuantSites.of(m.vit(), r.scheme()), sha,
-          ImageDataset.open(r.calibration(), pre),
-          new Calibrator.Settings(r.scheme(), r.method(), runBatch(m.model(), r.batchSize()), r.seed(), session),
-          progress).plan();
+      ImageDataset calib = ImageDataset.open(r.calibration(), pre);
+      Calibrator.Settings settings = new Calibrator.Settings(r.scheme(), r.method(), runBatch(m.model(),
+          r.batchSize()), r.seed(), session);
+      plan = Calibrator.calibrate(m.model(), m.vit().input(), QuantSites.of(m.vit(), r.scheme()), sha, calib,
+          settings, progress).plan();
+      // The scheme's default weight corrections, as quantize applies them: the pair computes what its model does.
+      shipped = WeightCorrection.apply(m.model(), m.vit().input(), plan, calib, settings, progress);
     }
     if (r.fuse() && r.keepTokens() == 0) {
       throw new VitqException("--fuse goes with --keep-tokens below 1.");
@@ -345,12 +355,12 @@ public final class Vitq {
     BoundaryCodec codec = null;
     BoundaryBudget.Choice choice = null;
     if (r.maxBytes() != 0) {
-      choice = BoundaryBudget.choose(m.model(), m.vit(), plan, r.split(), r.floatCloud(), r.maxBytes(),
+      choice = BoundaryBudget.choose(m.model(), shipped, m.vit(), plan, r.split(), r.floatCloud(), r.maxBytes(),
           ImageDataset.open(r.calibration(), pre), r.seed(), session, runBatch(m.model(), r.batchSize()), progress);
       reduction = choice.best().reduction();
       codec = choice.best().codec();
     }
-    Split.Parts parts = Split.of(m.model(), m.vit(), plan, r.split(), reduction, r.floatCloud(), codec);
+    Split.Parts parts = Split.of(m.model(), shipped, m.vit(), plan, r.split(), reduction, r.floatCloud(), codec);
     String provenance = provenance(r.model().toString(), sha, plan);
     Model device = parts.device().withProducer("vitq", version()).withMetadata("vitq", provenance);
     Model cloud = parts.cloud().withProducer("vitq", version()).withMetadata("vitq", provenance);
@@ -368,9 +378,9 @@ public final class Vitq {
     if (reportDir != null) {
       InferenceSession.Config config = InferenceSession.Config.defaults().withThreads(r.threads());
       ImageDataset images = r.calibration() == null ? null : ImageDataset.open(r.calibration(), pre);
-      ReportPages.export(reportDir, r, done, images == null ? List.of() : Sensitivity.of(m.model(), plan, images,
-          config, m.vit().blocks().size(), r.seed()), images == null ? null : ReportPages.bundleAgreement(m.model(),
-          r.bundle(), images, config, r.seed()), Sensitivity.IMAGES);
+      ReportPages.export(reportDir, r, done, images == null ? List.of() : Sensitivity.of(m.model(), shipped, plan,
+          images, config, m.vit().blocks().size(), r.seed()), images == null ? null
+          : ReportPages.bundleAgreement(m.model(), r.bundle(), images, config, r.seed()), Sensitivity.IMAGES);
     }
     return done;
   }

@@ -103,6 +103,22 @@ class QuantizeCliTest {
   }
 
   @Test
+  void gptqAndBiasCorrectionChangeTheWeightsDeterministically(@TempDir Path dir) throws Exception {
+    Path plain = dir.resolve("plain.onnx");
+    Path a = dir.resolve("a.onnx");
+    Path b = dir.resolve("b.onnx");
+    assertEquals(0, quantize(plain, "--scheme", "w4a8", "--quantizers", "none").exitCode());
+    CliRun r = quantize(a, "--scheme", "w4a8", "--quantizers", "gptq,bias-correction");
+    assertEquals(0, r.exitCode(), r.err());
+    assertEquals(0, quantize(b, "--scheme", "w4a8", "--quantizers", "gptq,bias-correction").exitCode());
+    assertArrayEquals(Files.readAllBytes(a), Files.readAllBytes(b), "same seed, same bytes");
+    assertFalse(java.util.Arrays.equals(Files.readAllBytes(plain), Files.readAllBytes(a)), "other levels");
+    CliRun e = CliRun.of("eval", a.toString(), "--data", images.toString(), "--ref", model.toString(), "--json", "-q");
+    assertEquals(0, e.exitCode(), e.err());
+    assertTrue(JSON.readTree(e.out()).get("agreement").asDouble() >= 0.5, e.out());
+  }
+
+  @Test
   void sameSeedGivesByteIdenticalModelAndPlan(@TempDir Path dir) throws Exception {
     Path a = dir.resolve("a.onnx");
     Path b = dir.resolve("b.onnx");
@@ -169,7 +185,8 @@ class QuantizeCliTest {
     assertUserError(quantize(out, "--scheme", "w3a3"), "Unknown scheme 'w3a3'", out);
     assertUserError(quantize(out, "--method", "entropy"), "Unknown method 'entropy'", out);
     assertUserError(quantize(out, "--search", "genetic"), "Unknown search 'genetic'", out);
-    assertUserError(quantize(out, "--quantizers", "ln-reparam,gptq"), "Unknown quantizer technique 'gptq'", out);
+    assertUserError(quantize(out, "--quantizers", "ln-reparam,smoothquant"), "Unknown quantizer technique "
+        + "'smoothquant'", out);
   }
 
   @Test

@@ -72,6 +72,16 @@ public final class LayerNormReparam {
     return (int) Math.round(sum / q.zeroPoints().length);
   }
 
+  /** The channel factors {@code r_c = s_c / s} the linear layers' input channels are multiplied by. */
+  static double[] factors(Quantizer q) {
+    double s = tensorScale(q);
+    double[] r = new double[q.scales().length];
+    for (int c = 0; c < r.length; c++) {
+      r[c] = q.scale(c) / s;
+    }
+    return r;
+  }
+
   /** The affine and linear layers around {@code tensor}, if it can be reparameterised. */
   static Optional<Site> find(GraphIndex idx, String tensor) {
     if (idx.isGraphOutput(tensor)) {
@@ -199,12 +209,11 @@ public final class LayerNormReparam {
       }
       double s = tensorScale(q);
       int z = tensorZero(q);
-      double[] r = new double[channels];
+      double[] r = factors(q);
       double[] b = new double[channels];
       float[] newGamma = new float[channels];
       float[] newBeta = new float[channels];
       for (int c = 0; c < channels; c++) {
-        r[c] = q.scale(c) / s;
         b[c] = s * (q.zeroPoints()[c] - z);
         newGamma[c] = (float) (gamma[c] / r[c]);
         newBeta[c] = (float) (beta[c] / r[c] + b[c]);
