@@ -322,7 +322,6 @@ public final class Vitq {
       throw new VitqException("--max-bytes fits the boundary coding on calibration images: pass --calib DIR too.");
     }
     QuantPlan plan;
-    // A plan read from a file says nothing of weight corrections: its weights are rounded to nearest.
     Model shipped = m.model();
     if (r.plan() != null) {
       try {
@@ -333,6 +332,13 @@ public final class Vitq {
       if (!plan.modelSha256().equals(sha)) {
         throw new VitqException("The plan " + fileName(r.plan()) + " was made for another model (SHA-256 "
             + plan.modelSha256() + ").");
+      }
+      // A plan holds scales, not weights: with calibration images the scheme's default weight corrections (GPTQ)
+      // are redone on the plan's scales; without them its weights are rounded to nearest.
+      if (r.calibration() != null) {
+        shipped = WeightCorrection.apply(m.model(), m.vit().input(), plan, ImageDataset.open(r.calibration(), pre),
+            new Calibrator.Settings(plan.scheme(), plan.method(), runBatch(m.model(), r.batchSize()), r.seed(),
+                session), progress);
       }
     } else {
       if (r.calibration() == null) {

@@ -50,9 +50,15 @@ class ExportCliTest {
   void deviceThenCloudIsTheSingleQuantizedModel(@TempDir Path dir) throws Exception {
     for (String scheme : List.of("w8a8", "w4a8")) {
       Path single = dir.resolve(scheme + ".onnx");
+      Path plan = dir.resolve(scheme + ".plan.json");
       CliRun q = CliRun.of("quantize", model.toString(), "--calib", images.toString(), "--scheme", scheme, "--seed",
-          "3", "-o", single.toString(), "-q");
+          "3", "-o", single.toString(), "-q", "--plan-out", plan.toString());
       assertEquals(0, q.exitCode(), q.err());
+      // A saved plan with the calibration images gets the weight rounding quantize gave its model (GPTQ at W4A8).
+      Path fromPlan = dir.resolve(scheme + "-plan");
+      CliRun p = export(fromPlan, "--plan", plan.toString(), "--split", "1");
+      assertEquals(0, p.exitCode(), p.err());
+      assertEquals(1.0, evalBundle(fromPlan, single).get("agreement").asDouble(), scheme + " from its plan");
       for (int k = 1; k <= 2; k++) {
         Path bundle = dir.resolve(scheme + "-k" + k);
         CliRun r = export(bundle, "--scheme", scheme, "--split", "" + k);
