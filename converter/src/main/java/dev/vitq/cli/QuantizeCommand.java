@@ -43,6 +43,17 @@ final class QuantizeCommand implements Callable<Integer> {
 
   @Mixin SearchOptions searchOptions;
 
+  @Option(names = "--max-bytes", defaultValue = "0", paramLabel = "N",
+      description = "With --scheme auto (required there): the largest model to ship, in bytes of the ONNX file. The "
+          + "search finds the Pareto front of size against loss and ships its most accurate point that fits; when none "
+          + "does, it says the smallest size reached and writes nothing.")
+  long maxBytes;
+
+  @Option(names = "--max-latency-ms", defaultValue = "0", paramLabel = "MS",
+      description = "With --scheme auto: ship only a front point whose median batch-1 latency, measured on this "
+          + "machine while searching, is at most MS milliseconds (default: no limit).")
+  double maxLatencyMillis;
+
   @Option(names = "--quantizers", defaultValue = "default", paramLabel = "LIST",
       description = "Quantizers beyond per-tensor uniform ones: 'default' (the scheme's measured choice), 'none', "
           + "or a comma-separated list of ln-reparam (post-LayerNorm activations per channel, folded into the "
@@ -89,7 +100,9 @@ final class QuantizeCommand implements Callable<Integer> {
         .withBatchSize(batch)
         .withSearchSettings(searchOptions.settings())
         .withResume(searchOptions.resume)
-        .withReportDir(searchOptions.report);
+        .withReportDir(searchOptions.report)
+        .withMaxBytes(maxBytes)
+        .withMaxLatencyMillis(maxLatencyMillis);
     if (!quantizers.equals("default")) {
       r = r.withTechniques(parse(() -> Technique.ofCliNames(quantizers)));
     }
@@ -115,6 +128,18 @@ final class QuantizeCommand implements Callable<Integer> {
             s.strategy(), s.objective(), s.blockVisits(), s.blocksChanged(), s.lossBefore(), s.lossAfter(),
             fmt(s.heldOutAgreementBefore()), fmt(s.heldOutAgreementAfter()), s.heldOutImages(), s.evaluations(),
             s.searchSeconds(), s.costRatio(), s.reportDir() == null ? "" : "; report in " + s.reportDir());
+      }
+      Reports.Auto auto = report.auto();
+      if (auto != null) {
+        pw.printf("mixed-precision search: %,d candidates in %.1f s = %.1fx one float pass over the calibration set; "
+                + "front (loss on %d images, agreement on %d held-out, latency at batch 1 on this machine):%n",
+            auto.evaluations(), auto.searchSeconds(), auto.costRatio(), auto.searchImages(), auto.heldOutImages());
+        for (Reports.FrontPoint p : auto.front()) {
+          pw.printf("  %s %,11d bytes  loss %.4f  agreement %s  %.2f ms  %s%n", p.name().equals(auto.shipped()) ? "*"
+              : p.withinBudget() ? "+" : " ", p.bytes(), p.loss(), fmt(p.heldOutAgreement()), p.latencyMillis(),
+              p.name());
+        }
+        pw.printf("shipped %s (* above; + marks the other points within budget)%n", auto.shipped());
       }
       if (report.plan() != null) {
         pw.printf("plan written to %s%n", report.plan());

@@ -35,6 +35,8 @@ public enum Technique {
     return switch (scheme) {
       case W8A8, W4A8 -> EnumSet.noneOf(Technique.class);
       case W6A6, W4A4 -> EnumSet.of(LN_REPARAM, NORM_INPUT_8BIT, LOG_SQRT2_SOFTMAX);
+      // A mixed plan takes each block's techniques from the uniform scheme its activation bits come from.
+      case AUTO -> EnumSet.noneOf(Technique.class);
     };
   }
 
