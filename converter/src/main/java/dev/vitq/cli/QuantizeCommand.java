@@ -5,6 +5,7 @@ import dev.vitq.converter.Reports;
 import dev.vitq.converter.Vitq;
 import dev.vitq.models.VitqException;
 import dev.vitq.quantizer.Technique;
+import dev.vitq.quantizer.search.AutoSearch;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -54,6 +55,15 @@ final class QuantizeCommand implements Callable<Integer> {
           + "machine while searching, is at most MS milliseconds (default: no limit).")
   double maxLatencyMillis;
 
+  @Option(names = "--auto-population", paramLabel = "N",
+      description = "With --scheme auto: candidates per generation, the four uniform schemes among the first "
+          + "(default: 20).")
+  Integer autoPopulation;
+
+  @Option(names = "--auto-generations", paramLabel = "N",
+      description = "With --scheme auto: generations of the search (default: 12).")
+  Integer autoGenerations;
+
   @Option(names = "--quantizers", defaultValue = "default", paramLabel = "LIST",
       description = "Quantizers beyond per-tensor uniform ones: 'default' (the scheme's measured choice), 'none', "
           + "or a comma-separated list of ln-reparam (post-LayerNorm activations per channel, folded into the "
@@ -102,7 +112,8 @@ final class QuantizeCommand implements Callable<Integer> {
         .withResume(searchOptions.resume)
         .withReportDir(searchOptions.report)
         .withMaxBytes(maxBytes)
-        .withMaxLatencyMillis(maxLatencyMillis);
+        .withMaxLatencyMillis(maxLatencyMillis)
+        .withAutoSettings(parse(this::autoSettings));
     if (!quantizers.equals("default")) {
       r = r.withTechniques(parse(() -> Technique.ofCliNames(quantizers)));
     }
@@ -147,6 +158,17 @@ final class QuantizeCommand implements Callable<Integer> {
     }
     pw.flush();
     return 0;
+  }
+
+  private AutoSearch.Settings autoSettings() {
+    AutoSearch.Settings s = AutoSearch.Settings.defaults();
+    if (autoPopulation != null) {
+      s = s.withPopulation(autoPopulation);
+    }
+    if (autoGenerations != null) {
+      s = s.withGenerations(autoGenerations);
+    }
+    return s;
   }
 
   private static String fmt(Double d) {
