@@ -313,7 +313,8 @@ public final class Vitq {
           Double.isNaN(p.agreement()) ? null : p.agreement(), fits));
     }
     if (best == null) {
-      AutoSearch.Point smallest = result.front().get(0);
+      AutoSearch.Point smallest = result.front().stream()
+          .min(java.util.Comparator.comparingLong(AutoSearch.Point::bytes)).orElseThrow();
       String latency = r.maxLatencyMillis() > 0 ? String.format(" and %.2f ms", r.maxLatencyMillis()) : "";
       AutoSearch.Point fastest = result.front().stream()
           .min(java.util.Comparator.comparingDouble(AutoSearch.Point::latencyMillis)).orElseThrow();
