@@ -46,8 +46,9 @@ final class QuantizeCommand implements Callable<Integer> {
 
   @Option(names = "--max-bytes", defaultValue = "0", paramLabel = "N",
       description = "With --scheme auto (required there): the largest model to ship, in bytes of the ONNX file. The "
-          + "search finds the Pareto front of size against loss and ships its most accurate point that fits; when none "
-          + "does, it says the smallest size reached and writes nothing.")
+          + "search finds the Pareto front of size against loss and ships the point that fits with the highest "
+          + "agreement on held-out calibration images; when none does, it says the smallest size reached and writes "
+          + "nothing.")
   long maxBytes;
 
   @Option(names = "--max-latency-ms", defaultValue = "0", paramLabel = "MS",
@@ -57,11 +58,11 @@ final class QuantizeCommand implements Callable<Integer> {
 
   @Option(names = "--auto-population", paramLabel = "N",
       description = "With --scheme auto: candidates per generation, the four uniform schemes among the first "
-          + "(default: 20).")
+          + "(default: 24).")
   Integer autoPopulation;
 
   @Option(names = "--auto-generations", paramLabel = "N",
-      description = "With --scheme auto: generations of the search (default: 12).")
+      description = "With --scheme auto: generations of the search (default: 16).")
   Integer autoGenerations;
 
   @Option(names = "--quantizers", defaultValue = "default", paramLabel = "LIST",

@@ -285,8 +285,8 @@ public final class Vitq {
   }
 
   /**
-   * The mixed-precision search: one calibration pass, NSGA-II over the bits, then the most accurate front point (lowest
-   * loss on the search images) within the budgets is written; when none fits, nothing is.
+   * The mixed-precision search: one calibration pass, NSGA-II over the bits, then the most accurate front point within
+   * the budgets (highest agreement on the held-out images, then lowest loss) is written; when none fits, nothing is.
    */
   private static Reports.Quantize quantizeAuto(QuantizeRequest r, LoadedModel m, String source, String sha,
       ImageDataset data, InferenceSession.Config session, Progress progress, long t0) throws VitqException {
@@ -306,7 +306,7 @@ public final class Vitq {
     List<Reports.FrontPoint> front = new java.util.ArrayList<>();
     for (AutoSearch.Point p : result.front()) {
       boolean fits = fits(r, p);
-      if (fits && (best == null || p.loss() < best.loss())) {
+      if (fits && (best == null || better(p, best))) {
         best = p;
       }
       front.add(new Reports.FrontPoint(p.name(), p.bytes(), p.loss(), p.latencyMillis(),
@@ -346,6 +346,17 @@ public final class Vitq {
           r.seed()), null, pareto);
     }
     return done;
+  }
+
+  /**
+   * Higher held-out agreement, then lower loss: on the shared model the search batch's InfoNCE separates points by
+   * less than its noise (a mixed W4 point scored 1.810 against W4A8's 1.849, yet agreed with the float model on 0.936
+   * of the 5,000 validation images against 0.961), while the held-out images were never searched on.
+   */
+  private static boolean better(AutoSearch.Point p, AutoSearch.Point than) {
+    double a = Double.isNaN(p.agreement()) ? -1 : p.agreement();
+    double b = Double.isNaN(than.agreement()) ? -1 : than.agreement();
+    return a != b ? a > b : p.loss() < than.loss();
   }
 
   private static boolean fits(QuantizeRequest r, AutoSearch.Point p) {
