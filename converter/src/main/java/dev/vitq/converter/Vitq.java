@@ -299,7 +299,9 @@ public final class Vitq {
     MixedPrecision space = MixedPrecision.of(model, vit, sites, sha, calibrated.stats(),
         calibrated.plan().calibrationImages(), data.preprocessing(), r.method(), r.seed(), session);
     long t1 = System.nanoTime();
-    AutoSearch.Settings settings = r.autoSettings().withSeed(r.seed());
+    // The loss is Evol-Q's, with its options (--objective, --temperature).
+    AutoSearch.Settings settings = r.autoSettings().withSeed(r.seed())
+        .withObjective(r.searchSettings().objective(), r.searchSettings().temperature());
     AutoSearch.Result result = AutoSearch.search(model, vit, space, data, settings, session,
         plan -> ship(m, source, sha, plan), progress);
     AutoSearch.Point best = null;

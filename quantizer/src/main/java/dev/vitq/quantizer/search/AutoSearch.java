@@ -68,18 +68,22 @@ public final class AutoSearch {
    * @param batchSize calibration images the loss is measured on
    * @param heldOut further calibration images the front's agreement is measured on
    * @param temperature InfoNCE temperature
+   * @param objective the loss against the float model's outputs (Evol-Q's; InfoNCE by default)
    * @param mutation probability of a gene's mutation
    * @param frontSize most points the front keeps (NSGA-II thins a larger one by crowding distance)
    * @param latencyRuns timed batch-1 runs per front point (after five untimed ones)
    * @param seed seed of the image sample and of the evolution
    */
   public record Settings(int population, int generations, int batchSize, int heldOut, double temperature,
-      double mutation, int frontSize, int latencyRuns, long seed) {
+      Objective objective, double mutation, int frontSize, int latencyRuns, long seed) {
     public Settings {
       if (population < 4 || generations < 1 || batchSize < 2 || heldOut < 0 || frontSize < 2 || latencyRuns < 1) {
         throw new IllegalArgumentException("The mixed-precision search needs a population of at least 4 (the uniform "
             + "schemes), a generation, 2 search images, a front of 2 and a latency run, got " + population + ", "
             + generations + ", " + batchSize + ", " + frontSize + " and " + latencyRuns + ".");
+      }
+      if (objective == null) {
+        throw new IllegalArgumentException("The mixed-precision search needs an objective.");
       }
       if (!(temperature > 0) || !(mutation > 0) || mutation > 1) {
         throw new IllegalArgumentException("Temperature must be positive and the mutation rate in (0, 1], got "
@@ -93,35 +97,45 @@ public final class AutoSearch {
      * float pass: children repeated their parents).
      */
     public static Settings defaults() {
-      return new Settings(24, 16, 128, 256, 0.1, 0.1, 24, 20, 0);
+      return new Settings(24, 16, 128, 256, 0.1, Objective.INFONCE, 0.1, 24, 20, 0);
     }
 
     public Settings withPopulation(int n) {
-      return new Settings(n, generations, batchSize, heldOut, temperature, mutation, frontSize, latencyRuns, seed);
+      return new Settings(n, generations, batchSize, heldOut, temperature, objective, mutation, frontSize,
+          latencyRuns, seed);
     }
 
     public Settings withGenerations(int n) {
-      return new Settings(population, n, batchSize, heldOut, temperature, mutation, frontSize, latencyRuns, seed);
+      return new Settings(population, n, batchSize, heldOut, temperature, objective, mutation, frontSize,
+          latencyRuns, seed);
     }
 
     public Settings withBatchSize(int n) {
-      return new Settings(population, generations, n, heldOut, temperature, mutation, frontSize, latencyRuns, seed);
+      return new Settings(population, generations, n, heldOut, temperature, objective, mutation, frontSize,
+          latencyRuns, seed);
     }
 
     public Settings withHeldOut(int n) {
-      return new Settings(population, generations, batchSize, n, temperature, mutation, frontSize, latencyRuns, seed);
+      return new Settings(population, generations, batchSize, n, temperature, objective, mutation, frontSize,
+          latencyRuns, seed);
     }
 
     public Settings withFrontSize(int n) {
-      return new Settings(population, generations, batchSize, heldOut, temperature, mutation, n, latencyRuns, seed);
+      return new Settings(population, generations, batchSize, heldOut, temperature, objective, mutation, n,
+          latencyRuns, seed);
     }
 
     public Settings withLatencyRuns(int n) {
-      return new Settings(population, generations, batchSize, heldOut, temperature, mutation, frontSize, n, seed);
+      return new Settings(population, generations, batchSize, heldOut, temperature, objective, mutation, frontSize,
+          n, seed);
+    }
+
+    public Settings withObjective(Objective o, double t) {
+      return new Settings(population, generations, batchSize, heldOut, t, o, mutation, frontSize, latencyRuns, seed);
     }
 
     public Settings withSeed(long s) {
-      return new Settings(population, generations, batchSize, heldOut, temperature, mutation, frontSize,
+      return new Settings(population, generations, batchSize, heldOut, temperature, objective, mutation, frontSize,
           latencyRuns, s);
     }
   }
@@ -374,7 +388,7 @@ public final class AutoSearch {
       double loss;
       try (InferenceSession s = InferenceSession.of(shipper.ship(space.plan(g)), config)) {
         float[] out = EvolQ.Images.run(s, vit.input(), vit.output(), images, Map.of(), perRun);
-        loss = Objective.INFONCE.loss(out, reference, images.count(), settings.temperature());
+        loss = settings.objective().loss(out, reference, images.count(), settings.temperature());
       }
       Scored scored = new Scored(loss, sizes.bytes(space, g));
       memo.put(g, scored);
