@@ -99,8 +99,13 @@ class AutoCliTest {
   @Test
   void aMixedPlanCarriesEachEntrysBits(@TempDir Path dir) throws Exception {
     Path plan = dir.resolve("plan.json");
-    assertEquals(0, auto(dir.resolve("m.onnx"), "--max-bytes", "1000000000", "--plan-out", plan.toString())
-        .exitCode());
+    // Evol-Q's loss options apply: here KL of the float softmax to the quantized one.
+    CliRun r = auto(dir.resolve("m.onnx"), "--max-bytes", "1000000000", "--plan-out", plan.toString(), "--objective",
+        "kl", "--json");
+    assertEquals(0, r.exitCode(), r.err());
+    for (JsonNode f : JSON.readTree(r.out()).get("auto").get("front")) {
+      assertTrue(f.get("loss").asDouble() >= 0, "KL is never negative");
+    }
     QuantPlan p = QuantPlan.fromJson(Files.readString(plan));
     for (PlanEntry e : p.entries()) {
       int bits = e.quantizer().bits();
