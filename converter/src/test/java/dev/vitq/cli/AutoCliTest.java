@@ -103,9 +103,11 @@ class AutoCliTest {
     CliRun r = auto(dir.resolve("m.onnx"), "--max-bytes", "1000000000", "--plan-out", plan.toString(), "--objective",
         "kl", "--json");
     assertEquals(0, r.exitCode(), r.err());
-    for (JsonNode f : JSON.readTree(r.out()).get("auto").get("front")) {
-      assertTrue(f.get("loss").asDouble() >= 0, "KL is never negative");
-    }
+    CliRun infoNce = auto(dir.resolve("i.onnx"), "--max-bytes", "1000000000", "--json");
+    assertEquals(0, infoNce.exitCode(), infoNce.err());
+    double kl = JSON.readTree(r.out()).get("auto").get("uniform").get(0).get("loss").asDouble();
+    double nce = JSON.readTree(infoNce.out()).get("auto").get("uniform").get(0).get("loss").asDouble();
+    assertTrue(kl >= 0 && kl != nce, "W8A8 scored by KL " + kl + ", by InfoNCE " + nce);
     QuantPlan p = QuantPlan.fromJson(Files.readString(plan));
     for (PlanEntry e : p.entries()) {
       int bits = e.quantizer().bits();
