@@ -172,6 +172,26 @@ public final class MixedPrecision {
     return searchedWeights.length;
   }
 
+  /**
+   * The point with 8-bit activations everywhere and the searched weights of blocks {@code from} (inclusive) to
+   * {@code to} (exclusive) at 8 bits, the others at 4: a size between W4A8 and W8A8.
+   */
+  public Genes w8Blocks(int from, int to) {
+    int[] wb = new int[searchedWeights.length];
+    for (int k = 0; k < wb.length; k++) {
+      int block = template.get(searchedWeights[k]).block();
+      wb[k] = block >= from && block < to ? 8 : 4;
+    }
+    int[] ab = new int[activationGroups()];
+    Arrays.fill(ab, 8);
+    return new Genes(wb, ab);
+  }
+
+  /** The number of transformer blocks. */
+  public int depth() {
+    return depth;
+  }
+
   /** How many activation groups there are: the embedding, each block and the head. */
   public int activationGroups() {
     return depth + 2;

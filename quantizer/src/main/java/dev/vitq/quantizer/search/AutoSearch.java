@@ -218,6 +218,22 @@ public final class AutoSearch {
     for (Genes g : uniform) {
       seeds.add(genotype(g));
     }
+    // A ladder of sizes between W4A8 and W8A8 (the first or the last k blocks' weights at 8 bits): from uniform and
+    // random starts alone, 95 candidates on the shared model never scored a point between the two, so the front
+    // jumped from 3.07 MB to 5.72 MB.
+    // Half the population, spread evenly over k = 1 .. depth - 1.
+    int depth = space.depth();
+    int rungs = Math.max(0, Math.min(depth - 1, (settings.population() - UNIFORM.length) / 4));
+    int last = 0;
+    for (int j = 1; j <= rungs; j++) {
+      int k = (int) Math.round((double) j * depth / (rungs + 1));
+      if (k <= last || k >= depth) {
+        continue;
+      }
+      last = k;
+      seeds.add(genotype(space.w8Blocks(0, k)));
+      seeds.add(genotype(space.w8Blocks(depth - k, depth)));
+    }
     Genotype<IntegerGene> factory = Genotype.of(
         IntegerChromosome.of(0, MixedPrecision.WEIGHT_BITS.length - 1, space.searchedWeights()),
         IntegerChromosome.of(0, MixedPrecision.ACTIVATION_BITS.length - 1, space.activationGroups()));
