@@ -265,13 +265,11 @@ public final class AutoSearch {
       throw e.cause;
     }
 
-    // The collector's set, made sure to hold or dominate every uniform scheme, each point once.
-    Map<Genes, Scored> candidates = new LinkedHashMap<>();
+    // The front of every candidate scored, not only of the collector's set: MOEA.toParetoSet returned a single point
+    // on the test model, so the front fell back to the uniform schemes. The collector's points are among them.
+    Map<Genes, Scored> candidates = new LinkedHashMap<>(scorer.memo);
     for (Phenotype<IntegerGene, Vec<double[]>> p : collected) {
       Genes g = genes(p.genotype());
-      candidates.put(g, scorer.score(g));
-    }
-    for (Genes g : uniform) {
       candidates.put(g, scorer.score(g));
     }
     List<Map.Entry<Genes, Scored>> front = new ArrayList<>();
@@ -286,6 +284,15 @@ public final class AutoSearch {
     }
     front.sort(Comparator.comparingLong((Map.Entry<Genes, Scored> e) -> e.getValue().bytes)
         .thenComparingDouble(e -> e.getValue().loss).thenComparing(e -> e.getKey().toString()));
+    // Measuring a point costs a session and a held-out run: at most frontSize, evenly spread by size, ends kept.
+    if (front.size() > settings.frontSize()) {
+      List<Map.Entry<Genes, Scored>> thinned = new ArrayList<>();
+      int n = settings.frontSize();
+      for (int i = 0; i < n; i++) {
+        thinned.add(front.get((int) Math.round((double) i * (front.size() - 1) / (n - 1))));
+      }
+      front = thinned;
+    }
 
     List<Point> points = new ArrayList<>();
     try (Progress.Task task = progress.start("front", front.size())) {
