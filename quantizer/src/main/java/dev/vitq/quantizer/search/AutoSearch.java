@@ -70,7 +70,7 @@ public final class AutoSearch {
    * @param temperature InfoNCE temperature
    * @param objective the loss against the float model's outputs (Evol-Q's; InfoNCE by default)
    * @param mutation probability of a gene's mutation
-   * @param frontSize most points the front keeps (NSGA-II thins a larger one by crowding distance)
+   * @param frontSize most points of the front measured and reported (a larger front is thinned evenly by size)
    * @param latencyRuns timed batch-1 runs per front point (after five untimed ones)
    * @param seed seed of the image sample and of the evolution
    */
@@ -158,7 +158,7 @@ public final class AutoSearch {
   /**
    * What a search found.
    *
-   * @param front the non-dominated points (loss, bytes), by bytes
+   * @param front the non-dominated points (loss, bytes) among every candidate scored, by bytes
    * @param uniform the uniform schemes W8A8, W4A8, W8A6 (W6A6's size) and W4A4: loss and exact bytes
    * @param evaluations candidates scored
    * @param searchImages images the loss is measured on
