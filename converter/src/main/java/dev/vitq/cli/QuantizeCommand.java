@@ -5,6 +5,7 @@ import dev.vitq.converter.Reports;
 import dev.vitq.converter.Vitq;
 import dev.vitq.models.VitqException;
 import dev.vitq.quantizer.Technique;
+import dev.vitq.quantizer.search.AutoSearch;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -42,6 +43,27 @@ final class QuantizeCommand implements Callable<Integer> {
   String search;
 
   @Mixin SearchOptions searchOptions;
+
+  @Option(names = "--max-bytes", defaultValue = "0", paramLabel = "N",
+      description = "With --scheme auto (required there): the largest model to ship, in bytes of the ONNX file. The "
+          + "search finds the Pareto front of size against loss and ships the point that fits with the highest "
+          + "agreement on held-out calibration images; when none does, it says the smallest size reached and writes "
+          + "nothing.")
+  long maxBytes;
+
+  @Option(names = "--max-latency-ms", defaultValue = "0", paramLabel = "MS",
+      description = "With --scheme auto: ship only a front point whose median batch-1 latency, measured on this "
+          + "machine while searching, is at most MS milliseconds (default: no limit).")
+  double maxLatencyMillis;
+
+  @Option(names = "--auto-population", paramLabel = "N",
+      description = "With --scheme auto: candidates per generation, the four uniform schemes among the first "
+          + "(default: 24).")
+  Integer autoPopulation;
+
+  @Option(names = "--auto-generations", paramLabel = "N",
+      description = "With --scheme auto: generations of the search (default: 16).")
+  Integer autoGenerations;
 
   @Option(names = "--quantizers", defaultValue = "default", paramLabel = "LIST",
       description = "Quantizers beyond per-tensor uniform ones: 'default' (the scheme's measured choice), 'none', "
@@ -91,7 +113,10 @@ final class QuantizeCommand implements Callable<Integer> {
         .withBatchSize(batch)
         .withSearchSettings(searchOptions.settings())
         .withResume(searchOptions.resume)
-        .withReportDir(searchOptions.report);
+        .withReportDir(searchOptions.report)
+        .withMaxBytes(maxBytes)
+        .withMaxLatencyMillis(maxLatencyMillis)
+        .withAutoSettings(parse(this::autoSettings));
     if (!quantizers.equals("default")) {
       r = r.withTechniques(parse(() -> Technique.ofCliNames(quantizers)));
     }
@@ -118,12 +143,35 @@ final class QuantizeCommand implements Callable<Integer> {
             fmt(s.heldOutAgreementBefore()), fmt(s.heldOutAgreementAfter()), s.heldOutImages(), s.evaluations(),
             s.searchSeconds(), s.costRatio(), s.reportDir() == null ? "" : "; report in " + s.reportDir());
       }
+      Reports.Auto auto = report.auto();
+      if (auto != null) {
+        pw.printf("mixed-precision search: %,d candidates in %.1f s = %.1fx one float pass over the calibration set; "
+                + "front (loss on %d images, agreement on %d held-out, latency at batch 1 on this machine):%n",
+            auto.evaluations(), auto.searchSeconds(), auto.costRatio(), auto.searchImages(), auto.heldOutImages());
+        for (Reports.FrontPoint p : auto.front()) {
+          pw.printf("  %s %,11d bytes  loss %.4f  agreement %s  %.2f ms  %s%n", p.name().equals(auto.shipped()) ? "*"
+              : p.withinBudget() ? "+" : " ", p.bytes(), p.loss(), fmt(p.heldOutAgreement()), p.latencyMillis(),
+              p.name());
+        }
+        pw.printf("shipped %s (* above; + marks the other points within budget)%n", auto.shipped());
+      }
       if (report.plan() != null) {
         pw.printf("plan written to %s%n", report.plan());
       }
     }
     pw.flush();
     return 0;
+  }
+
+  private AutoSearch.Settings autoSettings() {
+    AutoSearch.Settings s = AutoSearch.Settings.defaults();
+    if (autoPopulation != null) {
+      s = s.withPopulation(autoPopulation);
+    }
+    if (autoGenerations != null) {
+      s = s.withGenerations(autoGenerations);
+    }
+    return s;
   }
 
   private static String fmt(Double d) {

@@ -8,7 +8,9 @@ import picocli.CommandLine.Option;
 /** {@code --scheme} and {@code --method}, shared by the commands that quantize. */
 final class SchemeOptions {
   @Option(names = "--scheme", defaultValue = "w8a8", paramLabel = "S",
-      description = "w8a8, w6a6, w4a8 or w4a4 (default: ${DEFAULT-VALUE}).")
+      description = "w8a8, w6a6, w4a8, w4a4, or auto: mixed precision, a multi-objective search (NSGA-II) of "
+          + "4- or 8-bit weights per linear layer and 8-, 6- or 4-bit activations per block against model size, "
+          + "budgeted by --max-bytes (default: ${DEFAULT-VALUE}).")
   String scheme;
 
   @Option(names = "--method", defaultValue = "mse", paramLabel = "M",

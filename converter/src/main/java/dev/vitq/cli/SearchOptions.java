@@ -38,15 +38,17 @@ final class SearchOptions {
       description = "evolq: further calibration images for the agreement before and after (default: 256).")
   Integer heldOut;
 
-  @Option(names = "--temperature", paramLabel = "T", description = "evolq: InfoNCE temperature (default: 0.1).")
+  @Option(names = "--temperature", paramLabel = "T",
+      description = "evolq and --scheme auto: InfoNCE temperature (default: 0.1).")
   Double temperature;
 
   @Option(names = "--range", paramLabel = "R",
       description = "evolq: largest scale perturbation, as a natural-log factor (default: 0.1).")
   Double range;
 
-  @Option(names = "--objective", paramLabel = "L", description = "evolq: infonce, mse, kl, or infonce-features (InfoNCE on the "
-      + "classifier's input features instead of the logits) (default: infonce).")
+  @Option(names = "--objective", paramLabel = "L",
+      description = "evolq and --scheme auto: the loss against the float model's outputs, infonce, mse or kl; "
+          + "evolq also infonce-features (InfoNCE on the classifier's input features) (default: infonce).")
   String objective;
 
   @Option(names = "--strategy", paramLabel = "S",

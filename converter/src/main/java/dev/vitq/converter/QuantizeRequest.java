@@ -3,6 +3,7 @@ package dev.vitq.converter;
 import dev.vitq.quantizer.Method;
 import dev.vitq.quantizer.Scheme;
 import dev.vitq.quantizer.Technique;
+import dev.vitq.quantizer.search.AutoSearch;
 import dev.vitq.quantizer.search.SearchSettings;
 import java.nio.file.Path;
 import java.util.Objects;
@@ -28,10 +29,15 @@ import java.util.Set;
  * @param format ONNX, ORT (beside {@code output}, extension .ort) or both
  * @param techniques the quantizers beyond per-tensor uniform ones, or null for the scheme's defaults
  *     ({@link Technique#defaults})
+ * @param maxBytes with {@link Scheme#AUTO}: the largest model to ship, in bytes (0: not set)
+ * @param maxLatencyMillis with {@link Scheme#AUTO}: the largest median batch-1 latency to ship, measured on this
+ *     machine (0: no limit)
+ * @param autoSettings how the mixed-precision search runs (its seed is {@code seed})
  */
 public record QuantizeRequest(Path model, Path calibration, Path output, Scheme scheme, Method method, String search,
     long seed, Path planOut, PreprocessFlags preprocess, int threads, int batchSize,
-    SearchSettings searchSettings, boolean resume, Path reportDir, Format format, Set<Technique> techniques) {
+    SearchSettings searchSettings, boolean resume, Path reportDir, Format format, Set<Technique> techniques,
+    long maxBytes, double maxLatencyMillis, AutoSearch.Settings autoSettings) {
   /** The default images per calibration run. */
   public static final int DEFAULT_BATCH = 50;
 
@@ -43,6 +49,7 @@ public record QuantizeRequest(Path model, Path calibration, Path output, Scheme 
     Objects.requireNonNull(preprocess, "preprocess");
     Objects.requireNonNull(searchSettings, "searchSettings");
     Objects.requireNonNull(format, "format");
+    Objects.requireNonNull(autoSettings, "autoSettings");
     if (batchSize <= 0) {
       throw new IllegalArgumentException("Batch size must be positive, got " + batchSize);
     }
@@ -54,62 +61,80 @@ public record QuantizeRequest(Path model, Path calibration, Path output, Scheme 
   /** W8A8, MSE initialisation, the default search with its default settings, seed 0, preprocessing from the model. */
   public static QuantizeRequest of(Path model, Path calibration, Path output) {
     return new QuantizeRequest(model, calibration, output, Scheme.W8A8, Method.MSE, DEFAULT_SEARCH, 0, null,
-        PreprocessFlags.NONE, 0, DEFAULT_BATCH, SearchSettings.defaults(), false, null, Format.ONNX, null);
+        PreprocessFlags.NONE, 0, DEFAULT_BATCH, SearchSettings.defaults(), false, null, Format.ONNX, null, 0, 0,
+        AutoSearch.Settings.defaults());
   }
 
   public QuantizeRequest withScheme(Scheme s) {
     return new QuantizeRequest(model, calibration, output, s, method, search, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir, format, techniques);
+        batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings);
   }
 
   public QuantizeRequest withMethod(Method m) {
     return new QuantizeRequest(model, calibration, output, scheme, m, search, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir, format, techniques);
+        batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings);
   }
 
   public QuantizeRequest withSearch(String s) {
     return new QuantizeRequest(model, calibration, output, scheme, method, s, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir, format, techniques);
+        batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings);
   }
 
   public QuantizeRequest withSeed(long s) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, s, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir, format, techniques);
+        batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings);
   }
 
   public QuantizeRequest withPlanOut(Path p) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, p, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir, format, techniques);
+        batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings);
   }
 
   public QuantizeRequest withPreprocess(PreprocessFlags p) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, p, threads,
-        batchSize, searchSettings, resume, reportDir, format, techniques);
+        batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings);
   }
 
   public QuantizeRequest withThreads(int n) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, n,
-        batchSize, searchSettings, resume, reportDir, format, techniques);
+        batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings);
   }
 
   public QuantizeRequest withBatchSize(int n) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
-        n, searchSettings, resume, reportDir, format, techniques);
+        n, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings);
   }
 
   public QuantizeRequest withSearchSettings(SearchSettings s) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
-        batchSize, s, resume, reportDir, format, techniques);
+        batchSize, s, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings);
   }
 
   public QuantizeRequest withResume(boolean r) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, r, reportDir, format, techniques);
+        batchSize, searchSettings, r, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings);
   }
 
   public QuantizeRequest withTechniques(Set<Technique> t) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir, format, t == null ? null : Set.copyOf(t));
+        batchSize, searchSettings, resume, reportDir, format, t == null ? null : Set.copyOf(t), maxBytes, maxLatencyMillis, autoSettings);
+  }
+
+  /** With {@link Scheme#AUTO}: ships the best front point of at most this many bytes. */
+  public QuantizeRequest withMaxBytes(long n) {
+    return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
+        batchSize, searchSettings, resume, reportDir, format, techniques, n, maxLatencyMillis, autoSettings);
+  }
+
+  /** With {@link Scheme#AUTO}: ships only a front point at most this slow at batch 1 on this machine (0: any). */
+  public QuantizeRequest withMaxLatencyMillis(double ms) {
+    return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
+        batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, ms, autoSettings);
+  }
+
+  public QuantizeRequest withAutoSettings(AutoSearch.Settings s) {
+    return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
+        batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, s);
   }
 
   /** The techniques calibration uses: those asked for, or the scheme's defaults. */
@@ -119,12 +144,12 @@ public record QuantizeRequest(Path model, Path calibration, Path output, Scheme 
 
   public QuantizeRequest withReportDir(Path dir) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, dir, format, techniques);
+        batchSize, searchSettings, resume, dir, format, techniques, maxBytes, maxLatencyMillis, autoSettings);
   }
 
   /** Writes ONNX, the ORT format ONNX Runtime Mobile loads, or both. */
   public QuantizeRequest withFormat(Format f) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir, f, techniques);
+        batchSize, searchSettings, resume, reportDir, f, techniques, maxBytes, maxLatencyMillis, autoSettings);
   }
 }

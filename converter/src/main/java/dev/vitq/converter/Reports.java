@@ -27,11 +27,45 @@ public final class Reports {
    * @param searchReport what the search did, or null without one
    * @param recognised whether the model was recognised as a ViT (else it was quantized generically)
    * @param notRecognisedReason why it was not, or null
+   * @param auto what the mixed-precision search ({@code --scheme auto}) found, or null without it
    */
   public record Quantize(String source, String sourceSha256, String output, long bytes, String scheme, String method,
       String search, long seed, int quantizedTensors, int calibrationImages, int skippedImages,
       long calibrationMillis, long searchMillis, long totalMillis, String plan, Search searchReport,
-      boolean recognised, String notRecognisedReason) {}
+      boolean recognised, String notRecognisedReason, Auto auto) {}
+
+  /**
+   * What the mixed-precision search found.
+   *
+   * @param maxBytes the size budget
+   * @param maxLatencyMillis the latency budget, or null
+   * @param shipped the name of the front point shipped
+   * @param front the Pareto front, by bytes
+   * @param uniform the uniform schemes the search started from: loss on the search images and exact bytes
+   * @param evaluations candidates scored
+   * @param searchImages images the loss is measured on
+   * @param heldOutImages calibration images the agreement is measured on
+   * @param searchSeconds wall time of the search and of measuring the front
+   * @param fp32PassSeconds wall time of one float pass over the calibration set
+   * @param costRatio search time in float passes
+   */
+  public record Auto(long maxBytes, Double maxLatencyMillis, String shipped, List<FrontPoint> front,
+      List<FrontPoint> uniform, long evaluations, int searchImages, int heldOutImages, double searchSeconds,
+      double fp32PassSeconds, double costRatio) {}
+
+  /**
+   * One point of a mixed-precision front.
+   *
+   * @param name its bits (weights of each block's linear layers, then activations of the embedding, each block and
+   *     the head), or the uniform scheme it equals
+   * @param bytes the exact size of its model
+   * @param loss InfoNCE against the float model on the search images
+   * @param latencyMillis median batch-1 latency on this machine, or null when not measured
+   * @param heldOutAgreement top-1 agreement with the float model on held-out calibration images, or null
+   * @param withinBudget whether it meets the size and latency budgets
+   */
+  public record FrontPoint(String name, long bytes, double loss, Double latencyMillis, Double heldOutAgreement,
+      boolean withinBudget) {}
 
   /**
    * What the evolq search did.

@@ -70,6 +70,19 @@ public final class Calibrator {
     }
     Map<String, TensorStats> stats = ActivationStats.collect(model, input, observed, data,
         settings.batchSize(), settings.session(), progress);
+    return new Result(fromStats(model, sites, modelSha256, stats, data.size() - data.skipped(),
+        data.preprocessing(), settings), stats);
+  }
+
+  /**
+   * A plan from statistics an earlier {@link #calibrate} gathered: the statistics do not depend on bit widths or
+   * techniques, so one pass over the images serves every scheme of the same sites' tensors.
+   *
+   * @param images how many images the statistics came from, recorded in the plan
+   * @throws VitqException if a technique cannot be applied where the sites ask for it
+   */
+  public static QuantPlan fromStats(Model model, List<QuantSite> sites, String modelSha256,
+      Map<String, TensorStats> stats, int images, Preprocessing pre, Settings settings) throws VitqException {
     GraphIndex idx = GraphIndex.of(model.graph());
     // Activations first: a per-channel post-norm quantizer changes the weights of the layers after it, and those
     // weights' scales must come from the reparameterised values the lowering will quantize.
@@ -79,7 +92,7 @@ public final class Calibrator {
         Quantizer q = s.role() == Role.LINEAR_INPUT && settings.techniques().contains(Technique.LN_REPARAM)
             && LayerNormReparam.find(idx, s.tensor()).isPresent()
             ? perChannel(stats.get(s.tensor()), s.bits())
-            : initial(s, stats, idx, settings, data.preprocessing());
+            : initial(s, stats, idx, settings, pre);
         activations.put(s.tensor(), new PlanEntry(s.tensor(), s.role(), s.block(), q));
       }
     }
@@ -87,12 +100,10 @@ public final class Calibrator {
     List<PlanEntry> entries = new ArrayList<>(sites.size());
     for (QuantSite s : sites) {
       entries.add(s.role().isActivation() ? activations.get(s.tensor())
-          : new PlanEntry(s.tensor(), s.role(), s.block(), initial(s, stats, weights, settings,
-              data.preprocessing())));
+          : new PlanEntry(s.tensor(), s.role(), s.block(), initial(s, stats, weights, settings, pre)));
     }
-    QuantPlan plan = new QuantPlan(QuantPlan.FORMAT, modelSha256, settings.scheme(), settings.method(), "none",
-        settings.seed(), data.size() - data.skipped(), entries);
-    return new Result(plan, stats);
+    return new QuantPlan(QuantPlan.FORMAT, modelSha256, settings.scheme(), settings.method(), "none",
+        settings.seed(), images, entries);
   }
 
   /** Share of channels whose range the base scale of a layer-norm input covers without a power-of-two factor. */

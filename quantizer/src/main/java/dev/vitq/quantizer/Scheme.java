@@ -12,7 +12,13 @@ public enum Scheme {
   W8A8(8, 8),
   W6A6(6, 6),
   W4A8(4, 8),
-  W4A4(4, 4);
+  W4A4(4, 4),
+  /**
+   * Bits chosen per weight and per block by the mixed-precision search ({@code --scheme auto}); every plan entry's
+   * quantizer records its own bits. Its {@link #weightBits()} and {@link #activationBits()} are the widest used.
+   * Calibration never runs with it: the search calibrates the uniform schemes and mixes their entries.
+   */
+  AUTO(8, 8);
 
   private final int weightBits;
   private final int activationBits;
@@ -20,6 +26,11 @@ public enum Scheme {
   Scheme(int weightBits, int activationBits) {
     this.weightBits = weightBits;
     this.activationBits = activationBits;
+  }
+
+  /** Whether this is one bit width for every block, as calibration needs (all but {@link #AUTO}). */
+  public boolean uniform() {
+    return this != AUTO;
   }
 
   /** Bits of the transformer blocks' weights. */

@@ -48,6 +48,8 @@ public enum Technique {
       case W4A8 -> EnumSet.of(GPTQ);
       case W6A6 -> EnumSet.of(LN_REPARAM, NORM_INPUT_8BIT, LOG_SQRT2_SOFTMAX);
       case W4A4 -> EnumSet.of(LN_REPARAM, NORM_INPUT_8BIT, LOG_SQRT2_SOFTMAX, GPTQ);
+      // A mixed plan takes each block's techniques from the uniform scheme its activation bits come from.
+      case AUTO -> EnumSet.noneOf(Technique.class);
     };
   }
 
