@@ -226,7 +226,7 @@ public final class Vitq {
         searched = SearchReport.summary(result, r.searchSettings(), r.reportDir());
       }
       long t2 = System.nanoTime();
-      Model quantized = ship(m, source, sha, plan);
+      Model quantized = ship(m, model, source, sha, plan);
       if (r.planOut() != null) {
         AtomicFile.write(r.planOut(), plan.toJson().getBytes(StandardCharsets.UTF_8));
       }
@@ -254,9 +254,12 @@ public final class Vitq {
     }
   }
 
-  /** The deployable model of a plan: integer weights, Q/DQ activations, the source's interface, provenance. */
-  static Model ship(LoadedModel m, String source, String sha, QuantPlan plan) throws VitqException {
-    Model lowered = QdqLowering.lower(m.model(), plan, QdqLowering.Mode.DEPLOY);
+  /**
+   * The deployable model of a plan on {@code weights} (the source's float model, or it with GPTQ's weights): integer
+   * weights, Q/DQ activations, the source's interface, provenance.
+   */
+  static Model ship(LoadedModel m, Model weights, String source, String sha, QuantPlan plan) throws VitqException {
+    Model lowered = QdqLowering.lower(weights, plan, QdqLowering.Mode.DEPLOY);
     return Float32.withInterfaceOf(m.vit() != null ? FastLayerNorm.apply(lowered, m.vit()) : lowered, m.original())
         .withProducer("vitq", version())
         .withMetadata("vitq", provenance(source, sha, plan));
@@ -308,7 +311,7 @@ public final class Vitq {
     AutoSearch.Settings settings = r.autoSettings().withSeed(r.seed())
         .withObjective(r.searchSettings().objective(), r.searchSettings().temperature());
     AutoSearch.Result result = AutoSearch.search(model, vit, space, data, settings, session,
-        plan -> ship(m, source, sha, plan), progress);
+        plan -> ship(m, m.model(), source, sha, plan), progress);
     AutoSearch.Point best = null;
     List<Reports.FrontPoint> front = new java.util.ArrayList<>();
     for (AutoSearch.Point p : result.front()) {
@@ -331,7 +334,7 @@ public final class Vitq {
               fastest.latencyMillis()) : ""));
     }
     QuantPlan plan = best.plan();
-    Model quantized = ship(m, source, sha, plan);
+    Model quantized = ship(m, m.model(), source, sha, plan);
     if (r.planOut() != null) {
       AtomicFile.write(r.planOut(), plan.toJson().getBytes(StandardCharsets.UTF_8));
     }
