@@ -17,12 +17,10 @@ import dev.vitq.models.builder.VitConfig;
 import dev.vitq.models.onnx.OnnxWriter;
 import dev.vitq.models.vit.VitRecognizer;
 import dev.vitq.models.vit.VitStructure;
-import java.awt.image.BufferedImage;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import javax.imageio.ImageIO;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -42,17 +40,7 @@ class MixedPrecisionTest {
   static void calibrate() throws Exception {
     model = VitBuilder.build(new VitConfig(32, 8, 3, 32, 3, 2, 64, 5), Spelling.TIMM_17, 11);
     vit = VitRecognizer.recognize(model, "test").require();
-    Random rng = new Random(5);
-    for (int n = 0; n < 24; n++) {
-      BufferedImage img = new BufferedImage(32, 32, BufferedImage.TYPE_INT_RGB);
-      int tint = rng.nextInt(0xffffff);
-      for (int y = 0; y < 32; y++) {
-        for (int x = 0; x < 32; x++) {
-          img.setRGB(x, y, (tint + rng.nextInt(0x404040) + x * 0x030000 + y * 0x000300) & 0xffffff);
-        }
-      }
-      ImageIO.write(img, "png", images.resolve("img-" + n + ".png").toFile());
-    }
+    TestImages.write(images, 24);
     data = ImageDataset.open(images, Preprocessing.fromMetadata(model.metadata("preprocess").orElseThrow()));
     calibrated = Calibrator.calibrate(model, vit.input(), QuantSites.of(vit, Scheme.W8A8), "sha", data,
         new Calibrator.Settings(Scheme.W8A8, Method.MSE, 8, 3, SESSION), Progress.NONE);

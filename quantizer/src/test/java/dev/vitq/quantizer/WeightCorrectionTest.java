@@ -20,16 +20,13 @@ import dev.vitq.models.builder.VitConfig;
 import dev.vitq.models.canon.Canonicalizer;
 import dev.vitq.models.vit.VitRecognizer;
 import dev.vitq.models.vit.VitStructure;
-import java.awt.image.BufferedImage;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import java.util.Set;
-import javax.imageio.ImageIO;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -48,17 +45,7 @@ class WeightCorrectionTest {
 
   @BeforeAll
   static void writeImages() throws Exception {
-    Random rng = new Random(5);
-    for (int n = 0; n < 24; n++) {
-      BufferedImage img = new BufferedImage(32, 32, BufferedImage.TYPE_INT_RGB);
-      int tint = rng.nextInt(0xffffff);
-      for (int y = 0; y < 32; y++) {
-        for (int x = 0; x < 32; x++) {
-          img.setRGB(x, y, (tint + rng.nextInt(0x404040) + x * 0x030000 + y * 0x000300) & 0xffffff);
-        }
-      }
-      ImageIO.write(img, "png", images.resolve("img-" + n + ".png").toFile());
-    }
+    TestImages.write(images, 24);
   }
 
   /** A built ViT, canonical, with its calibrated plan under the scheme and techniques. */
