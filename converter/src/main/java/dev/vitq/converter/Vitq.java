@@ -463,6 +463,8 @@ public final class Vitq {
     if (r.maxBytes() != 0 && r.calibration() == null) {
       throw new VitqException("--max-bytes fits the boundary coding on calibration images: pass --calib DIR too.");
     }
+    // Opened once: the weight corrections, the boundary budget and the report all read the same images.
+    ImageDataset calib = r.calibration() == null ? null : ImageDataset.open(r.calibration(), pre);
     QuantPlan plan;
     Model shipped = m.model();
     if (r.plan() != null) {
@@ -477,16 +479,14 @@ public final class Vitq {
       }
       // A plan holds scales, not weights: with calibration images the scheme's default weight corrections (GPTQ)
       // are redone on the plan's scales; without them its weights are rounded to nearest.
-      if (r.calibration() != null) {
-        shipped = WeightCorrection.apply(m.model(), m.vit().input(), plan, ImageDataset.open(r.calibration(), pre),
-            new Calibrator.Settings(plan.scheme(), plan.method(), runBatch(m.model(), r.batchSize()), r.seed(),
-                session), progress);
+      if (calib != null) {
+        shipped = WeightCorrection.apply(m.model(), m.vit().input(), plan, calib, new Calibrator.Settings(
+            plan.scheme(), plan.method(), runBatch(m.model(), r.batchSize()), r.seed(), session), progress);
       }
     } else {
-      if (r.calibration() == null) {
+      if (calib == null) {
         throw new VitqException("Pass --calib DIR (or --plan PLAN.json): exporting needs calibration images.");
       }
-      ImageDataset calib = ImageDataset.open(r.calibration(), pre);
       Calibrator.Settings settings = new Calibrator.Settings(r.scheme(), r.method(), runBatch(m.model(),
           r.batchSize()), r.seed(), session);
       plan = Calibrator.calibrate(m.model(), m.vit().input(), QuantSites.of(m.vit(), r.scheme()), sha, calib,
@@ -504,7 +504,7 @@ public final class Vitq {
     BoundaryBudget.Choice choice = null;
     if (r.maxBytes() != 0) {
       choice = BoundaryBudget.choose(m.model(), shipped, m.vit(), plan, r.split(), r.floatCloud(), r.maxBytes(),
-          ImageDataset.open(r.calibration(), pre), r.seed(), session, runBatch(m.model(), r.batchSize()), progress);
+          calib, r.seed(), session, runBatch(m.model(), r.batchSize()), progress);
       reduction = choice.best().reduction();
       codec = choice.best().codec();
     }
@@ -524,11 +524,9 @@ public final class Vitq {
         describe(reduction) + ", " + (codec == null ? "the plan's " + parts.quantizer().bits() + "-bit levels" : codec),
         choice == null ? null : choice.best().agreement(), tried);
     if (reportDir != null) {
-      InferenceSession.Config config = InferenceSession.Config.defaults().withThreads(r.threads());
-      ImageDataset images = r.calibration() == null ? null : ImageDataset.open(r.calibration(), pre);
-      ReportPages.export(reportDir, r, done, images == null ? List.of() : Sensitivity.of(m.model(), shipped, plan,
-          images, config, m.vit().blocks().size(), r.seed()), images == null ? null
-          : ReportPages.bundleAgreement(m.model(), r.bundle(), images, config, r.seed()), Sensitivity.IMAGES);
+      ReportPages.export(reportDir, r, done, calib == null ? List.of() : Sensitivity.of(m.model(), shipped, plan,
+          calib, session, m.vit().blocks().size(), r.seed()), calib == null ? null
+          : ReportPages.bundleAgreement(m.model(), r.bundle(), calib, session, r.seed()), Sensitivity.IMAGES);
     }
     return done;
   }
