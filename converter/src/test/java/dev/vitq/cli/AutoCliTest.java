@@ -14,7 +14,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -92,7 +91,7 @@ class AutoCliTest {
     for (JsonNode f : JSON.readTree(t.out()).get("auto").get("front")) {
       assertEquals(f.get("bytes").asLong() <= smallest, f.get("within_budget").asBoolean());
     }
-    assertUserError(auto(dir.resolve("under.onnx"), "--max-bytes", Long.toString(smallest - 1)),
+    auto(dir.resolve("under.onnx"), "--max-bytes", Long.toString(smallest - 1)).assertUserError(
         "No mixed-precision point fits", dir.resolve("under.onnx"));
   }
 
@@ -115,38 +114,27 @@ class AutoCliTest {
     }
   }
 
-  private static void assertUserError(CliRun r, String expected, Path mustNotExist) throws Exception {
-    assertEquals(1, r.exitCode(), r.out() + r.err());
-    assertTrue(r.err().startsWith("vitq: "), r.err());
-    assertTrue(r.err().contains(expected), r.err());
-    assertEquals(1, r.err().strip().lines().count(), "one line: " + r.err());
-    assertFalse(Files.exists(mustNotExist), "no output");
-    try (Stream<Path> s = Files.list(mustNotExist.getParent())) {
-      assertTrue(s.noneMatch(p -> p.getFileName().toString().endsWith(".tmp")), "no temporary file left");
-    }
-  }
-
   @Test
   void anInfeasibleBudgetSaysTheSmallestSizeAndWritesNothing(@TempDir Path dir) throws Exception {
     Path out = dir.resolve("out.onnx");
     Path plan = dir.resolve("plan.json");
     Path report = dir.resolve("report");
     CliRun r = auto(out, "--max-bytes", "1000", "--plan-out", plan.toString(), "--report", report.toString());
-    assertUserError(r, "No mixed-precision point fits in 1,000 bytes: the smallest the search reached is ", out);
+    r.assertUserError("No mixed-precision point fits in 1,000 bytes: the smallest the search reached is ", out);
     assertFalse(Files.exists(plan));
     assertFalse(Files.exists(report));
     CliRun slow = auto(out, "--max-bytes", "1000000000", "--max-latency-ms", "0.000001");
-    assertUserError(slow, "and the fastest", out);
+    slow.assertUserError("and the fastest", out);
   }
 
   @Test
   void budgetsAndSearchesThatDoNotGoTogetherAreUserErrors(@TempDir Path dir) throws Exception {
     Path out = dir.resolve("out.onnx");
-    assertUserError(CliRun.of("quantize", model.toString(), "--calib", images.toString(), "-o", out.toString(),
-        "--max-bytes", "5000000"), "pass --scheme auto too", out);
-    assertUserError(auto(out), "--scheme auto needs --max-bytes", out);
-    assertUserError(auto(out, "--max-bytes", "5000000", "--search", "evolq"), "run them one at a time", out);
-    assertUserError(auto(out, "--max-bytes", "5000000", "--quantizers", "none"), "leave out --quantizers", out);
-    assertUserError(auto(out, "--max-bytes", "5000000", "--max-latency-ms", "-1"), "must be positive", out);
+    CliRun.of("quantize", model.toString(), "--calib", images.toString(), "-o", out.toString(),
+        "--max-bytes", "5000000").assertUserError("pass --scheme auto too", out);
+    auto(out).assertUserError("--scheme auto needs --max-bytes", out);
+    auto(out, "--max-bytes", "5000000", "--search", "evolq").assertUserError("run them one at a time", out);
+    auto(out, "--max-bytes", "5000000", "--quantizers", "none").assertUserError("leave out --quantizers", out);
+    auto(out, "--max-bytes", "5000000", "--max-latency-ms", "-1").assertUserError("must be positive", out);
   }
 }

@@ -17,7 +17,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Random;
-import java.util.stream.Stream;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -168,24 +167,13 @@ class QuantizeCliTest {
 
   // ---- bad input -------------------------------------------------------------------------------------------
 
-  private static void assertUserError(CliRun r, String expected, Path mustNotExist) throws Exception {
-    assertEquals(1, r.exitCode(), r.out() + r.err());
-    assertTrue(r.err().startsWith("vitq: "), r.err());
-    assertTrue(r.err().contains(expected), r.err());
-    assertEquals(1, r.err().strip().lines().count(), "one line: " + r.err());
-    assertFalse(Files.exists(mustNotExist), "no partial output");
-    try (Stream<Path> s = Files.list(mustNotExist.getParent())) {
-      assertTrue(s.noneMatch(p -> p.getFileName().toString().endsWith(".tmp")), "no temporary file left");
-    }
-  }
-
   @Test
   void unknownSchemeOrMethodIsAUserError(@TempDir Path dir) throws Exception {
     Path out = dir.resolve("out.onnx");
-    assertUserError(quantize(out, "--scheme", "w3a3"), "Unknown scheme 'w3a3'", out);
-    assertUserError(quantize(out, "--method", "entropy"), "Unknown method 'entropy'", out);
-    assertUserError(quantize(out, "--search", "genetic"), "Unknown search 'genetic'", out);
-    assertUserError(quantize(out, "--quantizers", "ln-reparam,smoothquant"), "Unknown quantizer technique "
+    quantize(out, "--scheme", "w3a3").assertUserError("Unknown scheme 'w3a3'", out);
+    quantize(out, "--method", "entropy").assertUserError("Unknown method 'entropy'", out);
+    quantize(out, "--search", "genetic").assertUserError("Unknown search 'genetic'", out);
+    quantize(out, "--quantizers", "ln-reparam,smoothquant").assertUserError("Unknown quantizer technique "
         + "'smoothquant'", out);
   }
 
@@ -193,15 +181,15 @@ class QuantizeCliTest {
   void emptyOrUnreadableImageFoldersAreUserErrors(@TempDir Path dir) throws Exception {
     Path out = dir.resolve("out.onnx");
     Path empty = Files.createDirectories(dir.resolve("empty"));
-    assertUserError(CliRun.of("quantize", model.toString(), "--calib", empty.toString(), "-o", out.toString()),
+    CliRun.of("quantize", model.toString(), "--calib", empty.toString(), "-o", out.toString()).assertUserError(
         "holds no JPEG or PNG images", out);
     Path corrupt = Files.createDirectories(dir.resolve("corrupt"));
     Files.write(corrupt.resolve("a.png"), new byte[] {1, 2, 3});
     Files.writeString(corrupt.resolve("b.jpg"), "not an image");
-    assertUserError(CliRun.of("quantize", model.toString(), "--calib", corrupt.toString(), "-o", out.toString()),
+    CliRun.of("quantize", model.toString(), "--calib", corrupt.toString(), "-o", out.toString()).assertUserError(
         "None of the 2 images", out);
-    assertUserError(CliRun.of("quantize", model.toString(), "--calib", dir.resolve("missing").toString(), "-o",
-        out.toString()), "does not exist", out);
+    CliRun.of("quantize", model.toString(), "--calib", dir.resolve("missing").toString(), "-o",
+        out.toString()).assertUserError("does not exist", out);
   }
 
   @Test
@@ -222,7 +210,7 @@ class QuantizeCliTest {
     Path big = dir.resolve("big");
     CliFixtures.images(big, 48, 1, 3, 2);
     Path out = dir.resolve("out.onnx");
-    assertUserError(CliRun.of("quantize", model.toString(), "--calib", big.toString(), "-o", out.toString()),
+    CliRun.of("quantize", model.toString(), "--calib", big.toString(), "-o", out.toString()).assertUserError(
         "pass --resize", out);
     CliRun resized = CliRun.of("quantize", model.toString(), "--calib", big.toString(), "--resize", "36", "-o",
         out.toString(), "-q");
@@ -240,7 +228,7 @@ class QuantizeCliTest {
     CliRun r = CliRun.of("eval", bad.toString(), "--data", images.toString());
     assertEquals(1, r.exitCode(), r.err());
     assertTrue(r.err().contains("is not an image tensor"), r.err());
-    assertUserError(CliRun.of("quantize", bad.toString(), "--calib", images.toString(), "-o", out.toString()),
+    CliRun.of("quantize", bad.toString(), "--calib", images.toString(), "-o", out.toString()).assertUserError(
         "vitq: ", out);
   }
 
@@ -276,14 +264,14 @@ class QuantizeCliTest {
     assertTrue(JSON.readTree(e.out()).get("agreement").asDouble() >= 0.9, e.out());
 
     Path searched = dir.resolve("searched.onnx");
-    assertUserError(CliRun.of("quantize", generic.toString(), "--calib", images.toString(), "--search", "evolq",
-        "-o", searched.toString()), "--search evolq searches a ViT's blocks", searched);
+    CliRun.of("quantize", generic.toString(), "--calib", images.toString(), "--search", "evolq",
+        "-o", searched.toString()).assertUserError("--search evolq searches a ViT's blocks", searched);
   }
 
   @Test
   void quantizingARealModelNeedsCalibrationImages(@TempDir Path dir) throws Exception {
     Path out = dir.resolve("out.onnx");
-    assertUserError(CliRun.of("quantize", model.toString(), "-o", out.toString()), "Pass --calib DIR", out);
+    CliRun.of("quantize", model.toString(), "-o", out.toString()).assertUserError("Pass --calib DIR", out);
   }
 
 }
