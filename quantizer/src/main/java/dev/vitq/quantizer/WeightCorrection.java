@@ -121,8 +121,7 @@ public final class WeightCorrection {
    */
   static List<Layer> layers(Graph graph, QuantPlan plan) {
     GraphIndex idx = GraphIndex.of(graph);
-    Map<String, PlanEntry> byTensor = new HashMap<>();
-    plan.entries().forEach(e -> byTensor.put(e.tensor(), e));
+    Map<String, PlanEntry> byTensor = plan.byTensor();
     List<Layer> layers = new ArrayList<>();
     for (PlanEntry e : plan.entries()) {
       Quantizer q = e.quantizer();
