@@ -5,7 +5,6 @@ import dev.vitq.models.Graph;
 import dev.vitq.models.GraphBuilder;
 import dev.vitq.models.Model;
 import dev.vitq.models.Node;
-import dev.vitq.models.OpsetId;
 import dev.vitq.models.Tensor;
 import dev.vitq.models.vit.VitStructure;
 import dev.vitq.models.vit.VitStructure.Norm;
@@ -21,15 +20,9 @@ import java.util.Set;
  * largest float cost left in a quantized ViT.
  */
 final class FastLayerNorm {
-  static final String MS_DOMAIN = "com.microsoft";
-
   private FastLayerNorm() {}
 
-  static Model apply(Model model, VitStructure vit) {
-    return apply(model, vit, vit.tokens());
-  }
-
-  /** {@link #apply(Model, VitStructure)} for a graph whose norms see {@code tokens} tokens (a split's cloud half). */
+  /** The pass on a graph whose norms see {@code tokens} tokens (fewer in a split's cloud half). */
   static Model apply(Model model, VitStructure vit, long tokens) {
     Set<String> targets = new HashSet<>();
     List<Norm> norms = new ArrayList<>();
@@ -67,7 +60,7 @@ final class FastLayerNorm {
         zeros = b.op("ConstantOfShape", List.of(shape));
         nodes.addAll(0, b.nodes());
       }
-      nodes.add(new Node(n.name(), "SkipLayerNormalization", MS_DOMAIN,
+      nodes.add(new Node(n.name(), "SkipLayerNormalization", OrtDeploy.MS_DOMAIN,
           List.of(n.input(0), zeros, n.input(1), n.input(2)), n.outputs(),
           List.of(Attribute.of("epsilon", n.floatAttr("epsilon", 1e-5f))), n.extras()));
     }
@@ -76,7 +69,6 @@ final class FastLayerNorm {
     }
     List<Tensor> inits = new ArrayList<>(g.initializers());
     inits.addAll(b.initializers());
-    Model out = model.withGraph(g.withNodes(nodes).withInitializers(inits));
-    return out.opsets().stream().anyMatch(o -> o.domain().equals(MS_DOMAIN)) ? out : out.withOpset(MS_DOMAIN, 1);
+    return OrtDeploy.importingMsDomain(model.withGraph(g.withNodes(nodes).withInitializers(inits)));
   }
 }

@@ -219,7 +219,7 @@ final class Split {
     int bytesPerToken = codec == null ? width : codec.bytesPerToken();
     List<Value> wire = wire(tokens, bytesPerToken);
     Model device = extend(prefix, b, prefix.graph().inputs(), wire);
-    device = FastLayerNorm.apply(device, vit, vit.tokens());
+    device = OrtDeploy.apply(device, vit, vit.tokens());
 
     // Cloud: the rest of the quantized (or float) model from the boundary, fed by decoding the wire.
     String start = cloudStart(quantized, vit, k, q, floatCloud);
@@ -247,7 +247,7 @@ final class Split {
     List<Value> inputs = new ArrayList<>(wire);
     g.inputs().stream().filter(v -> !v.name().equals(start)).forEach(inputs::add);
     Model cloud = extend(suffix.withGraph(g.withInputs(List.of())), c, inputs, outputs);
-    cloud = FastLayerNorm.apply(cloud, vit, tokens);
+    cloud = OrtDeploy.apply(cloud, vit, tokens);
     if (tokens != vit.tokens()) {
       takesFewerTokens(cloud, tokens, bytesPerToken, k);
     }

@@ -260,7 +260,7 @@ public final class Vitq {
    */
   static Model ship(LoadedModel m, Model weights, String source, String sha, QuantPlan plan) throws VitqException {
     Model lowered = QdqLowering.lower(weights, plan, QdqLowering.Mode.DEPLOY);
-    return Float32.withInterfaceOf(m.vit() != null ? FastLayerNorm.apply(lowered, m.vit()) : lowered, m.original())
+    return Float32.withInterfaceOf(OrtDeploy.apply(lowered, m.vit(), m.vit() == null ? 0 : m.vit().tokens()), m.original())
         .withProducer("vitq", version())
         .withMetadata("vitq", provenance(source, sha, plan));
   }

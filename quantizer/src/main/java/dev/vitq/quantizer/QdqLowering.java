@@ -168,6 +168,10 @@ public final class QdqLowering {
       return uniform(base, x, x, LayerNormReparam.tensorScale(q), LayerNormReparam.tensorZero(q), q, List.of());
     }
     float[] factors = channelFactors(e);
+    if (factors != null && allOnes(factors)) {
+      // Every channel at the base scale: a plain per-tensor pair, which ONNX Runtime can fuse into QLinearAdd.
+      return uniform(base, x, x, q.scales()[0], q.zeroPoints()[0], q, List.of());
+    }
     if (factors != null) {
       // Power-of-two channel factors: divide them out, quantize with the one base scale, multiply them back (exact
       // in float). ONNX Runtime fuses a DequantizeLinear-Add-QuantizeLinear group into QLinearAdd, which rejects
@@ -239,6 +243,15 @@ public final class QdqLowering {
       factors[c] = f;
     }
     return factors;
+  }
+
+  private static boolean allOnes(float[] factors) {
+    for (float f : factors) {
+      if (f != 1f) {
+        return false;
+      }
+    }
+    return true;
   }
 
   /**

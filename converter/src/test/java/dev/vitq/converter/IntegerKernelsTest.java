@@ -1,0 +1,142 @@
+package dev.vitq.converter;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.vitq.calibration.HostTensor;
+import dev.vitq.calibration.InferenceSession;
+import dev.vitq.models.GraphIndex;
+import dev.vitq.models.Model;
+import dev.vitq.models.Node;
+import dev.vitq.models.Tensor;
+import dev.vitq.models.builder.Spelling;
+import dev.vitq.models.builder.VitBuilder;
+import dev.vitq.models.builder.VitConfig;
+import dev.vitq.models.canon.Canonicalizer;
+import dev.vitq.models.vit.VitRecognizer;
+import dev.vitq.models.vit.VitStructure;
+import dev.vitq.quantizer.Method;
+import dev.vitq.quantizer.PlanEntry;
+import dev.vitq.quantizer.QdqLowering;
+import dev.vitq.quantizer.QuantPlan;
+import dev.vitq.quantizer.QuantSite;
+import dev.vitq.quantizer.QuantSites;
+import dev.vitq.quantizer.Quantizer;
+import dev.vitq.quantizer.Role;
+import dev.vitq.quantizer.ScaleInit;
+import dev.vitq.quantizer.Scheme;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/** The integer-kernel pass: same network, linear layers as fused kernels with their biases, scalings folded. */
+class IntegerKernelsTest {
+  private static final VitConfig CONFIG = new VitConfig(32, 8, 3, 32, 2, 2, 64, 5);
+
+  @ParameterizedTest
+  @EnumSource(value = Spelling.class, names = {"TIMM_17", "HF_13", "TANH_18", "TORCH_EXPORT_18"})
+  void fusesLinearLayersAndKeepsTheNetwork(Spelling spelling) throws Exception {
+    fusesLinearLayersAndKeepsTheNetwork(spelling, Scheme.W8A8);
+  }
+
+  /** Int4 weights are stored packed behind a Cast to int8, which the kernel reads. */
+  @ParameterizedTest
+  @EnumSource(value = Scheme.class, names = {"W4A8", "W4A4"})
+  void fusesInt4Weights(Scheme scheme) throws Exception {
+    fusesLinearLayersAndKeepsTheNetwork(Spelling.TIMM_17, scheme);
+  }
+
+  private void fusesLinearLayersAndKeepsTheNetwork(Spelling spelling, Scheme scheme) throws Exception {
+    Model model = Canonicalizer.apply(VitBuilder.build(CONFIG, spelling, 3), 32, 32);
+    VitStructure vit = VitRecognizer.recognize(model, "test").require();
+    Model lowered = QdqLowering.lower(model, plan(model, vit, scheme), QdqLowering.Mode.DEPLOY);
+    Model fused = IntegerKernels.apply(lowered);
+
+    List<Node> kernels = fused.graph().nodes().stream().filter(n -> n.opType().equals("MatMulIntegerToFloat")).toList();
+    GraphIndex low = GraphIndex.of(lowered.graph());
+    long linears = lowered.graph().nodes().stream().filter(n -> n.is("MatMul"))
+        .filter(n -> low.producer(n.input(1), "DequantizeLinear").flatMap(d -> low.constant(d.input(0))
+            .or(() -> low.producer(d.input(0), "Cast").flatMap(c -> low.constant(c.input(0))))).isPresent())
+        .filter(n -> low.consumers(n.output()).stream().allMatch(c -> c.is("Add")))
+        .count();
+    int perBlock = spelling == Spelling.TIMM_17 ? 4 : 6;
+    assertTrue(linears >= perBlock * vit.blocks().size(), "q, k, v (fused or not), proj, fc1, fc2 in every block");
+    assertEquals(linears, kernels.size(), "every linear layer with a bias");
+    GraphIndex idx = GraphIndex.of(fused.graph());
+    for (Node k : kernels) {
+      assertEquals(7, k.inputs().size(), "with its bias");
+      assertTrue(idx.constant(k.input(1)).isPresent() || idx.producer(k.input(1), "Cast").isPresent(), "weight");
+      assertTrue(idx.consumers(k.output()).stream().noneMatch(n -> n.is("Add")
+          && n.inputs().stream().anyMatch(i -> idx.constant(i).map(t -> t.rank() == 1).orElse(false))),
+          "no bias Add left behind");
+    }
+    assertTrue(fused.opsets().stream().anyMatch(o -> o.domain().equals(OrtDeploy.MS_DOMAIN)));
+
+    float[] before = run(lowered);
+    float[] after = run(fused);
+    for (int i = 0; i < before.length; i++) {
+      assertEquals(before[i], after[i], 1e-3f * (1 + Math.abs(before[i])), "logit " + i);
+    }
+  }
+
+  @ParameterizedTest
+  @EnumSource(value = Spelling.class, names = {"TIMM_17"})
+  void foldsTheQueryScalingButNotGelu(Spelling spelling) throws Exception {
+    Model model = Canonicalizer.apply(VitBuilder.build(CONFIG, spelling, 3), 32, 32);
+    VitStructure vit = VitRecognizer.recognize(model, "test").require();
+    Model lowered = QdqLowering.lower(model, plan(model, vit, Scheme.W8A8), QdqLowering.Mode.DEPLOY);
+    Model fused = IntegerKernels.apply(lowered);
+    assertEquals(count(lowered, "Mul") - vit.blocks().size(), count(fused, "Mul"),
+        "one scaling per block folded into the query's quantizer; GELU's last Mul kept for ONNX Runtime's fusion");
+    assertEquals(count(lowered, "Erf"), count(fused, "Erf"));
+  }
+
+  @ParameterizedTest
+  @EnumSource(value = Spelling.class, names = {"TIMM_17"})
+  void leavesSimulatedQuantizersAlone(Spelling spelling) throws Exception {
+    Model model = Canonicalizer.apply(VitBuilder.build(CONFIG, spelling, 3), 32, 32);
+    VitStructure vit = VitRecognizer.recognize(model, "test").require();
+    Model simulated = QdqLowering.lower(model, plan(model, vit, Scheme.W8A8), QdqLowering.Mode.SIMULATE);
+    assertSame(simulated, IntegerKernels.apply(simulated), "scales are inputs and weights float: nothing to fuse");
+  }
+
+  private static long count(Model m, String op) {
+    return m.graph().nodes().stream().filter(n -> n.is(op)).count();
+  }
+
+  /** A plan with fixed activation ranges and MSE weight scales: enough to lower, no calibration needed. */
+  static QuantPlan plan(Model model, VitStructure vit, Scheme scheme) {
+    GraphIndex idx = GraphIndex.of(model.graph());
+    List<PlanEntry> entries = new ArrayList<>();
+    for (QuantSite s : QuantSites.of(vit, scheme)) {
+      Quantizer q;
+      if (s.role() == Role.WEIGHT) {
+        Tensor w = idx.initializer(s.tensor()).orElseThrow();
+        q = ScaleInit.weight(w.floats(), w.dims().stream().mapToLong(Long::longValue).toArray(), s.axis(), s.bits(),
+            Method.MSE);
+      } else if (s.role() == Role.SOFTMAX_OUTPUT) {
+        q = Quantizer.asymmetric(s.bits(), 0, 1);
+      } else {
+        q = Quantizer.asymmetric(s.bits(), -4, 4);
+      }
+      entries.add(new PlanEntry(s.tensor(), s.role(), s.block(), q));
+    }
+    return new QuantPlan(QuantPlan.FORMAT, "test", scheme, Method.MSE, "none", 0, 0, entries);
+  }
+
+  private static float[] run(Model m) throws Exception {
+    float[] pixels = new float[4 * 3 * 32 * 32];
+    Random rng = new Random(5);
+    for (int i = 0; i < pixels.length; i++) {
+      pixels[i] = (float) rng.nextGaussian();
+    }
+    HostTensor x = HostTensor.ofFloats(new long[] {4, 3, 32, 32}, pixels);
+    try (InferenceSession s = InferenceSession.of(m, InferenceSession.Config.defaults())) {
+      return s.run(Map.of(VitBuilder.INPUT, x), List.of(VitBuilder.OUTPUT)).get(VitBuilder.OUTPUT).floats();
+    }
+  }
+}
