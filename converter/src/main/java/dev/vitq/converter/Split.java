@@ -27,8 +27,10 @@ import java.util.Set;
 /**
  * Splits a quantized ViT at the input of block K into a device encoder (embedding and blocks 1..K, ending in the
  * boundary tokens as 8-bit levels, optionally fewer tokens) and a cloud decoder (the rest, starting from those
- * levels). Without token reduction the pair computes exactly what the single quantized model computes: the device
- * ends at the boundary's QuantizeLinear and the cloud starts at its DequantizeLinear.
+ * levels). Without token reduction the pair computes exactly what the single quantized model computes with its
+ * residual stream quantized at the boundary: the device ends at the boundary's QuantizeLinear and the cloud starts at
+ * its DequantizeLinear. (The single model quantizes the stream for block K's norm only and carries it on in float;
+ * crossing as levels quantizes it for the residual Add too.)
  */
 final class Split {
   /** The device's only output and the cloud's input of the same name: the coded tokens of each image. */
@@ -113,6 +115,15 @@ final class Split {
     return q;
   }
 
+  /**
+   * The quantized model with its residual stream quantized at the boundary for every reader, as it crosses: the single
+   * quantized model quantizes it for block K's norm only. That one quantization of the stream is what the pair adds.
+   */
+  private static Model boundaryQuantized(Model shipped, VitStructure vit, QuantPlan plan, int k)
+      throws VitqException {
+    return QdqLowering.lower(shipped, plan, QdqLowering.Mode.DEPLOY, Set.of(vit.blocks().get(k).input()));
+  }
+
   /** The quantized model's prefix up to the boundary, with the reduction added; returns the reduced tokens' name. */
   private static String devicePrefix(Model quantized, VitStructure vit, int k, Reduction reduction, Model[] prefixOut,
       GraphBuilder[] builderOut) throws VitqException {
@@ -150,7 +161,7 @@ final class Split {
       boolean floatCloud) throws VitqException {
     Quantizer q = boundaryQuantizer(vit, plan, k);
     tokensAfter(vit, reduction);
-    Model quantized = QdqLowering.lower(shipped, plan, QdqLowering.Mode.DEPLOY);
+    Model quantized = boundaryQuantized(shipped, vit, plan, k);
     Model[] prefix = new Model[1];
     GraphBuilder[] builder = new GraphBuilder[1];
     String reduced = devicePrefix(quantized, vit, k, reduction, prefix, builder);
@@ -171,7 +182,7 @@ final class Split {
    *     biases corrected ({@link dev.vitq.quantizer.WeightCorrection}); a float cloud runs {@code model}'s blocks
    * @param floatCloud whether the cloud runs the float blocks instead of the quantized ones
    * @param codec how the tokens are coded, or null for the plan's 8-bit levels (then, without reduction, the pair
-   *     computes exactly what the single quantized model computes)
+   *     computes exactly what the single quantized model computes with its stream quantized at the boundary)
    * @throws VitqException if the split or the reduction does not fit the model
    */
   static Parts of(Model model, Model shipped, VitStructure vit, QuantPlan plan, int k, Reduction reduction,
@@ -186,7 +197,7 @@ final class Split {
     for (int c = 0; c < width; c++) {
       factor[c] = q.perChannel() ? q.scale(c) / base : 1f;
     }
-    Model quantized = QdqLowering.lower(shipped, plan, QdqLowering.Mode.DEPLOY);
+    Model quantized = boundaryQuantized(shipped, vit, plan, k);
     int tokens = tokensAfter(vit, reduction);
 
     // Device: everything up to the boundary (and block K's attention for the reduction), then the reduction and
