@@ -19,8 +19,8 @@ import java.util.Set;
  *
  * <p>Activations, per tensor: the input of every MatMul, Gemm and Conv (the image, the inputs of q/k/v, the output
  * projection, fc1, fc2 and the head; queries, keys, values and attention probabilities), the layer-norm inputs (the
- * residual stream), the GELU outputs and the branch entering each residual add. Weights, per output channel: every
- * linear layer and the patch embedding.
+ * residual stream as each norm reads it) and the GELU outputs. The residual adds stay float (see {@link
+ * QdqLowering}). Weights, per output channel: every linear layer and the patch embedding.
  */
 public final class QuantSites {
   private QuantSites() {}
@@ -62,13 +62,11 @@ public final class QuantSites {
       add(sites, new QuantSite(attn.probabilities(), Role.SOFTMAX_OUTPUT, i, a, -1));
       add(sites, new QuantSite(attn.proj().matmulInput(), Role.LINEAR_INPUT, i, a, -1));
       add(sites, weight(attn.proj(), i, w));
-      add(sites, new QuantSite(attn.output(), Role.RESIDUAL_BRANCH, i, a, -1));
       add(sites, new QuantSite(b.norm2().input(), Role.NORM_INPUT, i, normBits, -1));
       add(sites, new QuantSite(b.mlp().fc1().matmulInput(), Role.LINEAR_INPUT, i, a, -1));
       add(sites, weight(b.mlp().fc1(), i, w));
       add(sites, new QuantSite(b.mlp().fc2().matmulInput(), Role.GELU_OUTPUT, i, a, -1));
       add(sites, weight(b.mlp().fc2(), i, w));
-      add(sites, new QuantSite(b.mlp().output(), Role.RESIDUAL_BRANCH, i, a, -1));
     }
     add(sites, new QuantSite(vit.finalNorm().input(), Role.NORM_INPUT, head, normBits, -1));
     for (Linear l : vit.head().linears()) {
