@@ -30,6 +30,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -51,9 +52,7 @@ class IntegerKernelsTest {
   }
 
   private void fusesLinearLayersAndKeepsTheNetwork(Spelling spelling, Scheme scheme) throws Exception {
-    Model model = Canonicalizer.apply(VitBuilder.build(CONFIG, spelling, 3), 32, 32);
-    VitStructure vit = VitRecognizer.recognize(model, "test").require();
-    Model lowered = QdqLowering.lower(model, plan(model, vit, scheme), QdqLowering.Mode.DEPLOY);
+    Model lowered = lowered(spelling, scheme, QdqLowering.Mode.DEPLOY);
     Model fused = IntegerKernels.apply(lowered);
 
     List<Node> kernels = fused.graph().nodes().stream().filter(n -> n.opType().equals("MatMulIntegerToFloat")).toList();
@@ -64,7 +63,7 @@ class IntegerKernelsTest {
         .filter(n -> low.consumers(n.output()).stream().allMatch(c -> c.is("Add")))
         .count();
     int perBlock = spelling == Spelling.TIMM_17 ? 4 : 6;
-    assertTrue(linears >= perBlock * vit.blocks().size(), "q, k, v (fused or not), proj, fc1, fc2 in every block");
+    assertTrue(linears >= perBlock * CONFIG.depth(), "q, k, v (fused or not), proj, fc1, fc2 in every block");
     assertEquals(linears, kernels.size(), "every linear layer with a bias");
     GraphIndex idx = GraphIndex.of(fused.graph());
     for (Node k : kernels) {
@@ -83,25 +82,32 @@ class IntegerKernelsTest {
     }
   }
 
-  @ParameterizedTest
-  @EnumSource(value = Spelling.class, names = {"TIMM_17"})
-  void foldsTheQueryScalingButNotGelu(Spelling spelling) throws Exception {
-    Model model = Canonicalizer.apply(VitBuilder.build(CONFIG, spelling, 3), 32, 32);
-    VitStructure vit = VitRecognizer.recognize(model, "test").require();
-    Model lowered = QdqLowering.lower(model, plan(model, vit, Scheme.W8A8), QdqLowering.Mode.DEPLOY);
+  @Test
+  void foldsTheQueryScalingButNotGelu() throws Exception {
+    Model lowered = lowered(Spelling.TIMM_17, Scheme.W8A8, QdqLowering.Mode.DEPLOY);
     Model fused = IntegerKernels.apply(lowered);
-    assertEquals(count(lowered, "Mul") - vit.blocks().size(), count(fused, "Mul"),
+    assertEquals(count(lowered, "Mul") - CONFIG.depth(), count(fused, "Mul"),
         "one scaling per block folded into the query's quantizer; GELU's last Mul kept for ONNX Runtime's fusion");
     assertEquals(count(lowered, "Erf"), count(fused, "Erf"));
   }
 
-  @ParameterizedTest
-  @EnumSource(value = Spelling.class, names = {"TIMM_17"})
-  void leavesSimulatedQuantizersAlone(Spelling spelling) throws Exception {
-    Model model = Canonicalizer.apply(VitBuilder.build(CONFIG, spelling, 3), 32, 32);
-    VitStructure vit = VitRecognizer.recognize(model, "test").require();
-    Model simulated = QdqLowering.lower(model, plan(model, vit, Scheme.W8A8), QdqLowering.Mode.SIMULATE);
+  @Test
+  void leavesSimulatedQuantizersAlone() throws Exception {
+    Model simulated = lowered(Spelling.TIMM_17, Scheme.W8A8, QdqLowering.Mode.SIMULATE);
     assertSame(simulated, IntegerKernels.apply(simulated), "scales are inputs and weights float: nothing to fuse");
+  }
+
+  private record Recognized(Model model, VitStructure vit) {}
+
+  private static Recognized recognized(Spelling spelling) throws Exception {
+    Model model = Canonicalizer.apply(VitBuilder.build(CONFIG, spelling, 3), 32, 32);
+    return new Recognized(model, VitRecognizer.recognize(model, "test").require());
+  }
+
+  /** A small model of that spelling lowered with a fixed plan. */
+  private static Model lowered(Spelling spelling, Scheme scheme, QdqLowering.Mode mode) throws Exception {
+    Recognized r = recognized(spelling);
+    return QdqLowering.lower(r.model(), plan(r.model(), r.vit(), scheme), mode);
   }
 
   private static long count(Model m, String op) {
