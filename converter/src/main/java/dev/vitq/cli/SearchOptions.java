@@ -55,6 +55,11 @@ final class SearchOptions {
       description = "evolq: evolution, or random at the same budget (default: evolution).")
   String strategy;
 
+  @Option(names = "--genes", paramLabel = "G",
+      description = "evolq: what one gene scales, tensor (a whole quantizer) or channel (each output channel of the "
+          + "block's weights, as Evol-Q's authors search) (default: tensor).")
+  String genes;
+
   @Option(names = "--resume",
       description = "evolq: continue an interrupted search from OUT.onnx.evolq-state.json, saved after every block.")
   boolean resume;
@@ -105,6 +110,9 @@ final class SearchOptions {
       }
       if (strategy != null) {
         s = s.withStrategy(SearchSettings.Strategy.valueOf(name("--strategy", strategy, "evolution or random")));
+      }
+      if (genes != null) {
+        s = s.withGenes(SearchSettings.Genes.valueOf(name("--genes", genes, "tensor or channel")));
       }
       return s;
     } catch (IllegalArgumentException e) {

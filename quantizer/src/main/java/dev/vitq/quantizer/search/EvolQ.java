@@ -403,8 +403,9 @@ public final class EvolQ {
 
     private BlockResult visit(QuantPlan plan, int pass, int block, List<PlanEntry> tuned, InferenceSession session,
         Start start, Progress.Task task) throws VitqException {
-      Candidates candidates = new Candidates(plan, tuned, start.feed(search.images), session, search);
-      double[] unperturbed = new double[tuned.size()];
+      int[] widths = geneWidths(tuned, settings.genes());
+      Candidates candidates = new Candidates(plan, tuned, widths, start.feed(search.images), session, search);
+      double[] unperturbed = new double[Arrays.stream(widths).sum()];
       double before = candidates.loss(unperturbed);
       RandomGenerator rng = RandomGeneratorFactory.of("L64X128MixRandom")
           .create(settings.seed() * 1_000_003L + pass * 1_009L + block);
@@ -422,13 +423,13 @@ public final class EvolQ {
       int evaluations = candidates.evaluations;
       if (accepted && validation.images.count >= 2) {
         // A few hundred images fit far more than scales: a change must also help images it was not chosen on.
-        Candidates check = new Candidates(plan, tuned, start.feed(validation.images), session, validation);
+        Candidates check = new Candidates(plan, tuned, widths, start.feed(validation.images), session, validation);
         checkBefore = check.loss(unperturbed);
         checkAfter = check.loss(candidates.best);
         evaluations += check.evaluations;
         accepted = checkAfter < checkBefore;
       }
-      lastBest = accepted ? apply(plan, tuned, candidates.best) : plan;
+      lastBest = accepted ? apply(plan, tuned, widths, candidates.best) : plan;
       return new BlockResult(pass, block, before, accepted ? candidates.bestLoss : before, accepted, evaluations,
           perGeneration, checkBefore, checkAfter);
     }
@@ -437,6 +438,9 @@ public final class EvolQ {
     private final class Candidates {
       private final QuantPlan plan;
       private final List<PlanEntry> tuned;
+      /** Genes per tuned entry. */
+      private final int[] widths;
+      private final int genes;
       private final Map<String, HostTensor> feed;
       private final InferenceSession session;
       private final Targets targets;
@@ -445,10 +449,12 @@ public final class EvolQ {
       double bestLoss = Double.POSITIVE_INFINITY;
       double[] best;
 
-      Candidates(QuantPlan plan, List<PlanEntry> tuned, Map<String, HostTensor> feed, InferenceSession session,
-          Targets targets) {
+      Candidates(QuantPlan plan, List<PlanEntry> tuned, int[] widths, Map<String, HostTensor> feed,
+          InferenceSession session, Targets targets) {
         this.plan = plan;
         this.tuned = tuned;
+        this.widths = widths;
+        this.genes = Arrays.stream(widths).sum();
         this.feed = feed;
         this.session = session;
         this.targets = targets;
@@ -461,7 +467,7 @@ public final class EvolQ {
         if (known != null) {
           return known;
         }
-        QuantPlan candidate = apply(plan, tuned, logFactors);
+        QuantPlan candidate = apply(plan, tuned, widths, logFactors);
         float[] out = runChunked(session, feed, scales(candidate, session.inputNames()), target,
             targets.images.count, perRun).floats();
         double loss = settings.objective().loss(out, targets.reference, targets.images.count,
@@ -478,7 +484,7 @@ public final class EvolQ {
 
       List<Double> evolve(RandomGenerator rng, int pass, int block, Progress.Task task) throws VitqException {
         double r = settings.range();
-        int n = tuned.size();
+        int n = genes;
         Engine<DoubleGene, Double> engine = Engine
             .builder((Genotype<DoubleGene> g) -> lossUnchecked(genes(g)), Genotype.of(DoubleChromosome.of(-r, r, n)))
             .minimizing()
@@ -517,7 +523,7 @@ public final class EvolQ {
         for (int g = 0; g < settings.generations(); g++) {
           int round = g == 0 ? settings.population() : offspring;
           for (int k = 0; k < round; k++) {
-            double[] f = new double[tuned.size()];
+            double[] f = new double[genes];
             for (int j = 0; j < f.length; j++) {
               f[j] = g == 0 && k == 0 ? 0 : rng.nextDouble(-r, r);
             }
@@ -559,26 +565,50 @@ public final class EvolQ {
    * float16 grid the deployed model stores them in; layer-norm inputs keep their power-of-two channel factors exact.
    */
   static QuantPlan apply(QuantPlan plan, List<PlanEntry> tuned, double[] logFactors) {
+    int[] widths = new int[tuned.size()];
+    Arrays.fill(widths, 1);
+    return apply(plan, tuned, widths, logFactors);
+  }
+
+  /** Genes per tuned entry: one, or one per output channel of a weight when genes are per channel. */
+  static int[] geneWidths(List<PlanEntry> tuned, SearchSettings.Genes genes) {
+    int[] widths = new int[tuned.size()];
+    for (int j = 0; j < widths.length; j++) {
+      PlanEntry e = tuned.get(j);
+      widths[j] = genes == SearchSettings.Genes.CHANNEL && e.role() == Role.WEIGHT ? e.quantizer().scales().length : 1;
+    }
+    return widths;
+  }
+
+  /**
+   * {@link #apply(QuantPlan, List, double[])} with {@code widths[j]} genes for entry {@code j}, in order: one factor
+   * for all its scales, or one per scale (a weight's output channels).
+   */
+  static QuantPlan apply(QuantPlan plan, List<PlanEntry> tuned, int[] widths, double[] genes) {
     List<PlanEntry> updated = new ArrayList<>(tuned.size());
+    int at = 0;
     for (int j = 0; j < tuned.size(); j++) {
       PlanEntry e = tuned.get(j);
-      if (logFactors[j] == 0) {
+      int w = widths[j];
+      int first = at;
+      at += w;
+      if (Arrays.stream(genes, first, first + w).allMatch(g -> g == 0)) {
         continue;
       }
-      double f = Math.exp(logFactors[j]);
       float[] scales = e.quantizer().scales();
       float[] next = new float[scales.length];
       float[] input = QdqLowering.scaleInput(e);
       if (e.role() == Role.WEIGHT) {
         for (int c = 0; c < scales.length; c++) {
-          next[c] = ScaleInit.toHalfGrid((float) (scales[c] * f));
+          next[c] = ScaleInit.toHalfGrid((float) (scales[c] * Math.exp(genes[first + (w == 1 ? 0 : c)])));
         }
       } else if (input.length == 1 && scales.length > 1) {
-        float base = (float) (input[0] * f);
+        float base = (float) (input[0] * Math.exp(genes[first]));
         for (int c = 0; c < scales.length; c++) {
           next[c] = base * (scales[c] / input[0]);
         }
       } else {
+        double f = Math.exp(genes[first]);
         for (int c = 0; c < scales.length; c++) {
           next[c] = (float) (scales[c] * f);
         }

@@ -16,10 +16,12 @@ import java.util.Locale;
  * @param range largest perturbation of a scale, as a natural-log factor (0.1: within about -10% and +10.5%)
  * @param objective what the search minimises
  * @param strategy how candidates are proposed
+ * @param genes what one gene scales: a whole quantizer, or each output channel of a weight
  * @param seed seed of the image sample and every random choice of the search
  */
 public record SearchSettings(int population, int generations, int passes, BlockOrder order, int batchSize,
-    int validation, int heldOut, double temperature, double range, Objective objective, Strategy strategy, long seed) {
+    int validation, int heldOut, double temperature, double range, Objective objective, Strategy strategy, Genes genes,
+    long seed) {
 
   /** The order blocks are visited in. */
   public enum BlockOrder {
@@ -47,7 +49,24 @@ public record SearchSettings(int population, int generations, int passes, BlockO
     }
   }
 
+  /** What one gene scales. */
+  public enum Genes {
+    /** All the scales of one quantizer, by one factor. */
+    TENSOR,
+    /**
+     * Each output channel's scale of the block's weights by its own factor (as Evol-Q's authors search), and each
+     * activation quantizer by one.
+     */
+    CHANNEL;
+
+    public String cliName() {
+      return name().toLowerCase(Locale.ROOT);
+    }
+  }
+
   public SearchSettings {
+    // State files written before genes were a setting have none: they searched whole quantizers.
+    genes = genes == null ? Genes.TENSOR : genes;
     if (population < 2 || generations < 1 || passes < 1) {
       throw new IllegalArgumentException("The search needs a population of at least 2 and at least one generation "
           + "and pass, got " + population + ", " + generations + " and " + passes + ".");
@@ -72,67 +91,72 @@ public record SearchSettings(int population, int generations, int passes, BlockO
   /** The defaults, chosen by measurement on the shared model (BENCHMARKS.md). */
   public static SearchSettings defaults() {
     return new SearchSettings(10, 4, 1, BlockOrder.FORWARD, 128, 256, 256, 0.1, 0.1, Objective.INFONCE,
-        Strategy.EVOLUTION, 0);
+        Strategy.EVOLUTION, Genes.TENSOR, 0);
   }
 
   public SearchSettings withPopulation(int n) {
     return new SearchSettings(n, generations, passes, order, batchSize, validation,
-        heldOut, temperature, range, objective, strategy, seed);
+        heldOut, temperature, range, objective, strategy, genes, seed);
   }
 
   public SearchSettings withGenerations(int n) {
     return new SearchSettings(population, n, passes, order, batchSize, validation,
-        heldOut, temperature, range, objective, strategy, seed);
+        heldOut, temperature, range, objective, strategy, genes, seed);
   }
 
   public SearchSettings withPasses(int n) {
     return new SearchSettings(population, generations, n, order, batchSize, validation,
-        heldOut, temperature, range, objective, strategy, seed);
+        heldOut, temperature, range, objective, strategy, genes, seed);
   }
 
   public SearchSettings withOrder(BlockOrder o) {
     return new SearchSettings(population, generations, passes, o, batchSize, validation,
-        heldOut, temperature, range, objective, strategy, seed);
+        heldOut, temperature, range, objective, strategy, genes, seed);
   }
 
   public SearchSettings withBatchSize(int n) {
     return new SearchSettings(population, generations, passes, order, n, validation,
-        heldOut, temperature, range, objective, strategy, seed);
+        heldOut, temperature, range, objective, strategy, genes, seed);
   }
 
   public SearchSettings withValidation(int n) {
     return new SearchSettings(population, generations, passes, order, batchSize, n,
-        heldOut, temperature, range, objective, strategy, seed);
+        heldOut, temperature, range, objective, strategy, genes, seed);
   }
 
   public SearchSettings withHeldOut(int n) {
     return new SearchSettings(population, generations, passes, order, batchSize, validation,
-        n, temperature, range, objective, strategy, seed);
+        n, temperature, range, objective, strategy, genes, seed);
   }
 
   public SearchSettings withTemperature(double t) {
     return new SearchSettings(population, generations, passes, order, batchSize, validation,
-        heldOut, t, range, objective, strategy, seed);
+        heldOut, t, range, objective, strategy, genes, seed);
   }
 
   public SearchSettings withRange(double r) {
     return new SearchSettings(population, generations, passes, order, batchSize, validation,
-        heldOut, temperature, r, objective, strategy, seed);
+        heldOut, temperature, r, objective, strategy, genes, seed);
   }
 
   public SearchSettings withObjective(Objective o) {
     return new SearchSettings(population, generations, passes, order, batchSize, validation,
-        heldOut, temperature, range, o, strategy, seed);
+        heldOut, temperature, range, o, strategy, genes, seed);
   }
 
   public SearchSettings withStrategy(Strategy s) {
     return new SearchSettings(population, generations, passes, order, batchSize, validation,
-        heldOut, temperature, range, objective, s, seed);
+        heldOut, temperature, range, objective, s, genes, seed);
+  }
+
+  public SearchSettings withGenes(Genes g) {
+    return new SearchSettings(population, generations, passes, order, batchSize, validation,
+        heldOut, temperature, range, objective, strategy, g, seed);
   }
 
   public SearchSettings withSeed(long s) {
     return new SearchSettings(population, generations, passes, order, batchSize, validation,
-        heldOut, temperature, range, objective, strategy, s);
+        heldOut, temperature, range, objective, strategy, genes, s);
   }
 
   /**

@@ -209,4 +209,44 @@ class EvolQTest {
       assertEquals(QdqLowering.scaleInput(e).length, QdqLowering.scaleInput(p).length);
     }
   }
+
+  @Test
+  void channelGenesScaleEachOutputChannelOfTheWeightsByItsOwnFactor() {
+    List<PlanEntry> block = initial.entries().stream().filter(e -> e.block() == 0).toList();
+    int[] widths = EvolQ.geneWidths(block, SearchSettings.Genes.CHANNEL);
+    double[] genes = new double[java.util.Arrays.stream(widths).sum()];
+    for (int i = 0; i < genes.length; i++) {
+      genes[i] = 0.05 * ((i % 3) - 1);
+    }
+    Map<String, PlanEntry> after = EvolQ.apply(initial, block, widths, genes).byTensor();
+    int at = 0;
+    for (int j = 0; j < block.size(); j++) {
+      PlanEntry e = block.get(j);
+      float[] was = e.quantizer().scales();
+      float[] now = after.get(e.tensor()).quantizer().scales();
+      if (e.role() == Role.WEIGHT) {
+        assertEquals(was.length, widths[j], "a gene per output channel");
+        for (int c = 0; c < was.length; c++) {
+          assertEquals(ScaleInit.toHalfGrid((float) (was[c] * Math.exp(genes[at + c]))), now[c], e.tensor() + " " + c);
+        }
+      } else {
+        assertEquals(1, widths[j], "one gene per activation quantizer");
+      }
+      at += widths[j];
+    }
+    assertEquals(genes.length, at);
+    // Per tensor, the same block has one gene per quantizer.
+    assertTrue(java.util.Arrays.stream(EvolQ.geneWidths(block, SearchSettings.Genes.TENSOR)).allMatch(w -> w == 1));
+  }
+
+  @Test
+  void channelGenesSearchDeterministically() throws Exception {
+    SearchSettings settings = SETTINGS.withGenes(SearchSettings.Genes.CHANNEL);
+    EvolQ.Result a = search(settings, null, false, EvolQ.Listener.NONE);
+    EvolQ.Result b = search(settings, null, false, EvolQ.Listener.NONE);
+    assertEquals(a.plan().toJson(), b.plan().toJson());
+    for (BlockResult r : a.blocks()) {
+      assertTrue(r.lossAfter() <= r.lossBefore());
+    }
+  }
 }
