@@ -125,7 +125,7 @@ final class IntegerKernels {
     int at = op.is("Mul") && scalar(op.input(0)) ? 0 : 1;
     Optional<Tensor> c = index.constant(op.input(at)).filter(t -> t.dtype() == DType.FLOAT && t.elementCount() == 1);
     Node q = onlyReader(op.output()).filter(r -> r.is("QuantizeLinear")).orElse(null);
-    if (c.isEmpty() || q == null || !scalar(q.input(1)) || erfGeluTail(op) || replaced.containsKey(q)) {
+    if (c.isEmpty() || q == null || !scalar(q.input(1)) || geluTail(op) || replaced.containsKey(q)) {
       return;
     }
     float factor = c.get().floats()[0];
@@ -143,15 +143,15 @@ final class IntegerKernels {
   }
 
   /**
-   * The last multiplication of an erf-GELU, {@code Mul(Mul(x, Add(Erf(..), 1)), 0.5)}, which ONNX Runtime fuses with
-   * the rest into one Gelu kernel only while it is there.
+   * The last multiplication of a GELU, {@code Mul(Mul(x, Add(Erf(..) or Tanh(..), 1)), 0.5)}, which ONNX Runtime
+   * fuses with the rest into one Gelu (FastGelu) kernel only while it is there.
    */
-  private boolean erfGeluTail(Node op) {
+  private boolean geluTail(Node op) {
     return op.inputs().stream().flatMap(v -> index.producer(v, "Mul").stream())
         .flatMap(m -> m.inputs().stream())
         .flatMap(v -> index.producer(v, "Add").stream())
         .flatMap(a -> a.inputs().stream())
-        .anyMatch(v -> index.producer(v, "Erf").isPresent());
+        .anyMatch(v -> index.producer(v, "Erf").isPresent() || index.producer(v, "Tanh").isPresent());
   }
 
   private Optional<Node> onlyReader(String value) {
