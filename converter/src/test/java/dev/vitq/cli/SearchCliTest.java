@@ -53,6 +53,7 @@ class SearchCliTest {
     assertEquals(6, s.get("held_out_images").asInt());
     assertTrue(s.get("loss_after").asDouble() <= s.get("loss_before").asDouble());
     assertTrue(s.get("cost_ratio").asDouble() > 0);
+    assertEquals("tensor", s.get("genes").asText());
     assertEquals("evolq", QuantPlan.fromJson(Files.readString(dir.resolve("plan.json"))).search());
     JsonNode j = JSON.readTree(report.resolve("report.json").toFile());
     assertEquals(2, j.get("blocks").size());
@@ -75,7 +76,7 @@ class SearchCliTest {
   void badSearchOptionsAreUserErrors(@TempDir Path dir) throws Exception {
     Path out = dir.resolve("out.onnx");
     for (String[] bad : List.of(new String[] {"--objective", "hinge"}, new String[] {"--block-order", "sideways"},
-        new String[] {"--strategy", "annealing"}, new String[] {"--passes", "0"},
+        new String[] {"--strategy", "annealing"}, new String[] {"--genes", "neuron"}, new String[] {"--passes", "0"},
         new String[] {"--temperature", "0"})) {
       CliRun r = search(out, bad);
       assertEquals(1, r.exitCode(), String.join(" ", bad) + ": " + r.err());
