@@ -71,17 +71,16 @@ final class IntegerKernels {
   private boolean linear(Node matmul) {
     Node dqa = index.producer(matmul.input(0), "DequantizeLinear").orElse(null);
     Node dqw = index.producer(matmul.input(1), "DequantizeLinear").orElse(null);
-    if (dqa == null || dqw == null || !scalar(dqa.input(1)) || !integerWeight(dqw)) {
-      return false;
-    }
+    Tensor weight = dqw == null ? null : integerWeight(dqw).orElse(null);
     Node add = onlyReader(matmul.output()).filter(a -> a.is("Add")).orElse(null);
-    if (add == null) {
+    if (dqa == null || weight == null || !scalar(dqa.input(1)) || add == null) {
       return false;
     }
     String bias = add.input(0).equals(matmul.output()) ? add.input(1) : add.input(0);
-    long columns = index.constant(dqw.input(0)).or(() -> castSource(dqw.input(0))).orElseThrow().dims().get(1);
-    Optional<Tensor> b = index.constant(bias);
-    if (b.isEmpty() || b.get().dtype() != DType.FLOAT || b.get().rank() != 1 || b.get().dims().get(0) != columns) {
+    long columns = weight.dims().get(1);
+    Optional<Tensor> biasValues = index.constant(bias);
+    if (biasValues.isEmpty() || biasValues.get().dtype() != DType.FLOAT || biasValues.get().rank() != 1
+        || biasValues.get().dims().get(0) != columns) {
       return false;
     }
     replaced.put(matmul, new Node(matmul.name(), "MatMulIntegerToFloat", OrtDeploy.MS_DOMAIN,
@@ -97,26 +96,25 @@ final class IntegerKernels {
   }
 
   /**
-   * A DequantizeLinear of a constant 2-D int8 weight (stored, or int4 behind a Cast), per-column or per-tensor, with
-   * zero points of zero.
+   * The weight of a DequantizeLinear of a constant 2-D int8 weight (stored, or int4 behind a Cast), per-column or
+   * per-tensor, with zero points of zero; empty for anything else.
    */
-  private boolean integerWeight(Node dq) {
-    Optional<Tensor> w = index.constant(dq.input(0)).or(() -> castSource(dq.input(0)));
-    if (w.isEmpty() || w.get().rank() != 2 || !(w.get().dtype() == DType.INT8 || w.get().dtype() == DType.INT4)) {
-      return false;
-    }
+  private Optional<Tensor> integerWeight(Node dq) {
     long axis = dq.intAttr("axis", 1);
     boolean perColumn = axis == 1 || axis == -1;
-    if (!dq.input(2).isEmpty() || !(scalar(dq.input(1)) || perColumn && isConstant(dq.input(1)))) {
-      return false;
+    if (!dq.input(2).isEmpty() || !(scalar(dq.input(1)) || perColumn && foldable(dq.input(1)).isPresent())) {
+      return Optional.empty();
     }
-    return true;
+    return foldable(dq.input(0))
+        .filter(w -> w.rank() == 2 && (w.dtype() == DType.INT8 || w.dtype() == DType.INT4));
   }
 
-  /** The constant behind {@code Cast(constant)} to int8, the form int4 weights are stored in. */
-  private Optional<Tensor> castSource(String value) {
-    return index.producer(value, "Cast").filter(c -> c.intAttr("to", 0) == DType.INT8.code())
-        .flatMap(c -> index.constant(c.input(0)));
+  /**
+   * The constant behind a value, directly or behind a Cast (int4 weights and float16 weight scales are stored so);
+   * ONNX Runtime folds such a Cast at load time.
+   */
+  private Optional<Tensor> foldable(String value) {
+    return index.constant(value).or(() -> index.producer(value, "Cast").flatMap(c -> index.constant(c.input(0))));
   }
 
   /** {@code Q(x * c, s)} or {@code Q(x / c, s)} with constants {@code c > 0} and scalar {@code s}. */
@@ -161,10 +159,5 @@ final class IntegerKernels {
 
   private boolean scalar(String value) {
     return index.constant(value).filter(t -> t.dtype() == DType.FLOAT && t.elementCount() == 1).isPresent();
-  }
-
-  private boolean isConstant(String value) {
-    return index.constant(value).isPresent() || index.producer(value, "Cast")
-        .filter(c -> index.constant(c.input(0)).isPresent()).isPresent();
   }
 }

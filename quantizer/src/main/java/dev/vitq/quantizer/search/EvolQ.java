@@ -560,16 +560,6 @@ public final class EvolQ {
     }
   }
 
-  /**
-   * The plan with each tuned entry's scales multiplied by {@code exp(logFactors[j])}. Weight scales stay on the
-   * float16 grid the deployed model stores them in; layer-norm inputs keep their power-of-two channel factors exact.
-   */
-  static QuantPlan apply(QuantPlan plan, List<PlanEntry> tuned, double[] logFactors) {
-    int[] widths = new int[tuned.size()];
-    Arrays.fill(widths, 1);
-    return apply(plan, tuned, widths, logFactors);
-  }
-
   /** Genes per tuned entry: one, or one per output channel of a weight when genes are per channel. */
   static int[] geneWidths(List<PlanEntry> tuned, SearchSettings.Genes genes) {
     int[] widths = new int[tuned.size()];
@@ -581,8 +571,10 @@ public final class EvolQ {
   }
 
   /**
-   * {@link #apply(QuantPlan, List, double[])} with {@code widths[j]} genes for entry {@code j}, in order: one factor
-   * for all its scales, or one per scale (a weight's output channels).
+   * The plan with each tuned entry's scales multiplied by {@code exp} of its genes: {@code widths[j]} genes for entry
+   * {@code j}, in order, one factor for all its scales or one per scale (a weight's output channels). Weight scales
+   * stay on the float16 grid the deployed model stores them in; layer-norm inputs keep their power-of-two channel
+   * factors exact.
    */
   static QuantPlan apply(QuantPlan plan, List<PlanEntry> tuned, int[] widths, double[] genes) {
     List<PlanEntry> updated = new ArrayList<>(tuned.size());

@@ -196,7 +196,8 @@ class EvolQTest {
     List<PlanEntry> block = initial.entries().stream().filter(e -> e.block() == 0).toList();
     double[] factors = new double[block.size()];
     java.util.Arrays.fill(factors, 0.0731);
-    Map<String, PlanEntry> after = EvolQ.apply(initial, block, factors).byTensor();
+    Map<String, PlanEntry> after = EvolQ.apply(initial, block, EvolQ.geneWidths(block, SearchSettings.Genes.TENSOR),
+        factors).byTensor();
     for (PlanEntry e : block) {
       PlanEntry p = after.get(e.tensor());
       assertNotEquals(e, p);
