@@ -60,6 +60,12 @@ final class SearchOptions {
           + "block's weights, as Evol-Q's authors search) (default: tensor).")
   String genes;
 
+  @Option(names = "--search-inputs", paramLabel = "I",
+      description = "evolq: what the loss and its validation check are measured on, blends (each calibration image "
+          + "blended with another, so between classes, where quantization changes them) or calibration (the images "
+          + "as they are) (default: blends).")
+  String inputs;
+
   @Option(names = "--resume",
       description = "evolq: continue an interrupted search from OUT.onnx.evolq-state.json, saved after every block.")
   boolean resume;
@@ -113,6 +119,9 @@ final class SearchOptions {
       }
       if (genes != null) {
         s = s.withGenes(SearchSettings.Genes.valueOf(name("--genes", genes, "tensor or channel")));
+      }
+      if (inputs != null) {
+        s = s.withInputs(SearchSettings.Inputs.valueOf(name("--search-inputs", inputs, "blends or calibration")));
       }
       return s;
     } catch (IllegalArgumentException e) {

@@ -73,6 +73,7 @@ public final class Reports {
    * @param strategy evolution or random
    * @param objective the loss it minimised
    * @param genes what one gene scaled: tensor or channel
+   * @param inputs what the loss was measured on: blends or calibration images
    * @param blockVisits block visits made
    * @param blocksChanged visits that changed a block's scales
    * @param lossBefore loss of the calibrated plan on the search batch
@@ -88,8 +89,8 @@ public final class Reports {
    * @param resumedAtStep the block visit a resumed search started at, 0 otherwise
    * @param reportDir where report.json and report.png went, or null
    */
-  public record Search(String strategy, String objective, String genes, int blockVisits, int blocksChanged, double lossBefore,
-      double lossAfter, Double heldOutAgreementBefore, Double heldOutAgreementAfter, int searchImages,
+  public record Search(String strategy, String objective, String genes, String inputs, int blockVisits,
+      int blocksChanged, double lossBefore, double lossAfter, Double heldOutAgreementBefore, Double heldOutAgreementAfter, int searchImages,
       int heldOutImages, long evaluations, double searchSeconds, double fp32PassSeconds, double costRatio,
       int resumedAtStep, String reportDir) {}
 

@@ -45,7 +45,7 @@ final class SearchReport {
   static Reports.Search summary(EvolQ.Result r, SearchSettings settings, Path dir) {
     List<BlockResult> b = r.blocks();
     return new Reports.Search(settings.strategy().cliName(), settings.objective().cliName(),
-        settings.genes().cliName(), b.size(),
+        settings.genes().cliName(), settings.inputs().cliName(), b.size(),
         (int) b.stream().filter(BlockResult::accepted).count(), b.isEmpty() ? Double.NaN : b.get(0).lossBefore(),
         b.isEmpty() ? Double.NaN : b.get(b.size() - 1).lossAfter(), r.heldOutBefore(), r.heldOutAfter(),
         r.searchImages(), r.heldOutImages(), r.evaluations(), r.searchSeconds(), r.fp32PassSeconds(), r.costRatio(),

@@ -54,6 +54,7 @@ class SearchCliTest {
     assertTrue(s.get("loss_after").asDouble() <= s.get("loss_before").asDouble());
     assertTrue(s.get("cost_ratio").asDouble() > 0);
     assertEquals("tensor", s.get("genes").asText());
+    assertEquals("blends", s.get("inputs").asText());
     assertEquals("evolq", QuantPlan.fromJson(Files.readString(dir.resolve("plan.json"))).search());
     JsonNode j = JSON.readTree(report.resolve("report.json").toFile());
     assertEquals(2, j.get("blocks").size());
@@ -77,6 +78,7 @@ class SearchCliTest {
     Path out = dir.resolve("out.onnx");
     for (String[] bad : List.of(new String[] {"--objective", "hinge"}, new String[] {"--block-order", "sideways"},
         new String[] {"--strategy", "annealing"}, new String[] {"--genes", "neuron"}, new String[] {"--passes", "0"},
+        new String[] {"--search-inputs", "photos"},
         new String[] {"--temperature", "0"})) {
       CliRun r = search(out, bad);
       assertEquals(1, r.exitCode(), String.join(" ", bad) + ": " + r.err());

@@ -184,6 +184,11 @@ public final class EvolQ {
     long decodeStart = System.nanoTime();
     Images searchImages = Images.load(picked.slice(0, batch));
     Images validationImages = Images.load(picked.slice(batch, checked));
+    if (settings.inputs() == SearchSettings.Inputs.BLENDS) {
+      // The held-out images stay as they are: the report's agreement is on images like the user's.
+      searchImages = searchImages.blended(settings.seed());
+      validationImages = validationImages.blended(settings.seed() + 1);
+    }
     Images heldOutImages = Images.load(picked.slice(checked, picked.size()));
     long fp32Nanos = System.nanoTime() - decodeStart;
     if (searchImages.count < 2) {
@@ -422,12 +427,15 @@ public final class EvolQ {
       Double checkAfter = null;
       int evaluations = candidates.evaluations;
       if (accepted && validation.images.count >= 2) {
-        // A few hundred images fit far more than scales: a change must also help images it was not chosen on.
+        // A few hundred images fit far more than scales: a change must also help images it was not chosen on, by
+        // more than the noise of which images those are.
         Candidates check = new Candidates(plan, tuned, widths, start.feed(validation.images), session, validation);
-        checkBefore = check.loss(unperturbed);
-        checkAfter = check.loss(candidates.best);
+        double[] was = check.perImage(unperturbed);
+        double[] now = check.perImage(candidates.best);
+        checkBefore = mean(was);
+        checkAfter = mean(now);
         evaluations += check.evaluations;
-        accepted = checkAfter < checkBefore;
+        accepted = significantlyLower(now, was);
       }
       lastBest = accepted ? apply(plan, tuned, widths, candidates.best) : plan;
       return new BlockResult(pass, block, before, accepted ? candidates.bestLoss : before, accepted, evaluations,
@@ -460,6 +468,15 @@ public final class EvolQ {
         this.targets = targets;
       }
 
+      /** Each image's loss with the tuned scales multiplied by {@code exp(logFactors)}. */
+      double[] perImage(double[] logFactors) throws VitqException {
+        QuantPlan candidate = apply(plan, tuned, widths, logFactors);
+        float[] out = runChunked(session, feed, scales(candidate, session.inputNames()), target,
+            targets.images.count, perRun).floats();
+        evaluations++;
+        return settings.objective().perImage(out, targets.reference, targets.images.count, settings.temperature());
+      }
+
       /** The loss with the tuned scales multiplied by {@code exp(logFactors)}. */
       double loss(double[] logFactors) throws VitqException {
         List<Double> key = Arrays.stream(logFactors).boxed().toList();
@@ -467,12 +484,7 @@ public final class EvolQ {
         if (known != null) {
           return known;
         }
-        QuantPlan candidate = apply(plan, tuned, widths, logFactors);
-        float[] out = runChunked(session, feed, scales(candidate, session.inputNames()), target,
-            targets.images.count, perRun).floats();
-        double loss = settings.objective().loss(out, targets.reference, targets.images.count,
-            settings.temperature());
-        evaluations++;
+        double loss = mean(perImage(logFactors));
         memo.put(key, loss);
         // Strictly lower only: the first of equal candidates wins, so the result does not depend on ties.
         if (loss < bestLoss) {
@@ -544,6 +556,37 @@ public final class EvolQ {
         }
       }
     }
+  }
+
+  /** Standard errors the validation loss must fall by before a block's new scales are kept. */
+  static final double CHECK_STANDARD_ERRORS = 2;
+
+  /**
+   * Whether {@code after} is lower than {@code before} on the same images by more than {@value
+   * #CHECK_STANDARD_ERRORS} standard errors of the mean per-image difference (a one-sided paired test): a change
+   * that helps some images and hurts as many others is noise, not a better block.
+   */
+  static boolean significantlyLower(double[] after, double[] before) {
+    int n = after.length;
+    double[] d = new double[n];
+    for (int i = 0; i < n; i++) {
+      d[i] = after[i] - before[i];
+    }
+    double m = mean(d);
+    double ss = 0;
+    for (double x : d) {
+      ss += (x - m) * (x - m);
+    }
+    double standardError = n > 1 ? Math.sqrt(ss / (n - 1) / n) : Double.POSITIVE_INFINITY;
+    return m < 0 && m + CHECK_STANDARD_ERRORS * standardError < 0;
+  }
+
+  private static double mean(double[] v) {
+    double sum = 0;
+    for (double x : v) {
+      sum += x;
+    }
+    return sum / v.length;
   }
 
   private static double[] genes(Genotype<DoubleGene> g) {
@@ -641,6 +684,33 @@ public final class EvolQ {
       }
       return new Images(Arrays.copyOf(all, n[0] * plane), n[0], data.preprocessing().height(),
           data.preprocessing().width());
+    }
+
+    /**
+     * Each image blended with another of the set, {@code lambda * own + (1 - lambda) * other} with {@code lambda}
+     * uniform in [0.3, 0.7] and the other from a seeded shuffle (never the image itself). Preprocessing is affine
+     * per channel, so blending preprocessed pixels is blending the pictures.
+     */
+    Images blended(long seed) {
+      if (count < 2) {
+        return this;
+      }
+      int plane = 3 * height * width;
+      Random random = new Random(seed);
+      List<Integer> others = new ArrayList<>();
+      for (int i = 0; i < count; i++) {
+        others.add(i);
+      }
+      Collections.shuffle(others, random);
+      float[] out = new float[pixels.length];
+      for (int i = 0; i < count; i++) {
+        int other = others.get(i) == i ? (i + 1) % count : others.get(i);
+        float lambda = (float) (0.3 + 0.4 * random.nextDouble());
+        for (int k = 0; k < plane; k++) {
+          out[i * plane + k] = lambda * pixels[i * plane + k] + (1 - lambda) * pixels[other * plane + k];
+        }
+      }
+      return new Images(out, count, height, width);
     }
 
     HostTensor tensor() {

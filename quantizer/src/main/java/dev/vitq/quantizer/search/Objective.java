@@ -31,8 +31,20 @@ public enum Objective {
     return this == INFONCE_FEATURES;
   }
 
-  /** The loss of {@code quantized} against {@code reference}, both [images, width]. */
+  /** The loss of {@code quantized} against {@code reference}, both [images, width]: the mean of {@link #perImage}. */
   public double loss(float[] quantized, float[] reference, int images, double temperature) {
+    double sum = 0;
+    for (double l : perImage(quantized, reference, images, temperature)) {
+      sum += l;
+    }
+    return sum / images;
+  }
+
+  /**
+   * Each image's term of the loss: what a paired comparison of two candidates on the same images reads. InfoNCE's
+   * term of an image still depends on the batch (its negatives).
+   */
+  public double[] perImage(float[] quantized, float[] reference, int images, double temperature) {
     if (quantized.length != reference.length || images <= 0 || quantized.length % images != 0) {
       throw new IllegalArgumentException("Outputs of " + quantized.length + " and " + reference.length
           + " values do not split into " + images + " images.");
@@ -40,15 +52,15 @@ public enum Objective {
     int width = quantized.length / images;
     return switch (this) {
       case INFONCE, INFONCE_FEATURES -> infoNce(quantized, reference, images, width, temperature);
-      case MSE -> mse(quantized, reference);
+      case MSE -> mse(quantized, reference, images, width);
       case KL -> kl(quantized, reference, images, width);
     };
   }
 
-  private static double infoNce(float[] q, float[] f, int n, int w, double temperature) {
+  private static double[] infoNce(float[] q, float[] f, int n, int w, double temperature) {
     double[][] zq = normalized(q, n, w);
     double[][] zf = normalized(f, n, w);
-    double total = 0;
+    double[] terms = new double[n];
     double[] logits = new double[n];
     for (int i = 0; i < n; i++) {
       double max = Double.NEGATIVE_INFINITY;
@@ -64,9 +76,9 @@ public enum Objective {
       for (int j = 0; j < n; j++) {
         sum += Math.exp(logits[j] - max);
       }
-      total += max + Math.log(sum) - logits[i];
+      terms[i] = max + Math.log(sum) - logits[i];
     }
-    return total / n;
+    return terms;
   }
 
   private static double[][] normalized(float[] v, int n, int w) {
@@ -85,25 +97,29 @@ public enum Objective {
     return out;
   }
 
-  private static double mse(float[] q, float[] f) {
-    double sum = 0;
-    for (int i = 0; i < q.length; i++) {
-      double d = q[i] - f[i];
-      sum += d * d;
+  private static double[] mse(float[] q, float[] f, int n, int w) {
+    double[] terms = new double[n];
+    for (int i = 0; i < n; i++) {
+      double sum = 0;
+      for (int k = i * w; k < (i + 1) * w; k++) {
+        double d = q[k] - f[k];
+        sum += d * d;
+      }
+      terms[i] = sum / w;
     }
-    return sum / q.length;
+    return terms;
   }
 
-  private static double kl(float[] q, float[] f, int n, int w) {
-    double total = 0;
+  private static double[] kl(float[] q, float[] f, int n, int w) {
+    double[] terms = new double[n];
     for (int i = 0; i < n; i++) {
       double[] lq = logSoftmax(q, i * w, w);
       double[] lf = logSoftmax(f, i * w, w);
       for (int k = 0; k < w; k++) {
-        total += Math.exp(lf[k]) * (lf[k] - lq[k]);
+        terms[i] += Math.exp(lf[k]) * (lf[k] - lq[k]);
       }
     }
-    return total / n;
+    return terms;
   }
 
   private static double[] logSoftmax(float[] v, int off, int w) {

@@ -17,11 +17,12 @@ import java.util.Locale;
  * @param objective what the search minimises
  * @param strategy how candidates are proposed
  * @param genes what one gene scales: a whole quantizer, or each output channel of a weight
+ * @param inputs what the search and validation images are: calibration images as they are, or blends of two
  * @param seed seed of the image sample and every random choice of the search
  */
 public record SearchSettings(int population, int generations, int passes, BlockOrder order, int batchSize,
     int validation, int heldOut, double temperature, double range, Objective objective, Strategy strategy, Genes genes,
-    long seed) {
+    Inputs inputs, long seed) {
 
   /** The order blocks are visited in. */
   public enum BlockOrder {
@@ -64,9 +65,28 @@ public record SearchSettings(int population, int generations, int passes, BlockO
     }
   }
 
+  /** What the loss and the validation check are measured on. */
+  public enum Inputs {
+    /** The calibration images as they are. */
+    CALIBRATION,
+    /**
+     * Each calibration image blended with another (weights between 0.3 and 0.7). Calibration images are often the
+     * model's training images, which it classifies with a wide margin, so quantization rarely changes their class and a
+     * loss on them barely sees what changes unseen images' classes; a blend of two sits between classes, where it
+     * does.
+     */
+    BLENDS;
+
+    public String cliName() {
+      return name().toLowerCase(Locale.ROOT);
+    }
+  }
+
   public SearchSettings {
-    // State files written before genes were a setting have none: they searched whole quantizers.
+    // State files written before genes and inputs were settings have neither: they searched whole quantizers on the
+    // calibration images.
     genes = genes == null ? Genes.TENSOR : genes;
+    inputs = inputs == null ? Inputs.CALIBRATION : inputs;
     if (population < 2 || generations < 1 || passes < 1) {
       throw new IllegalArgumentException("The search needs a population of at least 2 and at least one generation "
           + "and pass, got " + population + ", " + generations + " and " + passes + ".");
@@ -91,72 +111,77 @@ public record SearchSettings(int population, int generations, int passes, BlockO
   /** The defaults, chosen by measurement on the shared model (BENCHMARKS.md). */
   public static SearchSettings defaults() {
     return new SearchSettings(10, 4, 1, BlockOrder.FORWARD, 128, 256, 256, 0.1, 0.1, Objective.INFONCE,
-        Strategy.EVOLUTION, Genes.TENSOR, 0);
+        Strategy.EVOLUTION, Genes.TENSOR, Inputs.BLENDS, 0);
   }
 
   public SearchSettings withPopulation(int n) {
     return new SearchSettings(n, generations, passes, order, batchSize, validation,
-        heldOut, temperature, range, objective, strategy, genes, seed);
+        heldOut, temperature, range, objective, strategy, genes, inputs, seed);
   }
 
   public SearchSettings withGenerations(int n) {
     return new SearchSettings(population, n, passes, order, batchSize, validation,
-        heldOut, temperature, range, objective, strategy, genes, seed);
+        heldOut, temperature, range, objective, strategy, genes, inputs, seed);
   }
 
   public SearchSettings withPasses(int n) {
     return new SearchSettings(population, generations, n, order, batchSize, validation,
-        heldOut, temperature, range, objective, strategy, genes, seed);
+        heldOut, temperature, range, objective, strategy, genes, inputs, seed);
   }
 
   public SearchSettings withOrder(BlockOrder o) {
     return new SearchSettings(population, generations, passes, o, batchSize, validation,
-        heldOut, temperature, range, objective, strategy, genes, seed);
+        heldOut, temperature, range, objective, strategy, genes, inputs, seed);
   }
 
   public SearchSettings withBatchSize(int n) {
     return new SearchSettings(population, generations, passes, order, n, validation,
-        heldOut, temperature, range, objective, strategy, genes, seed);
+        heldOut, temperature, range, objective, strategy, genes, inputs, seed);
   }
 
   public SearchSettings withValidation(int n) {
     return new SearchSettings(population, generations, passes, order, batchSize, n,
-        heldOut, temperature, range, objective, strategy, genes, seed);
+        heldOut, temperature, range, objective, strategy, genes, inputs, seed);
   }
 
   public SearchSettings withHeldOut(int n) {
     return new SearchSettings(population, generations, passes, order, batchSize, validation,
-        n, temperature, range, objective, strategy, genes, seed);
+        n, temperature, range, objective, strategy, genes, inputs, seed);
   }
 
   public SearchSettings withTemperature(double t) {
     return new SearchSettings(population, generations, passes, order, batchSize, validation,
-        heldOut, t, range, objective, strategy, genes, seed);
+        heldOut, t, range, objective, strategy, genes, inputs, seed);
   }
 
   public SearchSettings withRange(double r) {
     return new SearchSettings(population, generations, passes, order, batchSize, validation,
-        heldOut, temperature, r, objective, strategy, genes, seed);
+        heldOut, temperature, r, objective, strategy, genes, inputs, seed);
   }
 
   public SearchSettings withObjective(Objective o) {
     return new SearchSettings(population, generations, passes, order, batchSize, validation,
-        heldOut, temperature, range, o, strategy, genes, seed);
+        heldOut, temperature, range, o, strategy, genes, inputs, seed);
   }
 
   public SearchSettings withStrategy(Strategy s) {
     return new SearchSettings(population, generations, passes, order, batchSize, validation,
-        heldOut, temperature, range, objective, s, genes, seed);
+        heldOut, temperature, range, objective, s, genes, inputs, seed);
   }
 
   public SearchSettings withGenes(Genes g) {
     return new SearchSettings(population, generations, passes, order, batchSize, validation,
-        heldOut, temperature, range, objective, strategy, g, seed);
+        heldOut, temperature, range, objective, strategy, g, inputs, seed);
+  }
+
+  public SearchSettings withInputs(Inputs i) {
+    return new SearchSettings(population, generations, passes, order, batchSize, validation,
+        heldOut, temperature, range, objective, strategy, genes, i, seed);
   }
 
   public SearchSettings withSeed(long s) {
     return new SearchSettings(population, generations, passes, order, batchSize, validation,
-        heldOut, temperature, range, objective, strategy, genes, s);
+        heldOut, temperature, range, objective, strategy, genes, inputs, s);
   }
 
   /**

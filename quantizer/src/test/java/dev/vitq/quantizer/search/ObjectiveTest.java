@@ -46,6 +46,20 @@ class ObjectiveTest {
   }
 
   @Test
+  void perImageTermsAverageToTheLossAndLocateTheError() {
+    float[] off = TARGET.clone();
+    off[4] = -3;
+    for (Objective o : Objective.values()) {
+      double[] terms = o.perImage(off, TARGET, 3, 0.1);
+      assertEquals(3, terms.length);
+      assertEquals(o.loss(off, TARGET, 3, 0.1), (terms[0] + terms[1] + terms[2]) / 3, 1e-12, o.cliName());
+      // Only image 1's output moved; its term is the largest.
+      assertTrue(terms[1] > terms[0] && terms[1] > terms[2], o.cliName());
+    }
+    assertEquals(12.0, Objective.MSE.perImage(off, TARGET, 3, 1)[1], 1e-12);
+  }
+
+  @Test
   void outputsThatDoNotSplitIntoImagesAreRefused() {
     assertThrows(IllegalArgumentException.class, () -> Objective.INFONCE.loss(new float[5], new float[5], 2, 1));
   }
