@@ -90,9 +90,9 @@ public final class Reports {
    * @param reportDir where report.json and report.png went, or null
    */
   public record Search(String strategy, String objective, String genes, String inputs, int blockVisits,
-      int blocksChanged, double lossBefore, double lossAfter, Double heldOutAgreementBefore, Double heldOutAgreementAfter, int searchImages,
-      int heldOutImages, long evaluations, double searchSeconds, double fp32PassSeconds, double costRatio,
-      int resumedAtStep, String reportDir) {}
+      int blocksChanged, double lossBefore, double lossAfter, Double heldOutAgreementBefore,
+      Double heldOutAgreementAfter, int searchImages, int heldOutImages, long evaluations, double searchSeconds,
+      double fp32PassSeconds, double costRatio, int resumedAtStep, String reportDir) {}
 
   /**
    * What {@link Vitq#evaluate} measured.

@@ -334,7 +334,11 @@ public final class Vitq {
               fastest.latencyMillis()) : ""));
     }
     QuantPlan plan = best.plan();
-    Model quantized = ship(m, m.model(), source, sha, plan);
+    // The candidates were scored with weights rounded to nearest, which ranks them as well and costs no Hessian per
+    // candidate; the point shipped takes GPTQ, as export --plan does for a mixed plan.
+    Model corrected = WeightCorrection.apply(model, vit.input(), plan, data, new Calibrator.Settings(Scheme.AUTO,
+        r.method(), runBatch(model, r.batchSize()), r.seed(), session), progress);
+    Model quantized = ship(m, corrected, source, sha, plan);
     if (r.planOut() != null) {
       AtomicFile.write(r.planOut(), plan.toJson().getBytes(StandardCharsets.UTF_8));
     }
@@ -352,8 +356,8 @@ public final class Vitq {
     if (r.reportDir() != null) {
       List<HtmlReport.ParetoPoint> pareto = result.front().stream().map(p -> new HtmlReport.ParetoPoint(p.name(),
           p.bytes(), p.latencyMillis(), Double.isNaN(p.agreement()) ? 0 : p.agreement())).toList();
-      ReportPages.quantize(r.reportDir(), r, done, Sensitivity.of(model, model, plan, data, session, vit.blocks().size(),
-          r.seed()), null, pareto);
+      ReportPages.quantize(r.reportDir(), r, done, Sensitivity.of(model, corrected, plan, data, session,
+          vit.blocks().size(), r.seed()), null, pareto);
     }
     return done;
   }

@@ -7,13 +7,18 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.vitq.models.Model;
+import dev.vitq.models.onnx.OnnxReader;
+import dev.vitq.models.Tensor;
 import dev.vitq.quantizer.PlanEntry;
 import dev.vitq.quantizer.QuantPlan;
 import dev.vitq.quantizer.Scheme;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -37,6 +42,17 @@ class AutoCliTest {
         "-o", out.toString(), "-q", "--scheme", "auto", "--auto-population", "6", "--auto-generations", "3"));
     args.addAll(List.of(extra));
     return CliRun.of(args.toArray(String[]::new));
+  }
+
+  /** The integer weight initializers of a deployed model, 8-bit and packed 4-bit, by name. */
+  private static Map<String, Tensor> intWeights(Model m) {
+    Map<String, Tensor> out = new HashMap<>();
+    for (Tensor t : m.graph().initializers()) {
+      if (t.name().endsWith("_int8") || t.name().endsWith("_int4")) {
+        out.put(t.name(), t);
+      }
+    }
+    return out;
   }
 
   @Test
@@ -74,6 +90,23 @@ class AutoCliTest {
     assertEquals("auto", p.search());
     String html = Files.readString(dir.resolve("report").resolve("report.html"));
     assertTrue(html.contains("Pareto"), "the front is drawn");
+
+    // The point shipped takes GPTQ's weight levels: its weights differ from the nearest rounding of its own plan,
+    // which export --plan gives without calibration images (the cloud half holds the blocks after the first).
+    Path nearest = dir.resolve("nearest");
+    CliRun x = CliRun.of("export", model.toString(), "--plan", plan.toString(), "--split", "1", "-o",
+        nearest.toString(), "-q");
+    assertEquals(0, x.exitCode(), x.err());
+    Map<String, Tensor> shippedWeights = intWeights(OnnxReader.read(out));
+    Map<String, Tensor> nearestWeights = intWeights(OnnxReader.read(nearest.resolve("cloud.onnx")));
+    assertFalse(nearestWeights.isEmpty());
+    boolean differs = false;
+    for (Map.Entry<String, Tensor> w : nearestWeights.entrySet()) {
+      Tensor mine = shippedWeights.get(w.getKey());
+      assertEquals(w.getValue().dims(), mine.dims(), w.getKey());
+      differs |= !mine.data().equals(w.getValue().data());
+    }
+    assertTrue(differs, "GPTQ moved some levels off nearest rounding");
 
     Path again = dir.resolve("again.onnx");
     assertEquals(0, auto(again, "--max-bytes", "1000000000").exitCode());

@@ -50,8 +50,9 @@ public enum Technique {
       case W4A8 -> EnumSet.of(GPTQ);
       case W6A6 -> EnumSet.of(LN_REPARAM, NORM_INPUT_8BIT, LOG_SQRT2_SOFTMAX);
       case W4A4 -> EnumSet.of(LN_REPARAM, NORM_INPUT_8BIT, LOG_SQRT2_SOFTMAX, GPTQ);
-      // A mixed plan takes each block's techniques from the uniform scheme its activation bits come from.
-      case AUTO -> EnumSet.noneOf(Technique.class);
+      // A mixed plan takes each block's quantizers from the uniform scheme its activation bits come from; its weights,
+      // 4- and 8-bit, are rounded by GPTQ.
+      case AUTO -> EnumSet.of(GPTQ);
     };
   }
 
