@@ -137,9 +137,11 @@ final class QuantizeCommand implements Callable<Integer> {
           report.totalMillis() / 1000.0);
       Reports.Search s = report.searchReport();
       if (s != null) {
-        pw.printf("search %s/%s, genes per %s, on %s: %d block visits, %d changed; loss %.4f -> %.4f; held-out agreement %s -> %s (%d "
-                + "images); %,d candidates in %.1f s = %.1fx one float pass over the calibration set%s%n",
-            s.strategy(), s.objective(), s.genes(), s.inputs(), s.blockVisits(), s.blocksChanged(), s.lossBefore(), s.lossAfter(),
+        pw.printf("search %s/%s, genes per %s, on %s: %d block visits, %d changed; loss %.4f -> %.4f; held-out "
+                + "agreement %s -> %s (%d images); %,d candidates in %.1f s = %.1fx one float pass over the "
+                + "calibration set%s%n",
+            s.strategy(), s.objective(), s.genes(), s.inputs(), s.blockVisits(), s.blocksChanged(), s.lossBefore(),
+            s.lossAfter(),
             fmt(s.heldOutAgreementBefore()), fmt(s.heldOutAgreementAfter()), s.heldOutImages(), s.evaluations(),
             s.searchSeconds(), s.costRatio(), s.reportDir() == null ? "" : "; report in " + s.reportDir());
       }
