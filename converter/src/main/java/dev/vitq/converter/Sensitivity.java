@@ -61,7 +61,7 @@ final class Sensitivity {
     List<Row> rows = new ArrayList<>();
     for (Map.Entry<Integer, List<PlanEntry>> part : byBlock.entrySet()) {
       QuantPlan only = new QuantPlan(plan.format(), plan.modelSha256(), plan.scheme(), plan.method(), plan.search(),
-          plan.seed(), plan.calibrationImages(), part.getValue());
+          plan.seed(), plan.calibrationImages(), plan.weightCorrections(), part.getValue());
       int b = part.getKey();
       String name = b < 0 ? "embedding" : b >= depth ? "head" : "block " + (b + 1);
       rows.add(row(name, part.getValue().size(), counts, reference, logits(QdqLowering.lower(model, only,

@@ -335,9 +335,9 @@ public final class Vitq {
     }
     QuantPlan plan = best.plan();
     // The candidates were scored with weights rounded to nearest, which ranks them as well and costs no Hessian per
-    // candidate; the point shipped takes GPTQ, as export --plan does for a mixed plan.
+    // candidate; the point shipped takes the plan's weight corrections (GPTQ), as export --plan does.
     Model corrected = WeightCorrection.apply(model, vit.input(), plan, data, new Calibrator.Settings(Scheme.AUTO,
-        r.method(), runBatch(model, r.batchSize()), r.seed(), session), progress);
+        r.method(), runBatch(model, r.batchSize()), r.seed(), session, plan.weightCorrections()), progress);
     Model quantized = ship(m, corrected, source, sha, plan);
     if (r.planOut() != null) {
       AtomicFile.write(r.planOut(), plan.toJson().getBytes(StandardCharsets.UTF_8));
@@ -481,11 +481,12 @@ public final class Vitq {
         throw new VitqException("The plan " + fileName(r.plan()) + " was made for another model (SHA-256 "
             + plan.modelSha256() + ").");
       }
-      // A plan holds scales, not weights: with calibration images the scheme's default weight corrections (GPTQ)
-      // are redone on the plan's scales; without them its weights are rounded to nearest.
+      // A plan holds scales, not weights: with calibration images the weight corrections it records are redone on
+      // its scales; without them its weights are rounded to nearest.
       if (calib != null) {
         shipped = WeightCorrection.apply(m.model(), m.vit().input(), plan, calib, new Calibrator.Settings(
-            plan.scheme(), plan.method(), runBatch(m.model(), r.batchSize()), r.seed(), session), progress);
+            plan.scheme(), plan.method(), runBatch(m.model(), r.batchSize()), r.seed(), session,
+            plan.weightCorrections()), progress);
       }
     } else {
       if (calib == null) {

@@ -76,6 +76,31 @@ class ExportCliTest {
   }
 
   @Test
+  void aPlanShipsWithTheWeightCorrectionsItRecords(@TempDir Path dir) throws Exception {
+    Path rounded = dir.resolve("rounded.plan.json");
+    Path gptq = dir.resolve("gptq.plan.json");
+    for (Path plan : List.of(rounded, gptq)) {
+      CliRun q = CliRun.of("quantize", model.toString(), "--calib", images.toString(), "--scheme", "w4a8", "--seed",
+          "3", "-o", dir.resolve("single.onnx").toString(), "-q", "--plan-out", plan.toString(), "--quantizers",
+          plan == rounded ? "none" : "default");
+      assertEquals(0, q.exitCode(), q.err());
+    }
+    assertTrue(Files.readString(rounded).contains("\"weight_corrections\" : [ ]"));
+    assertTrue(Files.readString(gptq).contains("\"weight_corrections\" : [ \"GPTQ\" ]"));
+    // Without calibration images a plan's weights are rounded to nearest; with them, as the plan says.
+    Path nearest = dir.resolve("nearest");
+    CliRun n = CliRun.of("export", model.toString(), "--plan", rounded.toString(), "--split", "1", "-o",
+        nearest.toString(), "-q");
+    assertEquals(0, n.exitCode(), n.err());
+    for (Path plan : List.of(rounded, gptq)) {
+      Path bundle = dir.resolve(plan.getFileName() + "-bundle");
+      assertEquals(0, export(bundle, "--plan", plan.toString(), "--split", "1").exitCode());
+      assertEquals(plan == rounded, java.util.Arrays.equals(Files.readAllBytes(nearest.resolve("device.onnx")),
+          Files.readAllBytes(bundle.resolve("device.onnx"))), plan.getFileName().toString());
+    }
+  }
+
+  @Test
   void theDeviceSendsEightBitTokensAndTheManifestDescribesThem(@TempDir Path dir) throws Exception {
     Path bundle = dir.resolve("bundle");
     assertEquals(0, export(bundle, "--split", "2").exitCode());

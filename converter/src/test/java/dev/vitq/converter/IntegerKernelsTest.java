@@ -30,6 +30,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -134,7 +135,7 @@ class IntegerKernelsTest {
       }
       entries.add(new PlanEntry(s.tensor(), s.role(), s.block(), q));
     }
-    return new QuantPlan(QuantPlan.FORMAT, "test", scheme, Method.MSE, "none", 0, 0, entries);
+    return new QuantPlan(QuantPlan.FORMAT, "test", scheme, Method.MSE, "none", 0, 0, Set.of(), entries);
   }
 
   private static float[] run(Model m) throws Exception {

@@ -103,7 +103,7 @@ public final class Calibrator {
           : new PlanEntry(s.tensor(), s.role(), s.block(), initial(s, stats, weights, settings, pre)));
     }
     return new QuantPlan(QuantPlan.FORMAT, modelSha256, settings.scheme(), settings.method(), "none",
-        settings.seed(), images, entries);
+        settings.seed(), images, QuantPlan.weightCorrections(settings.techniques()), entries);
   }
 
   /** Share of channels whose range the base scale of a layer-norm input covers without a power-of-two factor. */
@@ -126,6 +126,10 @@ public final class Calibrator {
           : settings.techniques().contains(Technique.LOG_SQRT2_SOFTMAX) ? Quantizer.logSqrt2(s.bits())
           : Quantizer.log2(s.bits());
       case NORM_INPUT -> normInput(stats.get(s.tensor()), s.bits());
+      // At 8 bits the uniform pair feeds fc2's integer kernel; below, no kernel reads it and two scales cost nothing.
+      case GELU_OUTPUT -> s.bits() < 8 && settings.techniques().contains(Technique.TWIN_GELU)
+          ? ScaleInit.twin(stats.get(s.tensor()).histogram(), s.bits(), method)
+          : ScaleInit.activation(stats.get(s.tensor()).histogram(), s.bits(), method);
       default -> ScaleInit.activation(stats.get(s.tensor()).histogram(), s.bits(), method);
     };
   }

@@ -18,7 +18,7 @@ import java.util.Objects;
  * activation group (the embedding, every block, the head) at 8, 6 or 4 bits.
  *
  * <p>An activation group at A8 takes its entries from a W8A8 calibration (no techniques), at A6 from a W6A6 one and
- * at A4 from a W4A4 one (ln-reparam, 8-bit norm inputs, log-sqrt(2) softmax). Mixing is sound because every
+ * at A4 from a W4A4 one (ln-reparam, 8-bit norm inputs, log-sqrt(2) softmax, twin uniform GELU outputs). Mixing is sound because every
  * technique stays inside its group: ln-reparam folds a block's post-norm channel factors into that block's own norm
  * and the linear layers reading it, so a weight's quantizer is computed on the weights as folded by its own group's
  * activation plan. All plans come from one set of activation statistics (they do not depend on bits).
@@ -246,7 +246,7 @@ public final class MixedPrecision {
       entries.add(t.role().isActivation() ? activations[a][i] : t.with(weights[a][weightChoice[i]][i]));
     }
     return new QuantPlan(QuantPlan.FORMAT, base.modelSha256(), Scheme.AUTO, base.method(), "auto", base.seed(),
-        base.calibrationImages(), entries);
+        base.calibrationImages(), Technique.defaults(Scheme.AUTO), entries);
   }
 
   /**

@@ -27,8 +27,8 @@ import java.util.Set;
  * tensor, so a search can try new scales in one session without rebuilding it. Both compute the same quantized
  * network.
  *
- * <p>Uniform 8-bit quantizers become a Q/DQ pair; narrower ones clip the 8-bit levels in between; log2 quantizers
- * become their formula in float operators. A quantized tensor's readers read the dequantized value, except that a
+ * <p>Uniform 8-bit quantizers become a Q/DQ pair; narrower ones clip the 8-bit levels in between; twin uniform ones
+ * become one clipped pair per side of zero; log2 quantizers become their formula in float operators. A quantized tensor's readers read the dequantized value, except that a
  * layer norm's input quantizer is read by the norm only: the residual Add that carries the stream on is a float
  * operator fed by float kernel outputs in the deployed graph, and quantizing the stream it carries would only add
  * error (agreement 0.9826 against 0.9882 at W8A8 on the shared model).
@@ -188,6 +188,9 @@ public final class QdqLowering {
   private String activation(String x, PlanEntry e) {
     Quantizer q = e.quantizer();
     String base = x.replace('/', '_');
+    if (q.kind() == Quantizer.Kind.TWIN) {
+      return twin(base, x, q);
+    }
     if (q.kind() != Quantizer.Kind.UNIFORM) {
       return log2(x, q);
     }
@@ -283,10 +286,14 @@ public final class QdqLowering {
 
   /**
    * The values a {@link Mode#SIMULATE} model's scale input for this quantizer takes: the per-tensor or per-channel
-   * scales, the base scale of a power-of-two-factor quantizer, or the mean scale of a reparameterised one.
+   * scales, the base scale of a power-of-two-factor quantizer, the mean scale of a reparameterised one, or the
+   * negative side's scale of a twin uniform one (the positive side's is {@code 2^m} times it).
    */
   public static float[] scaleInput(PlanEntry e) {
     Quantizer q = e.quantizer();
+    if (q.kind() == Quantizer.Kind.TWIN) {
+      return new float[] {q.scale(1)};
+    }
     if (LayerNormReparam.applies(e)) {
       return new float[] {LayerNormReparam.tensorScale(q)};
     }
@@ -295,6 +302,32 @@ public final class QdqLowering {
       return q.scales();
     }
     return new float[] {q.scales()[0] / factors[0]};
+  }
+
+  /**
+   * The negative side as the fine pair with zero point {@code z} clipped to levels {@code 0..z}, the positive side as
+   * the coarse pair with zero point 0 clipped to {@code 0..qmax-z} (each pair saturates the other side to 0), their
+   * sum, and one exact 8-bit pair at the fine scale: the twin's values lie on that grid. ONNX Runtime runs the sum as
+   * QLinearAdd and fc2 on its integer kernel. Read as a float, the sum would meet a DequantizeLinear-MatMul rewrite
+   * of fc2 that computes a different product (seen with 4-bit weights).
+   */
+  private String twin(String base, String x, Quantizer q) {
+    int zero = q.zeroPoints()[0];
+    List<Long> scalar = List.of();
+    // Simulated, the fine scale is the one input and the coarse one follows it: a search keeps the ratio.
+    String fine = scale(base, x, new float[] {q.scale(1)}, scalar);
+    String coarse = simulating ? b.op("Mul", List.of(fine, b.scalar((float) q.twinRatio())))
+        : b.initializer(base + "_positive_scale", Tensor.ofFloats("", scalar, new float[] {q.scale(0)}));
+    String z = b.initializer(base + "_zero_point", Tensor.ofBytes("", DType.UINT8, scalar, new byte[] {(byte) zero}));
+    String none = b.initializer(base + "_positive_zero_point", Tensor.ofBytes("", DType.UINT8, scalar, new byte[1]));
+    String top = b.initializer(base + "_qmax", Tensor.ofBytes("", DType.UINT8, scalar,
+        new byte[] {(byte) (q.qmax() - zero)}));
+    String negative = b.op("DequantizeLinear", List.of(b.op("Clip", List.of(b.op("QuantizeLinear",
+        List.of(x, fine, z)), none, z)), fine, z));
+    String positive = b.op("DequantizeLinear", List.of(b.op("Clip", List.of(b.op("QuantizeLinear",
+        List.of(x, coarse, none)), none, top)), coarse, none));
+    String twin = b.op("Add", List.of(negative, positive));
+    return b.op("DequantizeLinear", List.of(b.op("QuantizeLinear", List.of(twin, fine, z)), fine, z));
   }
 
   /**

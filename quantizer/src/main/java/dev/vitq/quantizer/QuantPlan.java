@@ -7,11 +7,14 @@ import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.vitq.models.VitqException;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 
 /**
  * A quantization plan: one quantizer per quantized tensor, and what produced it. It is data: it serialises to JSON,
@@ -24,10 +27,12 @@ import java.util.Optional;
  * @param search the search that refined it ("none" or "evolq")
  * @param seed the seed of everything random that went into it
  * @param calibrationImages how many images calibration saw
+ * @param weightCorrections the corrections of the rounded weights that shipping the plan applies, given calibration
+ *     images (a plan holds scales, not weights); a plan that does not say gets its scheme's defaults
  * @param entries one entry per quantized tensor, in graph order
  */
 public record QuantPlan(String format, String modelSha256, Scheme scheme, Method method, String search, long seed,
-    int calibrationImages, List<PlanEntry> entries) {
+    int calibrationImages, Set<Technique> weightCorrections, List<PlanEntry> entries) {
 
   /** The current plan format. */
   public static final String FORMAT = "vitq-plan/1";
@@ -43,7 +48,21 @@ public record QuantPlan(String format, String modelSha256, Scheme scheme, Method
     Objects.requireNonNull(scheme, "scheme");
     Objects.requireNonNull(method, "method");
     Objects.requireNonNull(search, "search");
+    if (weightCorrections == null) {
+      weightCorrections = weightCorrections(Technique.defaults(scheme));
+    } else if (!weightCorrections.stream().allMatch(Technique::correctsWeights)) {
+      throw new IllegalArgumentException("weight_corrections lists " + weightCorrections + "; only GPTQ and "
+          + "BIAS_CORRECTION correct weights");
+    }
+    weightCorrections = weightCorrections(weightCorrections);
     entries = List.copyOf(entries);
+  }
+
+  /** The weight corrections among {@code techniques}, in a fixed order (plans serialise byte for byte the same). */
+  public static Set<Technique> weightCorrections(Set<Technique> techniques) {
+    Set<Technique> out = EnumSet.noneOf(Technique.class);
+    techniques.stream().filter(Technique::correctsWeights).forEach(out::add);
+    return Collections.unmodifiableSet(out);
   }
 
   /** The entry of a tensor, if it is quantized. */
@@ -67,13 +86,14 @@ public record QuantPlan(String format, String modelSha256, Scheme scheme, Method
   public QuantPlan withUpdated(List<PlanEntry> updated) {
     Map<String, PlanEntry> m = byTensor();
     updated.forEach(e -> m.put(e.tensor(), e));
-    return new QuantPlan(format, modelSha256, scheme, method, search, seed, calibrationImages,
+    return new QuantPlan(format, modelSha256, scheme, method, search, seed, calibrationImages, weightCorrections,
         new ArrayList<>(m.values()));
   }
 
   /** This plan marked as refined by {@code searchName}. */
   public QuantPlan withSearch(String searchName) {
-    return new QuantPlan(format, modelSha256, scheme, method, searchName, seed, calibrationImages, entries);
+    return new QuantPlan(format, modelSha256, scheme, method, searchName, seed, calibrationImages, weightCorrections,
+        entries);
   }
 
   /** The plan as JSON. */

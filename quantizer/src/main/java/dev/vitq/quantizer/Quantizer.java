@@ -4,7 +4,7 @@ import java.util.Arrays;
 import java.util.Objects;
 
 /**
- * One tensor's quantizer: uniform (affine) or log2, per tensor or per channel.
+ * One tensor's quantizer: uniform (affine), twin uniform or logarithmic, per tensor or per channel.
  *
  * <p>Uniform: {@code q = clamp(round(x / s) + z, qmin, qmax)}, {@code x' = (q - z) * s}. Symmetric signed
  * quantizers use the narrow range {@code [-(2^(b-1) - 1), 2^(b-1) - 1]} with {@code z = 0}, as int8 weight kernels
@@ -14,16 +14,24 @@ import java.util.Objects;
  * the top level stands for 0. Log-sqrt(2): the same with half steps, {@code q = clamp(round(-2 log2 x), 0, 2^b - 1)},
  * {@code x' = 2^(-q/2)}: finer where the large probabilities are, coarser in the tail.
  *
- * @param kind uniform or log2
+ * <p>Twin uniform (for GELU outputs, whose negative part lies in [-0.17, 0] while the positive part reaches tens):
+ * unsigned levels with zero point {@code z}, the levels below {@code z} spaced by a scale of their own, {@code
+ * scales = {s_pos, s_neg}} with {@code s_pos = 2^m s_neg}. {@code q = z + round(x / s_neg)} for {@code x < 0},
+ * {@code z + round(x / s_pos)} otherwise, each clamped to its side; {@code x' = (q - z) * s_neg} below {@code z},
+ * {@code (q - z) * s_pos} from it. Every value lies on the 8-bit grid of step {@code s_neg} from {@code -z s_neg},
+ * so an integer kernel can read it. PTQ4ViT's twin uniform is the case {@code z = 2^(b-1)}.
+ *
+ * @param kind uniform, twin uniform or logarithmic
  * @param bits 2 to 8
  * @param signed whether levels go below zero
  * @param axis the channel axis for per-channel quantization, or -1 for per tensor
- * @param scales one scale per channel (one for per tensor); for log2 unused and {1}
- * @param zeroPoints one zero point per channel
+ * @param scales one scale per channel (one for per tensor; positive then negative for twin uniform); for log2 unused
+ *     and {1}
+ * @param zeroPoints one zero point per scale
  */
 public record Quantizer(Kind kind, int bits, boolean signed, int axis, float[] scales, int[] zeroPoints) {
   /** Quantizer families. */
-  public enum Kind { UNIFORM, LOG2, LOG_SQRT2 }
+  public enum Kind { UNIFORM, TWIN, LOG2, LOG_SQRT2 }
 
   public Quantizer {
     Objects.requireNonNull(kind, "kind");
@@ -33,8 +41,14 @@ public record Quantizer(Kind kind, int bits, boolean signed, int axis, float[] s
     if (scales.length == 0 || scales.length != zeroPoints.length) {
       throw new IllegalArgumentException("Need one scale and zero point per channel");
     }
-    if (axis < 0 && scales.length != 1) {
-      throw new IllegalArgumentException("A per-tensor quantizer has one scale");
+    if (axis < 0 && scales.length != (kind == Kind.TWIN ? 2 : 1)) {
+      throw new IllegalArgumentException("A per-tensor quantizer has one scale, a twin uniform one two");
+    }
+    if (kind == Kind.TWIN && (axis >= 0 || signed || zeroPoints[0] != zeroPoints[1]
+        || twinRatio(scales[0], scales[1]) < 0
+        || (long) (qmax(bits, false) - zeroPoints[0]) * twinRatio(scales[0], scales[1]) + zeroPoints[0] > 255)) {
+      throw new IllegalArgumentException("A twin uniform quantizer is unsigned and per tensor, with one zero point "
+          + "and a positive scale 2^m times the negative one whose levels fit 8 bits");
     }
     for (float s : scales) {
       if (!(s > 0) || Float.isInfinite(s)) {
@@ -67,6 +81,26 @@ public record Quantizer(Kind kind, int bits, boolean signed, int axis, float[] s
     }
     int zero = (int) Math.max(0, Math.min(qmax, Math.round(-lo / scale)));
     return new Quantizer(Kind.UNIFORM, bits, false, -1, new float[] {(float) scale}, new int[] {zero});
+  }
+
+  /**
+   * A twin uniform quantizer: {@code zero} levels below zero spaced by {@code negativeScale}, the rest above it by
+   * {@code 2^shift} times that.
+   */
+  public static Quantizer twin(int bits, int zero, float negativeScale, int shift) {
+    return new Quantizer(Kind.TWIN, bits, false, -1, new float[] {Math.scalb(negativeScale, shift), negativeScale},
+        new int[] {zero, zero});
+  }
+
+  /** {@code s_pos / s_neg} if it is a power of two (at least 1), else -1. */
+  static int twinRatio(float positive, float negative) {
+    float r = positive / negative;
+    return r >= 1 && r <= 128 && Math.scalb(negative, Math.getExponent(r)) == positive ? 1 << Math.getExponent(r) : -1;
+  }
+
+  /** How many steps of the negative scale one positive step spans: {@code 2^m}. */
+  public int twinRatio() {
+    return twinRatio(scales[0], scales[1]);
   }
 
   /** A log2 quantizer for values in [0, 1]. */
@@ -108,6 +142,11 @@ public record Quantizer(Kind kind, int bits, boolean signed, int axis, float[] s
 
   /** The level {@code x} rounds to in channel {@code c}. */
   public int quantize(float x, int c) {
+    if (kind == Kind.TWIN) {
+      int z = zeroPoints[0];
+      return x < 0 ? z + (int) Math.max(-z, Math.round(x / scales[1]))
+          : z + (int) Math.min(qmax() - z, Math.round(x / scales[0]));
+    }
     if (kind != Kind.UNIFORM) {
       if (!(x > 0)) {
         return qmax();
@@ -121,6 +160,9 @@ public record Quantizer(Kind kind, int bits, boolean signed, int axis, float[] s
 
   /** The value of level {@code q} in channel {@code c}. */
   public float dequantize(int q, int c) {
+    if (kind == Kind.TWIN) {
+      return (q - zeroPoints[0]) * scales[q < zeroPoints[0] ? 1 : 0];
+    }
     if (kind != Kind.UNIFORM) {
       return q >= qmax() ? 0f : (float) Math.pow(2, -(double) q / levelsPerOctave());
     }
@@ -166,6 +208,6 @@ public record Quantizer(Kind kind, int bits, boolean signed, int axis, float[] s
   @Override
   public String toString() {
     return kind + "/" + bits + (signed ? "s" : "u") + (perChannel() ? "[axis " + axis + ", " + scales.length + " ch]"
-        : "[s=" + scales[0] + ", z=" + zeroPoints[0] + "]");
+        : "[s=" + scales[0] + (kind == Kind.TWIN ? ", s_neg=" + scales[1] : "") + ", z=" + zeroPoints[0] + "]");
   }
 }

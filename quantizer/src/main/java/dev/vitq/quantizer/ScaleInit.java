@@ -109,6 +109,78 @@ public final class ScaleInit {
   }
 
   /**
+   * A twin uniform quantizer for a GELU output ({@link Quantizer#twin}), or the method's uniform one when that has
+   * the smaller squared error on the histogram. Every split {@code z} of the levels and every power-of-two ratio
+   * {@code 2^m} of the scales whose levels fit 8 bits is tried, each with {@value #ACTIVATION_GRID} clippings of the
+   * negative side and as many of the positive side as the negative scale; the least squared error of rounding and
+   * clipping, measured at the bin centres, wins (rounding measured, not modelled: a side a few levels wide rounds most
+   * of its values to zero).
+   */
+  public static Quantizer twin(Histogram h, int bits, Method method) {
+    Quantizer uniform = activation(h, bits, method);
+    if (!(h.min() < 0 && h.max() > 0)) {
+      return uniform;
+    }
+    long[] counts = h.counts();
+    double[] centres = new double[counts.length];
+    for (int b = 0; b < counts.length; b++) {
+      centres[b] = h.lo() + (b + 0.5) * h.binWidth();
+    }
+    int qmax = (1 << bits) - 1;
+    Quantizer best = uniform;
+    double bestError = histogramError(h, uniform);
+    for (int z = 1; z < qmax; z++) {
+      for (int m = 0; (long) (qmax - z) << m <= 255 - z; m++) {
+        for (int k = 0; k < 2 * ACTIVATION_GRID; k++) {
+          // Half the candidates clip the negative side, half the positive side (through the ratio).
+          double shrink = 1 - (double) (k % ACTIVATION_GRID) / ACTIVATION_GRID;
+          float negative = (float) (k < ACTIVATION_GRID ? -h.min() * shrink / z
+              : h.max() * shrink / ((double) (qmax - z) * (1 << m)));
+          if (!(negative > 0) || Float.isInfinite(Math.scalb(negative, m))) {
+            continue;
+          }
+          double e = twinError(counts, centres, z, qmax - z, negative, Math.scalb(negative, m));
+          if (e < bestError) {
+            bestError = e;
+            best = Quantizer.twin(bits, z, negative, m);
+          }
+        }
+      }
+    }
+    return best;
+  }
+
+  /** Squared error at the bin centres of {@code negLevels} steps of {@code negative} below 0, the rest above. */
+  private static double twinError(long[] counts, double[] centres, int negLevels, int posLevels, float negative,
+      float positive) {
+    double err = 0;
+    for (int b = 0; b < counts.length; b++) {
+      if (counts[b] == 0) {
+        continue;
+      }
+      double x = centres[b];
+      double d = x < 0 ? -x - Math.min(negLevels, Math.round(-x / negative)) * (double) negative
+          : x - Math.min(posLevels, Math.round(x / positive)) * (double) positive;
+      err += counts[b] * d * d;
+    }
+    return err;
+  }
+
+  /** Squared error of the histogram's values (bin centres) through {@code q}. */
+  static double histogramError(Histogram h, Quantizer q) {
+    long[] counts = h.counts();
+    double err = 0;
+    for (int b = 0; b < counts.length; b++) {
+      if (counts[b] != 0) {
+        double x = h.lo() + (b + 0.5) * h.binWidth();
+        double d = x - q.fakeQuant((float) x, 0);
+        err += counts[b] * d * d;
+      }
+    }
+    return err;
+  }
+
+  /**
    * A symmetric per-output-channel quantizer for a 2-D or 4-D weight.
    *
    * @param w the weight, row-major

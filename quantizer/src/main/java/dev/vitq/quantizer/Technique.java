@@ -16,6 +16,11 @@ public enum Technique {
   /** Softmax outputs below 8 bits on a log-sqrt(2) grid, twice as fine near 1 as log2. */
   LOG_SQRT2_SOFTMAX,
   /**
+   * GELU outputs below 8 bits on twin uniform levels: the negative part ([-0.17, 0]) with a scale of its own, the
+   * levels split between the sides where the calibration error is least (PTQ4ViT's twin uniform splits them in half).
+   */
+  TWIN_GELU,
+  /**
    * Layer-norm inputs (the residual stream) at 8 bits when the other activations are narrower: at 4 bits the stream
    * alone costs 30 points of agreement on the shared model. RepQ-ViT and PTQ4ViT leave it in float.
    */
@@ -28,6 +33,11 @@ public enum Technique {
   /** Linear biases corrected by the mean output error of the quantized weights on calibration images. */
   BIAS_CORRECTION;
 
+  /** Whether it changes the rounded weights (needing calibration images), not how a tensor is quantized. */
+  public boolean correctsWeights() {
+    return this == GPTQ || this == BIAS_CORRECTION;
+  }
+
   /** The lower-case, dashed name used on the command line. */
   public String cliName() {
     return name().toLowerCase(Locale.ROOT).replace('_', '-');
@@ -39,17 +49,19 @@ public enum Technique {
    * 4-bit weights of the rescaled layers losing more than the activations gain); below 8 bits all three (on 1,000
    * images the best rows were within noise of each other; on 5,000, all three won by 0.004 at A6 and at A4). GPTQ
    * for 4-bit weights, on 5,000 images: W4A8 agreement 0.9776 against 0.9612 rounded to nearest, W4A4 0.8800
-   * against 0.8686; at W6A6 it lost 0.0016 (measured while the residual stream was still quantized). Bias correction: W4A8 0.9598 alone, 0.9778 with GPTQ (one image from GPTQ alone), so off there.
-   * Since the residual stream stays float, W8A8 takes both: agreement 0.9902 with GPTQ and bias correction, 0.9898
-   * with GPTQ, 0.9880 with bias correction, 0.9888 with neither (5,000 images; a margin of 7 images, chosen on the
-   * measuring set).
+   * against 0.8686; at W6A6 it lost 0.0016 (measured while the residual stream was still quantized). Bias
+   * correction: W4A8 0.9598 alone, 0.9778 with GPTQ (one image from GPTQ alone), so off there. Since the residual
+   * stream stays float, W8A8 takes both: agreement 0.9902 with GPTQ and bias correction, 0.9898 with GPTQ, 0.9880 with
+   * bias correction, 0.9888 with neither (5,000 images; a margin of 7 images, chosen on the measuring set). Twin
+   * uniform GELU outputs at W4A4: 0.9184 against 0.8876 (GELU outputs are where W4A4 loses most: at 8 bits they give
+   * 0.9216); at W6A6 0.9746 against 0.9744, so off there.
    */
   public static Set<Technique> defaults(Scheme scheme) {
     return switch (scheme) {
       case W8A8 -> EnumSet.of(GPTQ, BIAS_CORRECTION);
       case W4A8 -> EnumSet.of(GPTQ);
       case W6A6 -> EnumSet.of(LN_REPARAM, NORM_INPUT_8BIT, LOG_SQRT2_SOFTMAX);
-      case W4A4 -> EnumSet.of(LN_REPARAM, NORM_INPUT_8BIT, LOG_SQRT2_SOFTMAX, GPTQ);
+      case W4A4 -> EnumSet.of(LN_REPARAM, NORM_INPUT_8BIT, LOG_SQRT2_SOFTMAX, TWIN_GELU, GPTQ);
       // A mixed plan takes each block's quantizers from the uniform scheme its activation bits come from; its weights,
       // 4- and 8-bit, are rounded by GPTQ.
       case AUTO -> EnumSet.of(GPTQ);

@@ -117,7 +117,7 @@ class MixedPrecisionTest {
       Map<String, HostTensor> feed = new java.util.HashMap<>(Map.of(vit.input(), x));
       for (PlanEntry e : plan.entries()) {
         String name = QdqLowering.SCALE_INPUT_PREFIX + e.tensor();
-        if (e.quantizer().kind() == Quantizer.Kind.UNIFORM && s.inputNames().contains(name)) {
+        if (s.inputNames().contains(name)) {
           float[] sc = QdqLowering.scaleInput(e);
           feed.put(name, HostTensor.ofFloats(e.role() == Role.WEIGHT || sc.length > 1 ? new long[] {sc.length}
               : new long[0], sc));

@@ -5,9 +5,17 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.vitq.calibration.HostTensor;
 import dev.vitq.calibration.InferenceSession;
+import dev.vitq.models.Blob;
+import dev.vitq.models.DType;
+import dev.vitq.models.Dim;
+import dev.vitq.models.Graph;
 import dev.vitq.models.GraphIndex;
 import dev.vitq.models.Model;
+import dev.vitq.models.Node;
+import dev.vitq.models.OpsetId;
 import dev.vitq.models.Tensor;
+import dev.vitq.models.TensorType;
+import dev.vitq.models.Value;
 import dev.vitq.models.builder.Spelling;
 import dev.vitq.models.builder.VitBuilder;
 import dev.vitq.models.builder.VitConfig;
@@ -18,8 +26,10 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** The deployable and the simulated lowering of one plan compute the same network. */
 class QdqLoweringTest {
@@ -47,6 +57,8 @@ class QdqLoweringTest {
         q = LayerNormReparamTest.spread(32, s.bits(), entries.size());
       } else if (techniques && s.role() == Role.SOFTMAX_OUTPUT && s.bits() < 8) {
         q = Quantizer.logSqrt2(s.bits());
+      } else if (techniques && s.role() == Role.GELU_OUTPUT && s.bits() < 8) {
+        q = Quantizer.twin(s.bits(), 3, 0.02f, 2);
       } else if (s.role() == Role.WEIGHT) {
         Tensor w = idx.initializer(s.tensor()).orElseThrow();
         q = ScaleInit.weight(w.floats(), w.dims().stream().mapToLong(Long::longValue).toArray(), s.axis(), s.bits(),
@@ -65,7 +77,7 @@ class QdqLoweringTest {
       }
       entries.add(new PlanEntry(s.tensor(), s.role(), s.block(), q));
     }
-    QuantPlan plan = new QuantPlan(QuantPlan.FORMAT, "test", scheme, Method.MSE, "none", 0, 0, entries);
+    QuantPlan plan = new QuantPlan(QuantPlan.FORMAT, "test", scheme, Method.MSE, "none", 0, 0, Set.of(), entries);
     Model deploy = QdqLowering.lower(model, plan, QdqLowering.Mode.DEPLOY);
     Model simulate = QdqLowering.lower(model, plan, QdqLowering.Mode.SIMULATE);
     assertTrue(deploy.graph().inputs().size() == 1, "deployed scales are constants");
@@ -73,7 +85,7 @@ class QdqLoweringTest {
       java.util.Set<String> folded = new java.util.HashSet<>();
       plan.entries().stream().filter(LayerNormReparam::applies).forEach(e -> folded.add(e.tensor()));
       assertEquals(2 * vit.blocks().size(), folded.size(), "post-norm inputs per channel");
-      List<dev.vitq.models.Node> quantizers = deploy.graph().nodes().stream()
+      List<Node> quantizers = deploy.graph().nodes().stream()
           .filter(n -> n.is("QuantizeLinear") && folded.contains(n.input(0))).toList();
       assertEquals(folded.size(), quantizers.size());
       assertTrue(quantizers.stream().allMatch(n -> n.attribute("axis").isEmpty()
@@ -90,7 +102,7 @@ class QdqLoweringTest {
     feed.put(VitBuilder.INPUT, x);
     for (PlanEntry e : plan.entries()) {
       float[] s = QdqLowering.scaleInput(e);
-      if (e.quantizer().kind() == Quantizer.Kind.UNIFORM) {
+      if (e.quantizer().kind() == Quantizer.Kind.UNIFORM || e.quantizer().kind() == Quantizer.Kind.TWIN) {
         long[] shape = e.role() == Role.WEIGHT || s.length > 1 ? new long[] {s.length} : new long[0];
         feed.put(QdqLowering.SCALE_INPUT_PREFIX + e.tensor(), HostTensor.ofFloats(shape, s));
       }
@@ -123,6 +135,32 @@ class QdqLoweringTest {
       c = s.run(mixedFeed, List.of(VitBuilder.OUTPUT)).get(VitBuilder.OUTPUT).floats();
     }
     assertClose(a, c);
+  }
+
+  /** A twin uniform quantizer in ONNX Runtime rounds every value as {@link Quantizer#fakeQuant} does. */
+  @ParameterizedTest
+  @ValueSource(ints = {4, 6})
+  void twinUniformLowersToItsOwnLevels(int bits) throws Exception {
+    Quantizer q = Quantizer.twin(bits, 3, 0.0625f, 2);
+    float[] x = new float[2001];
+    for (int i = 0; i < x.length; i++) {
+      // From below the lowest level to past the highest, off the midpoints between levels (ties round differently).
+      x[i] = (float) (-0.3 + i * (0.3 + 0.25 * (q.qmax() - 3) + 1) / (x.length - 1)) + 1e-4f;
+    }
+    Value in = Value.of("x", new TensorType(DType.FLOAT, List.of(Dim.of(x.length))));
+    Graph g = new Graph("g", List.of(Node.of("id", "Identity", List.of("x"), List.of("y"))), List.of(in),
+        List.of(Value.of("y", null)), List.of(), List.of(), Blob.EMPTY);
+    Model model = new Model(8, List.of(new OpsetId("", 17)), "test", "", "", 0, "", List.of(), g, Blob.EMPTY);
+    QuantPlan plan = new QuantPlan(QuantPlan.FORMAT, "test", Scheme.W4A4, Method.MSE, "none", 0, 0, Set.of(),
+        List.of(new PlanEntry("x", Role.GELU_OUTPUT, 0, q)));
+    float[] y;
+    try (InferenceSession s = InferenceSession.of(QdqLowering.lower(model, plan, QdqLowering.Mode.DEPLOY),
+        InferenceSession.Config.defaults())) {
+      y = s.run(Map.of("x", HostTensor.ofFloats(new long[] {x.length}, x)), List.of("y")).get("y").floats();
+    }
+    for (int i = 0; i < x.length; i++) {
+      assertEquals(q.fakeQuant(x[i], 0), y[i], 1e-6, "x=" + x[i]);
+    }
   }
 
   private static void assertClose(float[] a, float[] b) {

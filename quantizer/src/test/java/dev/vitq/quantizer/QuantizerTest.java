@@ -62,7 +62,70 @@ class QuantizerTest {
   }
 
   @Test
+  void twinUniformKeepsEachSideWithinHalfItsOwnStep() {
+    Quantizer q = Quantizer.twin(4, 3, 0.05f, 2);
+    Random rng = new Random(4);
+    for (int i = 0; i < 10_000; i++) {
+      float x = (float) (-0.15 + 2.55 * rng.nextDouble());
+      float step = x < 0 ? 0.05f : 0.2f;
+      assertTrue(Math.abs(q.fakeQuant(x, 0) - x) <= step / 2 + 1e-6, "x=" + x);
+      assertTrue(q.quantize(x, 0) < 3 == x < -0.025f, "the negative levels lie below the zero point: " + x);
+    }
+    assertEquals(0f, q.fakeQuant(0f, 0), "zero is exact");
+    assertEquals(-0.15f, q.fakeQuant(-1f, 0), 1e-6, "three negative levels");
+    assertEquals(2.4f, q.fakeQuant(10f, 0), 1e-6, "twelve positive levels");
+    Quantizer half = Quantizer.twin(4, 8, 0.02f, 4);
+    assertEquals(-0.16f, half.dequantize(half.qmin(), 0), 1e-6, "PTQ4ViT's split: 8 levels below zero");
+    assertEquals(7 * 0.32f, half.dequantize(half.qmax(), 0), 1e-6, "and 7 above");
+    for (int level = half.qmin(); level <= half.qmax(); level++) {
+      float fine = half.dequantize(level, 0) / half.scale(1);
+      assertEquals(Math.round(fine), fine, 1e-4, "every level lies on the negative side's grid");
+    }
+  }
+
+  @Test
+  void twinScalesHaveLessErrorThanOneScaleOnGeluOutputsAndFallBackWithoutNegatives() {
+    Random rng = new Random(5);
+    dev.vitq.calibration.Histogram gelu = new dev.vitq.calibration.Histogram(4096);
+    dev.vitq.calibration.Histogram relu = new dev.vitq.calibration.Histogram(4096);
+    float[] x = new float[100_000];
+    float[] r = new float[x.length];
+    for (int i = 0; i < x.length; i++) {
+      double v = rng.nextGaussian() * 1.5 - 0.5;
+      x[i] = (float) (0.5 * v * (1 + erf(v / Math.sqrt(2))));
+      r[i] = (float) Math.max(0, v);
+    }
+    gelu.add(x);
+    relu.add(r);
+    for (int bits : new int[] {4, 6}) {
+      Quantizer twin = ScaleInit.twin(gelu, bits, Method.MSE);
+      Quantizer uniform = ScaleInit.activation(gelu, bits, Method.MSE);
+      assertEquals(Quantizer.Kind.TWIN, twin.kind());
+      assertTrue(twin.scale(1) < twin.scale(0) && twin.twinRatio() > 1, "finer below zero: " + twin);
+      assertTrue(ScaleInit.histogramError(gelu, twin) < 0.9 * ScaleInit.histogramError(gelu, uniform),
+          bits + " bits: " + twin + " against " + uniform);
+      assertEquals(ScaleInit.activation(relu, bits, Method.MSE), ScaleInit.twin(relu, bits, Method.MSE),
+          "no negative values, nothing to split");
+    }
+  }
+
+  /** Abramowitz and Stegun 7.1.26, within 1.5e-7: enough to shape GELU-like test data. */
+  private static double erf(double z) {
+    double t = 1 / (1 + 0.3275911 * Math.abs(z));
+    double y = 1 - t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+        * Math.exp(-z * z);
+    return Math.signum(z) * y;
+  }
+
+  @Test
   void invalidQuantizersAreRefused() {
+    assertThrows(IllegalArgumentException.class, () -> new Quantizer(Quantizer.Kind.TWIN, 4, false, -1,
+        new float[] {0.1f}, new int[] {3}));
+    assertThrows(IllegalArgumentException.class, () -> new Quantizer(Quantizer.Kind.TWIN, 4, false, -1,
+        new float[] {0.08f, 0.01f}, new int[] {3, 4}));
+    assertThrows(IllegalArgumentException.class, () -> new Quantizer(Quantizer.Kind.TWIN, 4, false, -1,
+        new float[] {0.1f, 0.03f}, new int[] {3, 3}), "a ratio that is not a power of two");
+    assertThrows(IllegalArgumentException.class, () -> Quantizer.twin(6, 3, 0.01f, 3), "60 levels of 8 steps");
     assertThrows(IllegalArgumentException.class, () -> Quantizer.symmetric(9, 0, new float[] {1}));
     assertThrows(IllegalArgumentException.class, () -> Quantizer.symmetric(8, 0, new float[] {0}));
     assertThrows(IllegalArgumentException.class, () -> Quantizer.symmetric(8, 0, new float[] {Float.NaN}));
@@ -107,11 +170,22 @@ class QuantizerTest {
 
   @Test
   void plansRoundTripThroughJsonAndRejectGarbage() throws Exception {
-    QuantPlan plan = new QuantPlan(QuantPlan.FORMAT, "abc", Scheme.W4A8, Method.MSE, "none", 42, 10, List.of(
+    QuantPlan plan = new QuantPlan(QuantPlan.FORMAT, "abc", Scheme.W4A8, Method.MSE, "none", 42, 10,
+        java.util.EnumSet.of(Technique.BIAS_CORRECTION), List.of(
         new PlanEntry("x", Role.LINEAR_INPUT, 0, Quantizer.asymmetric(8, -1, 1)),
         new PlanEntry("w", Role.WEIGHT, 0, Quantizer.symmetric(4, 1, new float[] {0.5f, 0.25f})),
-        new PlanEntry("p", Role.SOFTMAX_OUTPUT, 0, Quantizer.log2(4))));
+        new PlanEntry("p", Role.SOFTMAX_OUTPUT, 0, Quantizer.log2(4)),
+        new PlanEntry("g", Role.GELU_OUTPUT, 0, Quantizer.twin(4, 3, 0.05f, 2))));
     assertEquals(plan, QuantPlan.fromJson(plan.toJson()));
+    String json = plan.toJson();
+    assertTrue(json.contains("\"weight_corrections\" : [ \"BIAS_CORRECTION\" ]"), json);
+    // A plan written before plans recorded their weight corrections gets its scheme's defaults (GPTQ at W4A8).
+    assertEquals(java.util.Set.of(Technique.GPTQ), QuantPlan.fromJson(json.replace(
+        "\"weight_corrections\" : [ \"BIAS_CORRECTION\" ],", "")).weightCorrections());
+    VitqException notACorrection = assertThrows(VitqException.class, () -> QuantPlan.fromJson(json.replace(
+        "[ \"BIAS_CORRECTION\" ]", "[ \"LN_REPARAM\" ]")));
+    assertTrue(notACorrection.getMessage().contains("only GPTQ and BIAS_CORRECTION correct weights"),
+        notACorrection.getMessage());
     assertThrows(VitqException.class, () -> QuantPlan.fromJson("{\"format\": \"other\"}"));
     assertThrows(VitqException.class, () -> QuantPlan.fromJson("not json"));
   }

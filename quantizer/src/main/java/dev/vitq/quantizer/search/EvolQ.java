@@ -379,7 +379,7 @@ public final class EvolQ {
      */
     BlockResult visit(QuantPlan plan, int pass, int block, Progress.Task task) throws VitqException {
       List<PlanEntry> tuned = plan.entries().stream()
-          .filter(e -> e.block() == block && e.quantizer().kind() == Quantizer.Kind.UNIFORM)
+          .filter(e -> e.block() == block && searchable(e.quantizer()))
           // A reparameterised quantizer's scales are baked into the norm and weights of the simulated graph.
           .filter(e -> !LayerNormReparam.applies(e)).toList();
       Model mixed = exposing(QdqLowering.lower(model, plan, tuned.stream().map(PlanEntry::tensor)
@@ -653,12 +653,17 @@ public final class EvolQ {
     return updated.isEmpty() ? plan : plan.withUpdated(updated);
   }
 
+  /** Whether the search scales a quantizer: uniform and twin uniform ones have scales; logarithmic ones do not. */
+  static boolean searchable(Quantizer q) {
+    return q.kind() == Quantizer.Kind.UNIFORM || q.kind() == Quantizer.Kind.TWIN;
+  }
+
   /** The scale inputs of {@code inputNames} for a plan. */
   static Map<String, HostTensor> scales(QuantPlan plan, List<String> inputNames) {
     Map<String, HostTensor> out = new LinkedHashMap<>();
     for (PlanEntry e : plan.entries()) {
       String name = QdqLowering.SCALE_INPUT_PREFIX + e.tensor();
-      if (e.quantizer().kind() == Quantizer.Kind.UNIFORM && inputNames.contains(name)) {
+      if (searchable(e.quantizer()) && inputNames.contains(name)) {
         float[] s = QdqLowering.scaleInput(e);
         long[] shape = e.role() == Role.WEIGHT || s.length > 1 ? new long[] {s.length} : new long[0];
         out.put(name, HostTensor.ofFloats(shape, s));

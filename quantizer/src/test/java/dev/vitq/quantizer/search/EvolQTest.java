@@ -25,6 +25,7 @@ import dev.vitq.quantizer.Method;
 import dev.vitq.quantizer.PlanEntry;
 import dev.vitq.quantizer.QdqLowering;
 import dev.vitq.quantizer.QuantPlan;
+import dev.vitq.quantizer.Quantizer;
 import dev.vitq.quantizer.QuantSites;
 import dev.vitq.quantizer.Role;
 import dev.vitq.quantizer.ScaleInit;
@@ -35,6 +36,7 @@ import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -255,6 +257,20 @@ class EvolQTest {
       // Layer-norm inputs keep one base scale times power-of-two channel factors.
       assertEquals(QdqLowering.scaleInput(e).length, QdqLowering.scaleInput(p).length);
     }
+  }
+
+  @Test
+  void aTwinUniformQuantizerIsSearchedWithItsRatioKept() {
+    PlanEntry twin = new PlanEntry("gelu", Role.GELU_OUTPUT, 0, Quantizer.twin(4, 3, 0.05f, 2));
+    assertTrue(EvolQ.searchable(twin.quantizer()));
+    assertFalse(EvolQ.searchable(Quantizer.logSqrt2(4)), "a log grid has no scale to search");
+    QuantPlan plan = new QuantPlan(QuantPlan.FORMAT, "test", Scheme.W4A4, Method.MSE, "none", 0, 0, Set.of(),
+        List.of(twin));
+    QuantPlan moved = EvolQ.apply(plan, List.of(twin), new int[] {1}, new double[] {0.0731});
+    Quantizer q = moved.entry("gelu").orElseThrow().quantizer();
+    assertEquals(0.05f * Math.exp(0.0731), q.scale(1), 1e-7);
+    assertEquals(4 * q.scale(1), q.scale(0), "the positive scale stays 4 times the negative one, exactly");
+    assertEquals(3, q.zeroPoints()[0]);
   }
 
   @Test
