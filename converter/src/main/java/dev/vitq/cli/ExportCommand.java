@@ -28,8 +28,9 @@ final class ExportCommand implements Callable<Integer> {
   @Parameters(index = "0", paramLabel = "MODEL", description = "The float ONNX ViT.")
   Path model;
 
-  @Option(names = "--calib", paramLabel = "DIR", description = "Calibration images (with --plan: for the weight corrections the plan "
-      + "records, GPTQ say, redone on its scales; without them a plan's weights are rounded to nearest).")
+  @Option(names = "--calib", paramLabel = "DIR", description = "Calibration images (with --plan: for the weight "
+      + "corrections the plan records, GPTQ say, redone on its scales; without them a plan's weights are rounded to "
+      + "nearest).")
   Path calib;
 
   @Option(names = "--plan", paramLabel = "PLAN.json",
