@@ -122,10 +122,7 @@ public final class ScaleInit {
       return uniform;
     }
     long[] counts = h.counts();
-    double[] centres = new double[counts.length];
-    for (int b = 0; b < counts.length; b++) {
-      centres[b] = h.lo() + (b + 0.5) * h.binWidth();
-    }
+    double[] centres = centres(h);
     int qmax = (1 << bits) - 1;
     Quantizer best = uniform;
     double bestError = histogramError(h, uniform);
@@ -169,15 +166,24 @@ public final class ScaleInit {
   /** Squared error of the histogram's values (bin centres) through {@code q}. */
   static double histogramError(Histogram h, Quantizer q) {
     long[] counts = h.counts();
+    double[] centres = centres(h);
     double err = 0;
     for (int b = 0; b < counts.length; b++) {
       if (counts[b] != 0) {
-        double x = h.lo() + (b + 0.5) * h.binWidth();
-        double d = x - q.fakeQuant((float) x, 0);
+        double d = centres[b] - q.fakeQuant((float) centres[b], 0);
         err += counts[b] * d * d;
       }
     }
     return err;
+  }
+
+  /** The centre of every bin, where the squared errors above place the bin's values. */
+  private static double[] centres(Histogram h) {
+    double[] centres = new double[h.bins()];
+    for (int b = 0; b < centres.length; b++) {
+      centres[b] = h.lo() + (b + 0.5) * h.binWidth();
+    }
+    return centres;
   }
 
   /**
