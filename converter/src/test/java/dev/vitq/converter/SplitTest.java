@@ -3,9 +3,11 @@ package dev.vitq.converter;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.vitq.calibration.HostTensor;
 import dev.vitq.calibration.InferenceSession;
+import dev.vitq.calibration.TensorStats;
 import dev.vitq.models.Model;
 import dev.vitq.models.builder.Spelling;
 import dev.vitq.models.builder.VitBuilder;
@@ -13,6 +15,7 @@ import dev.vitq.models.builder.VitConfig;
 import dev.vitq.models.canon.Canonicalizer;
 import dev.vitq.models.vit.VitRecognizer;
 import dev.vitq.models.vit.VitStructure;
+import dev.vitq.quantizer.Calibrator;
 import dev.vitq.quantizer.PlanEntry;
 import dev.vitq.quantizer.QdqLowering;
 import dev.vitq.quantizer.QuantPlan;
@@ -58,6 +61,38 @@ class SplitTest {
     float[] normOnly = logits(OrtDeploy.apply(QdqLowering.lower(model, plan, QdqLowering.Mode.DEPLOY), vit,
         vit.tokens()), images);
     assertFalse(Arrays.equals(normOnly, split), "the single model carries the stream on in float");
+  }
+
+  @ParameterizedTest
+  @ValueSource(ints = {1, 2})
+  void exportGivesTheBoundaryChannelFactorsAndLeavesTheRestAsCalibrated(int k) throws Exception {
+    Model model = Canonicalizer.apply(VitBuilder.build(CONFIG, Spelling.TIMM_17, 4), 32, 32);
+    VitStructure vit = VitRecognizer.recognize(model, "test").require();
+    QuantPlan plan = IntegerKernelsTest.plan(model, vit, Scheme.W8A8);
+    String boundary = vit.blocks().get(k).input();
+    // The stream: 17 tokens whose channel 5 is 20 times wider than the others.
+    TensorStats stats = new TensorStats(boundary);
+    float[] values = new float[17 * CONFIG.embedDim()];
+    Random rng = new Random(k);
+    for (int i = 0; i < values.length; i++) {
+      values[i] = (float) rng.nextGaussian() * (i % CONFIG.embedDim() == 5 ? 20 : 1);
+    }
+    stats.add(values, CONFIG.embedDim());
+    QuantPlan split = Vitq.boundaryWithFactors(new Calibrator.Result(plan, Map.of(boundary, stats)), vit, k);
+    Quantizer q = split.entry(boundary).orElseThrow().quantizer();
+    float base = Float.MAX_VALUE;
+    for (float s : q.scales()) {
+      base = Math.min(base, s);
+    }
+    float min = base;
+    long atBase = java.util.stream.IntStream.range(0, CONFIG.embedDim()).filter(c -> q.scale(c) == min).count();
+    assertTrue(q.perChannel() && q.scale(5) >= 8 * base && atBase >= CONFIG.embedDim() / 2,
+        "the wide channel gets a power-of-two factor, most keep the base scale: " + Arrays.toString(q.scales()));
+    for (PlanEntry e : plan.entries()) {
+      if (!e.tensor().equals(boundary)) {
+        assertEquals(e, split.entry(e.tensor()).orElseThrow(), e.tensor());
+      }
+    }
   }
 
   /** The plan with each layer-norm input widened by a power-of-two factor on one channel, as calibration does. */

@@ -125,7 +125,9 @@ public final class Calibrator {
       case SOFTMAX_OUTPUT -> s.bits() >= 8 ? ScaleInit.activation(stats.get(s.tensor()).histogram(), s.bits(), method)
           : settings.techniques().contains(Technique.LOG_SQRT2_SOFTMAX) ? Quantizer.logSqrt2(s.bits())
           : Quantizer.log2(s.bits());
-      case NORM_INPUT -> normInput(stats.get(s.tensor()), s.bits());
+      case NORM_INPUT -> settings.techniques().contains(Technique.NORM_INPUT_FACTORS)
+          ? streamQuantizer(stats.get(s.tensor()), s.bits())
+          : ScaleInit.activation(stats.get(s.tensor()).histogram(), s.bits(), method);
       // At 8 bits the uniform pair feeds fc2's integer kernel; below, no kernel reads it and two scales cost nothing.
       case GELU_OUTPUT -> s.bits() < 8 && settings.techniques().contains(Technique.TWIN_GELU)
           ? ScaleInit.twin(stats.get(s.tensor()).histogram(), s.bits(), method)
@@ -177,9 +179,10 @@ public final class Calibrator {
   /**
    * The residual stream: a base range covering the typical channel, widened by power-of-two factors for the few
    * channels tens of times wider (measured on the shared model: agreement 0.9852 against 0.9842 for the best
-   * per-tensor range).
+   * per-tensor range, while the stream was quantized for every reader). This is {@link Technique#NORM_INPUT_FACTORS},
+   * and how a device/cloud split's boundary crosses.
    */
-  static Quantizer normInput(TensorStats stats, int bits) {
+  public static Quantizer streamQuantizer(TensorStats stats, int bits) {
     float[] min = stats.channelMin();
     float[] max = stats.channelMax();
     float[] sortedMin = min.clone();

@@ -48,9 +48,25 @@ class MixedPrecisionTest {
         data.preprocessing(), Method.MSE, 3, SESSION);
   }
 
+  /** The uniform scheme's plan with layer-norm input factors, which every group of the space keeps. */
   private static QuantPlan uniform(Scheme scheme) throws Exception {
+    java.util.Set<Technique> techniques = java.util.EnumSet.copyOf(Technique.defaults(scheme));
+    techniques.add(Technique.NORM_INPUT_FACTORS);
     return Calibrator.calibrate(model, vit.input(), QuantSites.of(vit, scheme), "sha", data,
-        new Calibrator.Settings(scheme, Method.MSE, 8, 3, SESSION), Progress.NONE).plan();
+        new Calibrator.Settings(scheme, Method.MSE, 8, 3, SESSION, techniques), Progress.NONE).plan();
+  }
+
+  @Test
+  void w8a8ReadsLayerNormInputsInOneRangeAndFactorsWidenTheirWideChannels() throws Exception {
+    List<PlanEntry> norms = calibrated.plan().entries().stream().filter(e -> e.role() == Role.NORM_INPUT).toList();
+    assertEquals(2 * 3 + 1, norms.size());
+    assertTrue(norms.stream().noneMatch(e -> e.quantizer().perChannel()), "W8A8's defaults: one range");
+    assertTrue(QdqLowering.lower(model, calibrated.plan(), QdqLowering.Mode.DEPLOY).graph().initializers().stream()
+        .noneMatch(t -> t.name().endsWith("_channel_factor")), "no multiplications around the norms' pairs");
+    List<PlanEntry> widened = uniform(Scheme.W8A8).entries().stream().filter(e -> e.role() == Role.NORM_INPUT)
+        .toList();
+    assertTrue(widened.stream().allMatch(e -> QdqLowering.channelFactors(e) != null), "with norm-input-factors");
+    assertTrue(Technique.defaults(Scheme.W4A8).contains(Technique.NORM_INPUT_FACTORS));
   }
 
   @Test
