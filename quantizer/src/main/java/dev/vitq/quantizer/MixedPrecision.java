@@ -19,12 +19,12 @@ import java.util.Set;
  * The space of mixed-precision plans of one ViT: each block's weights at 4 or 8 bits per linear layer, and each
  * activation group (the embedding, every block, the head) at 8, 6 or 4 bits.
  *
- * <p>An activation group at A8 takes its entries from a W8A8 calibration (layer-norm input factors only), at A6 from a W6A6 one and
- * at A4 from a W4A4 one (ln-reparam, 8-bit norm inputs, log-sqrt(2) softmax, twin uniform GELU outputs). Mixing is
- * sound because every technique stays inside its group: ln-reparam folds a block's post-norm channel factors into
- * that block's own norm and the linear layers reading it, so a weight's quantizer is computed on the weights as folded
- * by its own group's activation plan. All plans come from one set of activation statistics (they do not depend on
- * bits).
+ * <p>An activation group at A8 takes its entries from a W8A8 calibration (layer-norm input factors only), at A6
+ * from a W6A6 one and at A4 from a W4A4 one (ln-reparam, 8-bit norm inputs, log-sqrt(2) softmax, twin uniform GELU
+ * outputs). Mixing is sound because every technique stays inside its group: ln-reparam folds a block's post-norm
+ * channel factors into that block's own norm and the linear layers reading it, so a weight's quantizer is computed on
+ * the weights as folded by its own group's activation plan. All plans come from one set of activation statistics
+ * (they do not depend on bits).
  *
  * <p>W6 weights are not offered: they are stored in int8 like W8, so they cost the same bytes and round more. The
  * uniform W6A6 scheme is therefore represented by W8A6 (same size).

@@ -27,8 +27,8 @@ public enum Technique {
   NORM_INPUT_8BIT,
   /**
    * Layer-norm inputs on one base scale widened by power-of-two factors for the few channels tens of times wider
-   * (FQ-ViT), instead of one per-tensor range: the factors cost two elementwise multiplications per norm. A device/cloud
-   * split's boundary, where the residual stream crosses as levels for every reader, always uses them.
+   * (FQ-ViT), instead of one per-tensor range: the factors cost two elementwise multiplications per norm. A
+   * device/cloud split's boundary, where the residual stream crosses as levels for every reader, always uses them.
    */
   NORM_INPUT_FACTORS,
   /**
