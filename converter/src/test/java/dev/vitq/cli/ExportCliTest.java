@@ -82,11 +82,14 @@ class ExportCliTest {
     for (Path plan : List.of(rounded, gptq)) {
       CliRun q = CliRun.of("quantize", model.toString(), "--calib", images.toString(), "--scheme", "w4a8", "--seed",
           "3", "-o", dir.resolve("single.onnx").toString(), "-q", "--plan-out", plan.toString(), "--quantizers",
-          plan == rounded ? "none" : "default");
+          // W4A8's defaults without GPTQ: the two plans differ only in their weight corrections.
+          plan == rounded ? "norm-input-factors" : "default");
       assertEquals(0, q.exitCode(), q.err());
     }
     assertTrue(Files.readString(rounded).contains("\"weight_corrections\" : [ ]"));
     assertTrue(Files.readString(gptq).contains("\"weight_corrections\" : [ \"GPTQ\" ]"));
+    assertEquals(dev.vitq.quantizer.QuantPlan.fromJson(Files.readString(rounded)).entries(),
+        dev.vitq.quantizer.QuantPlan.fromJson(Files.readString(gptq)).entries(), "the same scales");
     // Without calibration images a plan's weights are rounded to nearest; with them, as the plan says.
     Path nearest = dir.resolve("nearest");
     CliRun n = CliRun.of("export", model.toString(), "--plan", rounded.toString(), "--split", "1", "-o",
