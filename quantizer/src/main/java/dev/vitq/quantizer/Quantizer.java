@@ -44,9 +44,9 @@ public record Quantizer(Kind kind, int bits, boolean signed, int axis, float[] s
     if (axis < 0 && scales.length != (kind == Kind.TWIN ? 2 : 1)) {
       throw new IllegalArgumentException("A per-tensor quantizer has one scale, a twin uniform one two");
     }
-    if (kind == Kind.TWIN && (axis >= 0 || signed || zeroPoints[0] != zeroPoints[1]
-        || twinRatio(scales[0], scales[1]) < 0
-        || (long) (qmax(bits, false) - zeroPoints[0]) * twinRatio(scales[0], scales[1]) + zeroPoints[0] > 255)) {
+    int ratio = kind == Kind.TWIN ? twinRatio(scales[0], scales[1]) : 1;
+    if (kind == Kind.TWIN && (axis >= 0 || signed || zeroPoints[0] != zeroPoints[1] || ratio < 0
+        || (long) (qmax(bits, false) - zeroPoints[0]) * ratio + zeroPoints[0] > 255)) {
       throw new IllegalArgumentException("A twin uniform quantizer is unsigned and per tensor, with one zero point "
           + "and a positive scale 2^m times the negative one whose levels fit 8 bits");
     }

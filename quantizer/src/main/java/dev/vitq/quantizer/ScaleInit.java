@@ -125,7 +125,7 @@ public final class ScaleInit {
     double[] centres = centres(h);
     int qmax = (1 << bits) - 1;
     Quantizer best = uniform;
-    double bestError = histogramError(h, uniform);
+    double bestError = squaredError(counts, centres, uniform);
     for (int z = 1; z < qmax; z++) {
       for (int m = 0; (long) (qmax - z) << m <= 255 - z; m++) {
         for (int k = 0; k < 2 * ACTIVATION_GRID; k++) {
@@ -136,10 +136,11 @@ public final class ScaleInit {
           if (!(negative > 0) || Float.isInfinite(Math.scalb(negative, m))) {
             continue;
           }
-          double e = twinError(counts, centres, z, qmax - z, negative, Math.scalb(negative, m));
+          Quantizer candidate = Quantizer.twin(bits, z, negative, m);
+          double e = squaredError(counts, centres, candidate);
           if (e < bestError) {
             bestError = e;
-            best = Quantizer.twin(bits, z, negative, m);
+            best = candidate;
           }
         }
       }
@@ -147,26 +148,13 @@ public final class ScaleInit {
     return best;
   }
 
-  /** Squared error at the bin centres of {@code negLevels} steps of {@code negative} below 0, the rest above. */
-  private static double twinError(long[] counts, double[] centres, int negLevels, int posLevels, float negative,
-      float positive) {
-    double err = 0;
-    for (int b = 0; b < counts.length; b++) {
-      if (counts[b] == 0) {
-        continue;
-      }
-      double x = centres[b];
-      double d = x < 0 ? -x - Math.min(negLevels, Math.round(-x / negative)) * (double) negative
-          : x - Math.min(posLevels, Math.round(x / positive)) * (double) positive;
-      err += counts[b] * d * d;
-    }
-    return err;
-  }
-
   /** Squared error of the histogram's values (bin centres) through {@code q}. */
   static double histogramError(Histogram h, Quantizer q) {
-    long[] counts = h.counts();
-    double[] centres = centres(h);
+    return squaredError(h.counts(), centres(h), q);
+  }
+
+  /** Squared error of the values at {@code centres}, {@code counts} of each, through {@code q}. */
+  private static double squaredError(long[] counts, double[] centres, Quantizer q) {
     double err = 0;
     for (int b = 0; b < counts.length; b++) {
       if (counts[b] != 0) {
