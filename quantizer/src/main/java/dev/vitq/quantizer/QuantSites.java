@@ -32,18 +32,21 @@ public final class QuantSites {
 
   /**
    * The sites of {@code vit} under {@code scheme}, each tensor once, in graph order; with
-   * {@link Technique#NORM_INPUT_8BIT} the layer-norm inputs keep 8 bits.
+   * {@link Technique#NORM_INPUT_8BIT} the layer-norm inputs keep 8 bits, with {@link Technique#IMAGE_8BIT} the
+   * patch embedding's input.
    */
   public static List<QuantSite> of(VitStructure vit, Scheme scheme, Set<Technique> techniques) {
     Map<String, QuantSite> sites = new LinkedHashMap<>();
     int a = scheme.activationBits();
     int normBits = techniques.contains(Technique.NORM_INPUT_8BIT) ? Math.max(8, a) : a;
+    int imageBits = techniques.contains(Technique.IMAGE_8BIT) ? Math.max(8, a) : a;
     int w = scheme.weightBits();
     int head = vit.blocks().size();
 
     // The image is quantized exactly as its pixels only when the patch convolution reads it as the model gets it.
     String image = vit.embedding().convInput();
-    add(sites, new QuantSite(image, image.equals(vit.input()) ? Role.CONV_INPUT : Role.LINEAR_INPUT, -1, a, -1));
+    add(sites, new QuantSite(image, image.equals(vit.input()) ? Role.CONV_INPUT : Role.LINEAR_INPUT, -1, imageBits,
+        -1));
     add(sites, new QuantSite(vit.embedding().weight(), Role.WEIGHT, -1, 8, 0));
     if (vit.embedding().preNorm() != null) {
       add(sites, new QuantSite(vit.embedding().preNorm().input(), Role.NORM_INPUT, -1, normBits, -1));

@@ -32,6 +32,12 @@ public enum Technique {
    */
   NORM_INPUT_FACTORS,
   /**
+   * The image entering the patch embedding at 8 bits when the other activations are narrower: 8-bit levels on the
+   * pixel grid carry every value of an image decoded from an 8-bit file (to within rounding the mean to a level), and
+   * the patch embedding's weights keep 8 bits already.
+   */
+  IMAGE_8BIT,
+  /**
    * Linear weights rounded by GPTQ (error-compensating, from the Hessian of each layer's inputs on calibration
    * images) instead of to nearest, on the same grid.
    */
@@ -62,14 +68,16 @@ public enum Technique {
    * uniform GELU outputs at W4A4: 0.9184 against 0.8876 (GELU outputs are where W4A4 loses most: at 8 bits they give
    * 0.9216); at W6A6 0.9746 against 0.9744, so off there. Layer-norm input factors: W8A8 0.9902 with them, 0.9908
    * with one per-tensor range, and 0.565x FP32's batch-1 latency against 0.589x, so off there; W4A8 0.9828 against
-   * 0.9814, W6A6 0.9744 against 0.9706, W4A4 0.9184 against 0.9150, so on there.
+   * 0.9814, W6A6 0.9744 against 0.9706, W4A4 0.9184 against 0.9150, so on there. An 8-bit image at W4A4: 0.9318
+   * against 0.9184, the largest loss one activation had left there; at W6A6 0.9720 against 0.9744, so off there.
    */
   public static Set<Technique> defaults(Scheme scheme) {
     return switch (scheme) {
       case W8A8 -> EnumSet.of(GPTQ, BIAS_CORRECTION);
       case W4A8 -> EnumSet.of(NORM_INPUT_FACTORS, GPTQ);
       case W6A6 -> EnumSet.of(LN_REPARAM, NORM_INPUT_8BIT, NORM_INPUT_FACTORS, LOG_SQRT2_SOFTMAX);
-      case W4A4 -> EnumSet.of(LN_REPARAM, NORM_INPUT_8BIT, NORM_INPUT_FACTORS, LOG_SQRT2_SOFTMAX, TWIN_GELU, GPTQ);
+      case W4A4 -> EnumSet.of(LN_REPARAM, NORM_INPUT_8BIT, NORM_INPUT_FACTORS, IMAGE_8BIT, LOG_SQRT2_SOFTMAX, TWIN_GELU,
+          GPTQ);
       // A mixed plan takes each block's quantizers from the uniform scheme its activation bits come from; its weights,
       // 4- and 8-bit, are rounded by GPTQ.
       case AUTO -> EnumSet.of(GPTQ);

@@ -1,0 +1,84 @@
+package dev.vitq.quantizer;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.vitq.calibration.ImageDataset;
+import dev.vitq.calibration.InferenceSession;
+import dev.vitq.calibration.Preprocessing;
+import dev.vitq.calibration.Progress;
+import dev.vitq.models.Model;
+import dev.vitq.models.builder.Spelling;
+import dev.vitq.models.builder.VitBuilder;
+import dev.vitq.models.builder.VitConfig;
+import dev.vitq.models.vit.VitRecognizer;
+import dev.vitq.models.vit.VitStructure;
+import java.nio.file.Path;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Which tensors a scheme quantizes at how many bits, and what the image's quantizer does to pixels. */
+class QuantSitesTest {
+  private static final InferenceSession.Config SESSION = new InferenceSession.Config(1, true);
+
+  @TempDir static Path images;
+  static Model model;
+  static VitStructure vit;
+  static ImageDataset data;
+
+  @BeforeAll
+  static void build() throws Exception {
+    model = VitBuilder.build(new VitConfig(32, 8, 3, 32, 2, 2, 64, 5), Spelling.TIMM_17, 3);
+    vit = VitRecognizer.recognize(model, "test").require();
+    TestImages.write(images, 8);
+    data = ImageDataset.open(images, Preprocessing.fromMetadata(model.metadata("preprocess").orElseThrow()));
+  }
+
+  private static QuantSite image(List<QuantSite> sites) {
+    return sites.stream().filter(s -> s.role() == Role.CONV_INPUT).findFirst().orElseThrow();
+  }
+
+  @Test
+  void w4a4KeepsTheImageAt8BitsAndEveryOtherActivationAt4OrTheNormsEight() {
+    List<QuantSite> sites = QuantSites.of(vit, Scheme.W4A4);
+    assertEquals(8, image(sites).bits());
+    assertTrue(sites.stream().filter(s -> s.role().isActivation() && s.role() != Role.CONV_INPUT)
+        .allMatch(s -> s.bits() == (s.role() == Role.NORM_INPUT ? 8 : 4)), "only the image and the norms widen");
+    Set<Technique> without = EnumSet.copyOf(Technique.defaults(Scheme.W4A4));
+    without.remove(Technique.IMAGE_8BIT);
+    assertEquals(4, image(QuantSites.of(vit, Scheme.W4A4, without)).bits());
+    assertEquals(6, image(QuantSites.of(vit, Scheme.W6A6)).bits(), "W6A6 measured better with a 6-bit image");
+  }
+
+  @Test
+  void theEightBitImageCarriesEveryPixelValueAndTheFourBitOneDoesNot() throws Exception {
+    Preprocessing pre = data.preprocessing();
+    Set<Technique> without = EnumSet.copyOf(Technique.defaults(Scheme.W4A4));
+    without.remove(Technique.IMAGE_8BIT);
+    Quantizer eight = imageQuantizer(Technique.defaults(Scheme.W4A4));
+    Quantizer four = imageQuantizer(without);
+    for (int c = 0; c < 3; c++) {
+      double level = pre.scale() / pre.std()[c];
+      double eightWorst = 0;
+      double fourWorst = 0;
+      for (int p = 0; p <= 255; p++) {
+        float x = (float) ((p * pre.scale() - pre.mean()[c]) / pre.std()[c]);
+        eightWorst = Math.max(eightWorst, Math.abs(eight.fakeQuant(x, eight.perChannel() ? c : 0) - x));
+        fourWorst = Math.max(fourWorst, Math.abs(four.fakeQuant(x, 0) - x));
+      }
+      // The 8-bit levels sit on the pixel grid, shifted at most by rounding the mean to a level.
+      assertTrue(eightWorst <= 0.5 * level + 1e-6, "channel " + c + ": " + eightWorst / level + " pixel levels");
+      assertTrue(fourWorst >= 4 * level, "channel " + c + ": 4 bits lose " + fourWorst / level + " pixel levels");
+    }
+  }
+
+  private static Quantizer imageQuantizer(Set<Technique> techniques) throws Exception {
+    QuantPlan plan = Calibrator.calibrate(model, vit.input(), QuantSites.of(vit, Scheme.W4A4, techniques), "sha", data,
+        new Calibrator.Settings(Scheme.W4A4, Method.MSE, 4, 0, SESSION, techniques), Progress.NONE).plan();
+    return plan.entries().stream().filter(e -> e.role() == Role.CONV_INPUT).findFirst().orElseThrow().quantizer();
+  }
+}
