@@ -71,7 +71,8 @@ final class QuantizeCommand implements Callable<Integer> {
           + "norm and the next layer), log-sqrt2-softmax (softmax below 8 bits on a log-sqrt(2) grid), "
           + "twin-gelu (GELU outputs below 8 bits with one scale per side of zero), norm-input-8bit (layer-norm "
           + "inputs at 8 bits when activations are narrower), norm-input-factors (layer-norm inputs on one scale "
-          + "with power-of-two channel factors, not one range), gptq (linear weights rounded with GPTQ's error "
+          + "with power-of-two channel factors, not one range), image-8bit (the image entering the patch embedding "
+          + "at 8 bits when activations are narrower), gptq (linear weights rounded with GPTQ's error "
           + "compensation) and bias-correction (linear biases corrected by the mean output error of the quantized "
           + "weights).")
   String quantizers;

@@ -32,9 +32,9 @@ public enum Technique {
    */
   NORM_INPUT_FACTORS,
   /**
-   * The image entering the patch embedding at 8 bits when the other activations are narrower: 8-bit levels on the
-   * pixel grid carry every value of an image decoded from an 8-bit file (to within rounding the mean to a level), and
-   * the patch embedding's weights keep 8 bits already.
+   * The image entering the patch embedding at 8 bits when the other activations are narrower: where the convolution
+   * reads the model's input, 8-bit levels on the pixel grid carry every value of an image decoded from an 8-bit file
+   * (to within rounding the mean to a level); the patch embedding's weights keep 8 bits already.
    */
   IMAGE_8BIT,
   /**
