@@ -38,6 +38,12 @@ class QuantSitesTest {
     data = ImageDataset.open(images, Preprocessing.fromMetadata(model.metadata("preprocess").orElseThrow()));
   }
 
+  private static Set<Technique> w4a4WithoutImage8Bit() {
+    Set<Technique> without = EnumSet.copyOf(Technique.defaults(Scheme.W4A4));
+    without.remove(Technique.IMAGE_8BIT);
+    return without;
+  }
+
   private static QuantSite image(List<QuantSite> sites) {
     return sites.stream().filter(s -> s.role() == Role.CONV_INPUT).findFirst().orElseThrow();
   }
@@ -48,19 +54,15 @@ class QuantSitesTest {
     assertEquals(8, image(sites).bits());
     assertTrue(sites.stream().filter(s -> s.role().isActivation() && s.role() != Role.CONV_INPUT)
         .allMatch(s -> s.bits() == (s.role() == Role.NORM_INPUT ? 8 : 4)), "only the image and the norms widen");
-    Set<Technique> without = EnumSet.copyOf(Technique.defaults(Scheme.W4A4));
-    without.remove(Technique.IMAGE_8BIT);
-    assertEquals(4, image(QuantSites.of(vit, Scheme.W4A4, without)).bits());
+    assertEquals(4, image(QuantSites.of(vit, Scheme.W4A4, w4a4WithoutImage8Bit())).bits());
     assertEquals(6, image(QuantSites.of(vit, Scheme.W6A6)).bits(), "W6A6 measured better with a 6-bit image");
   }
 
   @Test
   void theEightBitImageCarriesEveryPixelValueAndTheFourBitOneDoesNot() throws Exception {
     Preprocessing pre = data.preprocessing();
-    Set<Technique> without = EnumSet.copyOf(Technique.defaults(Scheme.W4A4));
-    without.remove(Technique.IMAGE_8BIT);
     Quantizer eight = imageQuantizer(Technique.defaults(Scheme.W4A4));
-    Quantizer four = imageQuantizer(without);
+    Quantizer four = imageQuantizer(w4a4WithoutImage8Bit());
     for (int c = 0; c < 3; c++) {
       double level = pre.scale() / pre.std()[c];
       double eightWorst = 0;
