@@ -5,9 +5,7 @@ import dev.vitq.models.Node;
 import java.util.ArrayList;
 import java.util.List;
 
-/**
- * MatMul, Gemm, convolution and windowed pooling (which shares the convolution's output-size arithmetic).
- */
+/** MatMul, Gemm, convolution and windowed pooling (which shares the convolution's output-size arithmetic). */
 final class LinearAlgebraInference {
   private LinearAlgebraInference() {}
 
