@@ -17,7 +17,7 @@ import java.nio.file.Path;
  *
  * <p>Run from the repository root after {@code ./build -q package -DskipTests}, with the shared folder as argument:
  * <pre>
- * java --enable-native-access=ALL-UNNAMED -cp "converter/target/vitq.jar:converter/target/lib/*" \
+ * java --enable-native-access=ALL-UNNAMED -cp "cli/target/vitq.jar:cli/target/lib/*" \
  *     examples/api/PipelineExample.java ../shared target/example
  * </pre>
  */
