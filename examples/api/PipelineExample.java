@@ -1,10 +1,10 @@
 import dev.vitq.calibration.Progress;
-import dev.vitq.converter.BenchRequest;
-import dev.vitq.converter.EvalRequest;
-import dev.vitq.converter.ExportRequest;
-import dev.vitq.converter.QuantizeRequest;
-import dev.vitq.converter.Reports;
-import dev.vitq.converter.Vitq;
+import dev.vitq.api.BenchRequest;
+import dev.vitq.api.EvalRequest;
+import dev.vitq.api.ExportRequest;
+import dev.vitq.api.QuantizeRequest;
+import dev.vitq.api.report.Reports;
+import dev.vitq.api.Vitq;
 import dev.vitq.models.VitqException;
 import dev.vitq.quantizer.Scheme;
 import java.nio.file.Files;

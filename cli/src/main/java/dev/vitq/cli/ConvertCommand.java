@@ -1,7 +1,8 @@
 package dev.vitq.cli;
 
-import dev.vitq.converter.ConvertRequest;
-import dev.vitq.converter.Vitq;
+import dev.vitq.api.ConvertReport;
+import dev.vitq.api.ConvertRequest;
+import dev.vitq.api.Vitq;
 import dev.vitq.models.VitqException;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -39,7 +40,7 @@ final class ConvertCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws VitqException {
-    Vitq.ConvertReport report = Vitq.convert(ConvertRequest.of(in, out).withExternalData(externalData));
+    ConvertReport report = Vitq.convert(ConvertRequest.of(in, out).withExternalData(externalData));
     PrintWriter pw = spec.commandLine().getOut();
     long bytes = size(out);
     long peakHeap = peakHeapBytes();

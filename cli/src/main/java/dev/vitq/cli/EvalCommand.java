@@ -1,9 +1,9 @@
 package dev.vitq.cli;
 
-import dev.vitq.converter.EvalRequest;
-import dev.vitq.converter.QuantizeRequest;
-import dev.vitq.converter.Reports;
-import dev.vitq.converter.Vitq;
+import dev.vitq.api.EvalRequest;
+import dev.vitq.api.QuantizeRequest;
+import dev.vitq.api.report.Reports;
+import dev.vitq.api.Vitq;
 import dev.vitq.models.VitqException;
 import java.io.PrintWriter;
 import java.nio.file.Path;

@@ -1,6 +1,6 @@
 package dev.vitq.cli;
 
-import dev.vitq.converter.PreprocessFlags;
+import dev.vitq.api.PreprocessFlags;
 import picocli.CommandLine.Option;
 
 /** Preprocessing flags shared by the commands that read images; each overrides the model's metadata. */

@@ -1,8 +1,8 @@
 package dev.vitq.cli;
 
-import dev.vitq.converter.QuantizeRequest;
-import dev.vitq.converter.Reports;
-import dev.vitq.converter.Vitq;
+import dev.vitq.api.QuantizeRequest;
+import dev.vitq.api.report.Reports;
+import dev.vitq.api.Vitq;
 import dev.vitq.models.VitqException;
 import dev.vitq.quantizer.Technique;
 import dev.vitq.quantizer.search.AutoSearch;

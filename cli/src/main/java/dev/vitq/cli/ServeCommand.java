@@ -1,8 +1,8 @@
 package dev.vitq.cli;
 
-import dev.vitq.converter.DecoderServer;
-import dev.vitq.converter.ServeRequest;
-import dev.vitq.converter.Vitq;
+import dev.vitq.server.DecoderServer;
+import dev.vitq.server.ServeRequest;
+import dev.vitq.api.Vitq;
 import dev.vitq.models.VitqException;
 import java.io.PrintWriter;
 import java.nio.file.Path;

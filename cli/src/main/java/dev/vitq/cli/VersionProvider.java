@@ -1,6 +1,6 @@
 package dev.vitq.cli;
 
-import dev.vitq.converter.Vitq;
+import dev.vitq.api.Vitq;
 import picocli.CommandLine;
 
 /** The version Maven stamped into the build. */
