@@ -1,10 +1,10 @@
-import dev.vitq.calibration.Progress;
 import dev.vitq.api.BenchRequest;
 import dev.vitq.api.EvalRequest;
 import dev.vitq.api.ExportRequest;
 import dev.vitq.api.QuantizeRequest;
-import dev.vitq.api.report.Reports;
 import dev.vitq.api.Vitq;
+import dev.vitq.api.report.Reports;
+import dev.vitq.calibration.Progress;
 import dev.vitq.models.VitqException;
 import dev.vitq.quantizer.Scheme;
 import java.nio.file.Files;

@@ -95,8 +95,8 @@ final class AutoQuantize {
     if (r.reportDir() != null) {
       List<ParetoPoint> pareto = result.front().stream().map(p -> new ParetoPoint(p.name(),
           p.bytes(), p.latencyMillis(), Double.isNaN(p.agreement()) ? 0 : p.agreement())).toList();
-      ReportPages.quantize(r.reportDir(), r.reportSettings(done), done, Sensitivity.of(model, corrected, plan, data, session,
-          vit.blocks().size(), r.seed()), null, pareto);
+      ReportPages.quantize(r.reportDir(), r.reportSettings(done), done, Sensitivity.of(model, corrected, plan, data,
+          session, vit.blocks().size(), r.seed()), null, pareto);
     }
     return done;
   }

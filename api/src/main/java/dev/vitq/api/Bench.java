@@ -35,8 +35,8 @@ final class Bench {
     checkBench(batch, runs);
     Model m = ModelFiles.read(model);
     if (Batches.fixedBatch(m) > 0 && Batches.fixedBatch(m) != batch) {
-      throw new VitqException(ModelFiles.fileName(model) + "'s input has a fixed batch of " + Batches.fixedBatch(m) + "; bench it with "
-          + "--batch " + Batches.fixedBatch(m) + ".");
+      throw new VitqException(ModelFiles.fileName(model) + "'s input has a fixed batch of " + Batches.fixedBatch(m)
+          + "; bench it with --batch " + Batches.fixedBatch(m) + ".");
     }
     HostTensor x = randomImages(m, batch);
     double[] times;

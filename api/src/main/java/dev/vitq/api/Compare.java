@@ -25,16 +25,16 @@ final class Compare {
     List<Path> all = new ArrayList<>();
     all.add(r.reference());
     all.addAll(r.models());
-    List<Reports.Eval> evals = Evaluate.evaluateAll(all, EvalRequest.of(r.reference(), r.data()).withReference(r.reference())
-        .withThreads(r.threads()), progress);
+    List<Reports.Eval> evals = Evaluate.evaluateAll(all, EvalRequest.of(r.reference(), r.data())
+        .withReference(r.reference()).withThreads(r.threads()), progress);
     List<Reports.Compare.Row> rows = new ArrayList<>();
     for (int i = 0; i < all.size(); i++) {
       Path m = all.get(i);
       BenchRequest bench = BenchRequest.of(m).withThreads(r.threads());
       Reports.Bench b1 = Bench.bench(bench.withRuns(r.runs()));
       Reports.Bench b32 = Bench.bench(bench.withBatch(32).withRuns(Math.max(5, r.runs() / 5)));
-      rows.add(new Reports.Compare.Row(ModelFiles.fileName(m), evals.get(i).top1(), evals.get(i).agreement(), ModelFiles.sizeOf(m),
-          b1.medianMillis(), b32.medianMillis()));
+      rows.add(new Reports.Compare.Row(ModelFiles.fileName(m), evals.get(i).top1(), evals.get(i).agreement(),
+          ModelFiles.sizeOf(m), b1.medianMillis(), b32.medianMillis()));
     }
     return new Reports.Compare(rows);
   }

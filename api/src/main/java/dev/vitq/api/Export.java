@@ -33,8 +33,8 @@ final class Export {
 
   /**
    * Quantizes a float ViT and splits it after {@code split} blocks into a bundle ({@code Vitq.export}), then writes
-   * {@code report.html} in {@code reportDir} (null: no report): the settings, the bundle's bytes against its agreement with the float model and, given calibration images, per-block
-   * sensitivity.
+   * {@code report.html} in {@code reportDir} (null: no report): the settings, the bundle's bytes against its agreement
+   * with the float model and, given calibration images, per-block sensitivity.
    *
    * @throws VitqException if the model, the images, the plan or the options cannot be used
    */

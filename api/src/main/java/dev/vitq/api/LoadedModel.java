@@ -1,5 +1,6 @@
 package dev.vitq.api;
 
+import dev.vitq.converter.ModelFiles;
 import dev.vitq.converter.OrtDeploy;
 import dev.vitq.converter.Provenance;
 import dev.vitq.models.Model;
@@ -13,7 +14,6 @@ import dev.vitq.models.vit.VitRecognizer;
 import dev.vitq.models.vit.VitStructure;
 import dev.vitq.quantizer.QdqLowering;
 import dev.vitq.quantizer.QuantPlan;
-import dev.vitq.converter.ModelFiles;
 import java.nio.file.Path;
 import java.util.Objects;
 
@@ -56,7 +56,7 @@ public record LoadedModel(Path path, Model original, Model model, Recognition re
    */
   Model ship(Model weights, String source, String sha, QuantPlan plan) throws VitqException {
     Model lowered = QdqLowering.lower(weights, plan, QdqLowering.Mode.DEPLOY);
-    return Provenance.stamp(Float32.withInterfaceOf(OrtDeploy.apply(lowered, vit(), vit() == null ? 0 : vit().tokens()),
-        original()), Provenance.of(source, sha, plan));
+    Model deployed = OrtDeploy.apply(lowered, vit(), vit() == null ? 0 : vit().tokens());
+    return Provenance.stamp(Float32.withInterfaceOf(deployed, original()), Provenance.of(source, sha, plan));
   }
 }

@@ -1,8 +1,8 @@
 package dev.vitq.api;
 
 import dev.vitq.calibration.Preprocessing;
-import dev.vitq.models.Dim;
 import dev.vitq.models.DType;
+import dev.vitq.models.Dim;
 import dev.vitq.models.Model;
 import dev.vitq.models.Value;
 import dev.vitq.models.VitqException;

@@ -72,7 +72,8 @@ final class Quantize {
       }
     } else {
       if (calib == null) {
-        throw new VitqException("Pass --calib DIR: quantizing " + ModelFiles.fileName(r.model()) + " needs calibration images.");
+        throw new VitqException("Pass --calib DIR: quantizing " + ModelFiles.fileName(r.model())
+            + " needs calibration images.");
       }
       m = LoadedModel.load(r.model(), r.preprocess());
       source = r.model().toString();
@@ -81,7 +82,8 @@ final class Quantize {
     VitStructure vit = m.vit();
     if (r.search().equals("evolq") && Batches.fixedBatch(m.model()) > 0) {
       throw new VitqException("--search evolq runs many images at once, and " + name(r.model())
-          + "'s input has a fixed batch of " + Batches.fixedBatch(m.model()) + "; export it with a dynamic batch to search it.");
+          + "'s input has a fixed batch of " + Batches.fixedBatch(m.model())
+          + "; export it with a dynamic batch to search it.");
     }
     if (vit == null && r.search().equals("evolq")) {
       throw new VitqException("--search evolq searches a ViT's blocks, and " + m.recognition().reason()
@@ -94,8 +96,8 @@ final class Quantize {
       }
       if (Batches.fixedBatch(m.model()) > 0) {
         throw new VitqException("--scheme auto runs many images at once, and " + name(r.model())
-            + "'s input has a fixed batch of " + Batches.fixedBatch(m.model()) + "; export it with a dynamic batch to search "
-            + "it.");
+            + "'s input has a fixed batch of " + Batches.fixedBatch(m.model())
+            + "; export it with a dynamic batch to search it.");
       }
       if (Float32.isHalf(m.original())) {
         throw new VitqException("--scheme auto scores candidates on float32 images, and " + name(r.model())
@@ -117,8 +119,8 @@ final class Quantize {
             + " has no MatMul, Gemm or Conv with a constant weight, so there is nothing to quantize.");
       }
       String imageInput = PreprocessFlags.imageInput(model).name();
-      Calibrator.Settings settings = new Calibrator.Settings(r.scheme(), r.method(), Batches.runBatch(model, r.batchSize()),
-          r.seed(), session, r.techniquesOrDefaults());
+      Calibrator.Settings settings = new Calibrator.Settings(r.scheme(), r.method(),
+          Batches.runBatch(model, r.batchSize()), r.seed(), session, r.techniquesOrDefaults());
       Calibrator.Result calibrated = Calibrator.calibrate(model, imageInput, sites, sha, data, settings, progress);
       QuantPlan plan = calibrated.plan();
       // GPTQ and bias correction change the float weights and biases; the search, the lowering and the report all
@@ -156,8 +158,8 @@ final class Quantize {
           m.recognition().reason(), null);
       if (r.reportDir() != null) {
         // A search that measures candidates passes them as ParetoPoints instead of List.of().
-        ReportPages.quantize(r.reportDir(), r.reportSettings(done), done, Sensitivity.of(m.model(), model, plan, data, session,
-            vit == null ? 0 : vit.blocks().size(), r.seed()), searchResult, List.of());
+        ReportPages.quantize(r.reportDir(), r.reportSettings(done), done, Sensitivity.of(m.model(), model, plan, data,
+            session, vit == null ? 0 : vit.blocks().size(), r.seed()), searchResult, List.of());
       }
       return done;
     } finally {

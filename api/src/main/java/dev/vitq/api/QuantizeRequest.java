@@ -121,7 +121,8 @@ public record QuantizeRequest(Path model, Path calibration, Path output, Scheme 
 
   public QuantizeRequest withTechniques(Set<Technique> t) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir, format, t == null ? null : Set.copyOf(t), maxBytes, maxLatencyMillis, autoSettings);
+        batchSize, searchSettings, resume, reportDir, format, t == null ? null : Set.copyOf(t), maxBytes,
+        maxLatencyMillis, autoSettings);
   }
 
   /** With {@link Scheme#AUTO}: ships the best front point of at most this many bytes. */

@@ -1,8 +1,8 @@
 package dev.vitq.cli;
 
 import dev.vitq.api.CompareRequest;
-import dev.vitq.api.report.Reports;
 import dev.vitq.api.Vitq;
+import dev.vitq.api.report.Reports;
 import dev.vitq.models.VitqException;
 import java.io.PrintWriter;
 import java.nio.file.Path;

@@ -1,7 +1,7 @@
 package dev.vitq.cli;
 
-import dev.vitq.converter.ModelSummary;
 import dev.vitq.api.Vitq;
+import dev.vitq.converter.ModelSummary;
 import dev.vitq.models.VitqException;
 import java.io.PrintWriter;
 import java.nio.file.Path;

@@ -3,8 +3,8 @@ package dev.vitq.cli;
 import dev.vitq.calibration.InferenceSession;
 import dev.vitq.models.VitqException;
 import java.io.PrintWriter;
-import picocli.CommandLine;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine;
 
 /** The {@code vitq} entry point: exit code 0 when done, 1 for unusable input, 2 for a wrong command line. */
 public final class Main {

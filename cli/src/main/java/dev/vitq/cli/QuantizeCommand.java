@@ -1,8 +1,8 @@
 package dev.vitq.cli;
 
 import dev.vitq.api.QuantizeRequest;
-import dev.vitq.api.report.Reports;
 import dev.vitq.api.Vitq;
+import dev.vitq.api.report.Reports;
 import dev.vitq.models.VitqException;
 import dev.vitq.quantizer.Technique;
 import dev.vitq.quantizer.search.AutoSearch;
@@ -119,9 +119,9 @@ final class QuantizeCommand implements Callable<Integer> {
         .withReportDir(searchOptions.report)
         .withMaxBytes(maxBytes)
         .withMaxLatencyMillis(maxLatencyMillis)
-        .withAutoSettings(parse(this::autoSettings));
+        .withAutoSettings(Names.parse(this::autoSettings));
     if (!quantizers.equals("default")) {
-      r = r.withTechniques(parse(() -> Technique.ofCliNames(quantizers)));
+      r = r.withTechniques(Names.parse(() -> Technique.ofCliNames(quantizers)));
     }
     Reports.Quantize report = Vitq.quantize(r, output.progress());
     PrintWriter pw = spec.commandLine().getOut();
@@ -181,14 +181,5 @@ final class QuantizeCommand implements Callable<Integer> {
 
   private static String fmt(Double d) {
     return d == null ? "n/a" : String.format("%.4f", d);
-  }
-
-  /** Turns an unknown name into a user error. */
-  static <T> T parse(java.util.function.Supplier<T> parser) throws VitqException {
-    try {
-      return parser.get();
-    } catch (IllegalArgumentException e) {
-      throw new VitqException(e.getMessage());
-    }
   }
 }

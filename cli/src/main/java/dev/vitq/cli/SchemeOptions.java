@@ -19,11 +19,11 @@ final class SchemeOptions {
 
   /** The scheme named; an unknown name is a user error. */
   Scheme scheme() throws VitqException {
-    return QuantizeCommand.parse(() -> Scheme.ofCliName(scheme));
+    return Names.parse(() -> Scheme.ofCliName(scheme));
   }
 
   /** The method named; an unknown name is a user error. */
   Method method() throws VitqException {
-    return QuantizeCommand.parse(() -> Method.ofCliName(method));
+    return Names.parse(() -> Method.ofCliName(method));
   }
 }

@@ -1,9 +1,9 @@
 package dev.vitq.cli;
 
-import dev.vitq.server.DecoderServer;
-import dev.vitq.server.ServeRequest;
 import dev.vitq.api.Vitq;
 import dev.vitq.models.VitqException;
+import dev.vitq.server.DecoderServer;
+import dev.vitq.server.ServeRequest;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;

@@ -7,12 +7,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.vitq.api.Vitq;
 import dev.vitq.calibration.HostTensor;
 import dev.vitq.calibration.InferenceSession;
+import dev.vitq.models.VitqException;
 import dev.vitq.server.DecoderServer;
 import dev.vitq.server.ServeRequest;
-import dev.vitq.api.Vitq;
-import dev.vitq.models.VitqException;
 import java.net.ConnectException;
 import java.net.URI;
 import java.net.http.HttpClient;

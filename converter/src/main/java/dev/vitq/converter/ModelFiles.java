@@ -31,7 +31,8 @@ public final class ModelFiles {
    * The optimisation level of ORT files: extended, the most that stays portable across phones (README, "ORT format
    * for phones"). The property {@code vitq.ortLevel} exists only to reproduce the comparison in BENCHMARKS.md.
    */
-  static final InferenceSession.Level LEVEL = InferenceSession.Level.valueOf(System.getProperty("vitq.ortLevel", "EXTENDED"));
+  static final InferenceSession.Level LEVEL =
+      InferenceSession.Level.valueOf(System.getProperty("vitq.ortLevel", "EXTENDED"));
 
   private ModelFiles() {}
 
@@ -171,7 +172,8 @@ public final class ModelFiles {
   }
 
   /** Writes the required-operators file for {@code models}. */
-  public static Written writeRequiredOperators(Path target, List<Model> models, List<String> names) throws VitqException {
+  public static Written writeRequiredOperators(Path target, List<Model> models, List<String> names)
+      throws VitqException {
     byte[] bytes = requiredOperators(models, names).getBytes(StandardCharsets.UTF_8);
     AtomicFile.write(target, bytes);
     return new Written(target, "required-operators", Sha256.of(bytes), bytes.length);

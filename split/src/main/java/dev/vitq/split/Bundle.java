@@ -11,8 +11,6 @@ import dev.vitq.converter.ModelFiles;
 import dev.vitq.converter.Sha256;
 import dev.vitq.models.Model;
 import dev.vitq.models.VitqException;
-import dev.vitq.models.onnx.OnnxReader;
-import dev.vitq.models.onnx.OnnxWriter;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

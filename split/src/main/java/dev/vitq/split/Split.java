@@ -248,8 +248,8 @@ final class Split {
    * by the first request.
    */
   private static void takesFewerTokens(Model cloud, int tokens, int bytesPerToken, int k) throws VitqException {
-    Map<String, HostTensor> zero = Map.of(Bundle.TOKENS, new HostTensor(DType.UINT8, new long[] {1, tokens, bytesPerToken},
-        java.nio.ByteBuffer.allocateDirect(tokens * bytesPerToken)));
+    Map<String, HostTensor> zero = Map.of(Bundle.TOKENS, new HostTensor(DType.UINT8,
+        new long[] {1, tokens, bytesPerToken}, java.nio.ByteBuffer.allocateDirect(tokens * bytesPerToken)));
     try (InferenceSession s = InferenceSession.of(cloud, new InferenceSession.Config(1, false))) {
       s.run(zero, List.of(s.outputNames().get(0)));
     } catch (VitqException e) {

@@ -55,7 +55,8 @@ public final class ReportPages {
   /** The export report: settings, the bundle's bytes against agreement, and per-block sensitivity. */
   public static Path export(Path dir, Map<String, Object> settings, Reports.Export x,
       List<Sensitivity.Row> sensitivity, Double bundleAgreement, int sampleImages) throws VitqException {
-    HtmlReport page = new HtmlReport("vitq export: " + ModelFiles.fileName(Path.of(x.source()))).settings("Settings", settings);
+    HtmlReport page = new HtmlReport("vitq export: " + ModelFiles.fileName(Path.of(x.source())))
+        .settings("Settings", settings);
     List<Object> row = new ArrayList<>(List.of(x.split(), x.tokensOut() + " of " + x.tokensIn(), x.bytesPerImage(),
         x.float32BytesPerImage(), (double) x.float32BytesPerImage() / x.bytesPerImage(), x.deviceBytes(),
         x.cloudBytes()));
@@ -71,7 +72,8 @@ public final class ReportPages {
 
   /** The eval report: settings, the measures, and a chart of them. */
   public static Path eval(Path dir, Map<String, Object> settings, Reports.Eval e) throws VitqException {
-    HtmlReport page = new HtmlReport("vitq eval: " + ModelFiles.fileName(Path.of(e.model()))).settings("Settings", settings)
+    HtmlReport page = new HtmlReport("vitq eval: " + ModelFiles.fileName(Path.of(e.model())))
+        .settings("Settings", settings)
         .table("Result", "", List.of("images", "skipped", "top-1", "agreement"), List.of(List.of(e.images(),
             e.skippedImages(), e.top1() == null ? "unlabelled" : e.top1(), e.agreement() == null ? "no reference"
             : e.agreement())));
@@ -161,8 +163,8 @@ public final class ReportPages {
    * The share of {@code images} (a seeded sample of {@value Sensitivity#IMAGES}) whose top-1 class, run through the
    * bundle's device then cloud model, equals the float model's.
    */
-  public static double bundleAgreement(Model floatModel, Path bundle, ImageDataset images, InferenceSession.Config config,
-      long seed) throws VitqException {
+  public static double bundleAgreement(Model floatModel, Path bundle, ImageDataset images,
+      InferenceSession.Config config, long seed) throws VitqException {
     Bundle.Loaded b = Bundle.read(bundle);
     int same = 0;
     int n = 0;

@@ -46,8 +46,8 @@ public final class Sensitivity {
    *     since corrected weights elsewhere would already be quantized)
    * @throws VitqException if ONNX Runtime fails
    */
-  public static List<Row> of(Model model, Model shipped, QuantPlan plan, ImageDataset images, InferenceSession.Config config,
-      int depth, long seed) throws VitqException {
+  public static List<Row> of(Model model, Model shipped, QuantPlan plan, ImageDataset images,
+      InferenceSession.Config config, int depth, long seed) throws VitqException {
     List<HostTensor> batches = new ArrayList<>();
     images.sample(IMAGES, seed).forEachBatch(16, Progress.NONE,
         b -> batches.add(HostTensor.ofFloats(b.shape(), b.pixels())));
