@@ -362,9 +362,9 @@ record BoundaryCodec(int width, int rank, int bits, float[] mean, float[] basis,
     m.put("offset", offset);
     if (projected()) {
       // The basis is 4 * width * rank bytes: it lives in cloud.onnx only, where decoding needs it.
-      m.put("basis", Map.of("in", Bundle.CLOUD, "initializer", BASIS_NAME, "dtype", "float32", "shape",
+      m.put("basis", OrderedMaps.of("in", Bundle.CLOUD, "initializer", BASIS_NAME, "dtype", "float32", "shape",
           List.of(rank, width), "layout", "row j is component j (basis[c, j] above is this tensor's [j, c])"));
-      m.put("mean", Map.of("in", Bundle.CLOUD, "initializer", MEAN_NAME, "dtype", "float32", "shape",
+      m.put("mean", OrderedMaps.of("in", Bundle.CLOUD, "initializer", MEAN_NAME, "dtype", "float32", "shape",
           List.of(width)));
     }
     return m;

@@ -25,7 +25,8 @@ final class Manifest {
     Map<String, Object> out = new LinkedHashMap<>();
     out.put("format", Bundle.FORMAT);
     out.put("vitq_version", Provenance.version());
-    out.put("source", Map.of("model", r.source().toString().replace('\\', '/'), "sha256", r.sourceSha256()));
+    out.put("source", OrderedMaps.of("model", r.source().toString().replace('\\', '/'), "sha256",
+        r.sourceSha256()));
     Map<String, Object> prep = new LinkedHashMap<>();
     prep.put("height", pre.height());
     prep.put("width", pre.width());
@@ -41,7 +42,8 @@ final class Manifest {
     out.put("search", plan.search());
     out.put("seed", plan.seed());
     int depth = vit.blocks().size();
-    out.put("split", Map.of("device_blocks", r.split(), "cloud_blocks", depth - r.split(), "depth", depth));
+    out.put("split", OrderedMaps.of("device_blocks", r.split(), "cloud_blocks", depth - r.split(), "depth",
+        depth));
     String kind = reductionUsed.kind();
     Map<String, Object> reduction = new LinkedHashMap<>();
     reduction.put("kind", kind);
@@ -66,8 +68,8 @@ final class Manifest {
     out.put("cloud_precision", r.floatCloud() ? "fp32" : "same");
     Map<String, Object> boundary = new LinkedHashMap<>();
     boundary.put("wire_format", WireFormat.VERSION);
-    boundary.put("tensor", Map.of("name", Bundle.TOKENS, "dtype", "uint8", "shape", List.of("batch", parts.tokens(),
-        parts.bytesPerToken()), "device_output", true, "cloud_input", true));
+    boundary.put("tensor", OrderedMaps.of("name", Bundle.TOKENS, "dtype", "uint8", "shape", List.of("batch",
+        parts.tokens(), parts.bytesPerToken()), "device_output", true, "cloud_input", true));
     boundary.put("tokens", parts.tokens());
     boundary.put("width", parts.width());
     boundary.put("bytes_per_token", parts.bytesPerToken());
@@ -97,8 +99,8 @@ final class Manifest {
       chosen.put("fit_images", choice.fitImages());
       chosen.put("score_images", choice.scoreImages());
       chosen.put("agreement", choice.best().agreement());
-      chosen.put("tried", choice.tried().stream().map(c -> Map.of("configuration", c.describe(), "bytes_per_image",
-          c.bytesPerImage(), "agreement", c.agreement())).toList());
+      chosen.put("tried", choice.tried().stream().map(c -> OrderedMaps.of("configuration", c.describe(),
+          "bytes_per_image", c.bytesPerImage(), "agreement", c.agreement())).toList());
       boundary.put("budget", chosen);
     }
     out.put("boundary", boundary);
@@ -112,8 +114,10 @@ final class Manifest {
       case ORT -> List.of(Bundle.CLOUD_ORT);
       case BOTH -> List.of(Bundle.CLOUD, Bundle.CLOUD_ORT);
     };
-    out.put("device", Map.of("files", deviceFiles, "input", vit.input(), "outputs", List.of(Bundle.TOKENS)));
-    out.put("cloud", Map.of("files", cloudFiles, "inputs", List.of(Bundle.TOKENS), "output", vit.output()));
+    out.put("device", OrderedMaps.of("files", deviceFiles, "input", vit.input(), "outputs",
+        List.of(Bundle.TOKENS)));
+    out.put("cloud", OrderedMaps.of("files", cloudFiles, "inputs", List.of(Bundle.TOKENS), "output",
+        vit.output()));
     return out;
   }
 }

@@ -21,9 +21,9 @@ import java.util.Map;
  * <p>The section lists its tensors under {@code tensors}, or, in wire format {@code vitq-boundary/1}, the one
  * per-image tensor under {@code tensor}. One image's body is the per-image tensors (those whose shape starts with
  * {@code "batch"}) in manifest order, each as its elements in row-major order, little-endian, without the batch
- * dimension. Tensors without a batch dimension are constants: their value is the tensor entry's {@code value}, else the boundary section's entry named
- * as the tensor without its {@code boundary_} prefix (today's {@code scale}, {@code zero_point},
- * {@code channel_factor}).
+ * dimension. Tensors without a batch dimension are constants: their value is the tensor entry's {@code value}, else
+ * the boundary section's entry named as the tensor without its {@code boundary_} prefix (today's {@code scale},
+ * {@code zero_point}, {@code channel_factor}).
  */
 public final class WireFormat {
   /** The version of the manifest's boundary section this class reads and {@link Manifest} writes. */
