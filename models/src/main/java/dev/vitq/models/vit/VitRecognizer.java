@@ -524,9 +524,10 @@ public final class VitRecognizer {
         poolLinears = pool.get().linears();
       }
     }
+    String tokensOut = skipCasts(f);
     if (pooled.isEmpty()) {
-      if (idx.isGraphOutput(f)) {
-        return new HeadParts(sequenceNorm.orElse(null), new Head(Head.Pooling.NONE, List.of(), List.of(), f));
+      if (idx.isGraphOutput(tokensOut)) {
+        return new HeadParts(sequenceNorm.orElse(null), new Head(Head.Pooling.NONE, List.of(), List.of(), tokensOut));
       }
       throw missing(sequenceNorm.isPresent()
           ? "the final norm is followed by no class-token, mean or attention pooling, and is not a model output"
@@ -563,8 +564,8 @@ public final class VitRecognizer {
       output = end;
     }
     if (!idx.isGraphOutput(output)) {
-      if (linears.isEmpty() && idx.isGraphOutput(f)) {
-        return new HeadParts(sequenceNorm.orElse(null), new Head(Head.Pooling.NONE, List.of(), List.of(), f));
+      if (linears.isEmpty() && idx.isGraphOutput(tokensOut)) {
+        return new HeadParts(sequenceNorm.orElse(null), new Head(Head.Pooling.NONE, List.of(), List.of(), tokensOut));
       }
       throw missing(linears.isEmpty() ? "the pooled embedding is not a model output"
           : "the classification layer's output is not a model output");
