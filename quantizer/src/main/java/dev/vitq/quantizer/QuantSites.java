@@ -80,7 +80,9 @@ public final class QuantSites {
           a, -1));
       add(sites, weight(mlp.fc2(), i, w));
     }
-    if (vit.finalNorm() != null) {
+    // The final norm's input is quantized for the layers after the norm; where none follows (an embedding is the
+    // model's output), a quantizer there would only add error to the output.
+    if (vit.finalNorm() != null && !(vit.head().poolLinears().isEmpty() && vit.head().linears().isEmpty())) {
       add(sites, new QuantSite(vit.finalNorm().input(), Role.NORM_INPUT, head, normBits, -1));
     }
     for (Linear l : vit.head().poolLinears()) {

@@ -485,7 +485,7 @@ public final class VitBuilder {
     String m = mlp("attn_pool.mlp", "head/attn_pool/mlp", h, EncoderFeatures.Mlp.GELU);
     b.scope("head/attn_pool");
     x = b.op("Add", List.of(x, m));
-    b.add(Node.of("/head/attn_pool/Gather", "Gather", List.of(x, b.scalarLong(0)), List.of(EMBEDDING),
+    b.add(Node.of("/head/Gather", "Gather", List.of(x, b.scalarLong(0)), List.of(EMBEDDING),
         Attribute.of("axis", 1L)));
   }
 
