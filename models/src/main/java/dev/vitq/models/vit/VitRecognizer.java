@@ -52,6 +52,8 @@ public final class VitRecognizer {
   private final GraphIndex idx;
   private final Shapes shapes;
   private final String source;
+  /** The token width from the patch embedding, for values whose shape inference could not tell. */
+  private long tokenWidth = -1;
 
   private VitRecognizer(Model model, String source) {
     this.idx = GraphIndex.of(model.graph());
@@ -89,6 +91,7 @@ public final class VitRecognizer {
     Embedding embedding = embedding(image.name());
     Tensor convWeight = idx.constant(embedding.weight()).orElseThrow();
     int embedDim = (int) (long) convWeight.dims().get(0);
+    tokenWidth = embedDim;
     int patch = (int) (long) convWeight.dims().get(2);
 
     List<Block> blocks = new ArrayList<>();
@@ -163,6 +166,18 @@ public final class VitRecognizer {
         x = preNorm.output();
         continue;
       }
+      Optional<Node> inserted = tokensInserted(x, cs, width);
+      if (inserted.isPresent()) {
+        // Hugging Face's Dinov2WithRegisters: x[:, :1], the registers, x[:, 1:] concatenated after the position add.
+        for (String in : inserted.get().inputs()) {
+          Optional<PrefixTokens> t = prefixTokens(in, width);
+          if (t.isPresent()) {
+            prefix += t.get().count();
+          }
+        }
+        x = inserted.get().output();
+        continue;
+      }
       if (cs.size() != 1) {
         break;
       }
@@ -183,7 +198,8 @@ public final class VitRecognizer {
           classToken = classToken == null ? t.get().tensor() : classToken;
           prefix += t.get().count();
         }
-      } else if (c.is("Add") && Patterns.other(c, x) != null && idx.isConstant(Patterns.other(c, x))) {
+      } else if (c.is("Add") && Patterns.other(c, x) != null && !dependsOnInput(Patterns.other(c, x))) {
+        // A learned position embedding, or one computed from constants only (an interpolation to the same grid).
         pos = Patterns.other(c, x);
       } else {
         break;
@@ -192,6 +208,55 @@ public final class VitRecognizer {
     }
     return new Embedding(conv.output(), conv.input(0), conv.input(1), conv.input(2).isEmpty() ? null : conv.input(2),
         classToken, pos, preNorm, x, prefix);
+  }
+
+  /**
+   * The Concat that puts learned tokens between the leading and trailing tokens of {@code x} (Slices of it on the
+   * token axis), or empty.
+   */
+  private Optional<Node> tokensInserted(String x, List<Node> consumers, long width) {
+    if (consumers.size() < 2 || !consumers.stream().allMatch(n -> n.is("Slice") && n.input(0).equals(x))) {
+      return Optional.empty();
+    }
+    Node concat = null;
+    for (Node slice : consumers) {
+      List<Node> next = p.dataConsumers(slice.output());
+      if (next.size() != 1 || !next.get(0).is("Concat") || (concat != null && next.get(0) != concat)) {
+        return Optional.empty();
+      }
+      concat = next.get(0);
+    }
+    int learned = 0;
+    for (String in : concat.inputs()) {
+      boolean slice = consumers.stream().anyMatch(n -> n.output().equals(in));
+      if (!slice && prefixTokens(in, width).isEmpty()) {
+        return Optional.empty();
+      }
+      learned += slice ? 0 : 1;
+    }
+    long axis = concat.intAttr("axis", 0);
+    return learned > 0 && (axis == 1 || axis == -2) ? Optional.of(concat) : Optional.empty();
+  }
+
+  /** Whether {@code v} depends on a graph input that is not an initializer (the image). */
+  private boolean dependsOnInput(String v) {
+    Set<String> seen = new HashSet<>();
+    ArrayDeque<String> work = new ArrayDeque<>(List.of(v));
+    while (!work.isEmpty()) {
+      String cur = work.pop();
+      if (cur.isEmpty() || !seen.add(cur)) {
+        continue;
+      }
+      Optional<Node> n = idx.producer(cur);
+      if (n.isEmpty()) {
+        if (idx.graph().input(cur).isPresent() && idx.initializer(cur).isEmpty()) {
+          return true;
+        }
+        continue;
+      }
+      n.get().inputs().forEach(work::push);
+    }
+    return false;
   }
 
   /** The patch convolution: a Conv on the image, or on the image after an in-graph normalisation. */
@@ -296,7 +361,7 @@ public final class VitRecognizer {
   }
 
   private Attention attention(int i, String h, String out) throws NotAVit {
-    long width = widthOf(h);
+    long width = streamWidth(h);
     Branch branch = branch(out, width)
         .orElseThrow(() -> missing("block " + i + " has no output projection before its residual add"));
     Linear proj = branch.linear();
@@ -363,6 +428,12 @@ public final class VitRecognizer {
     return shapes.dims(v).filter(d -> d.length > 0).map(d -> d[d.length - 1]).orElse(-1L);
   }
 
+  /** The width of the residual stream {@code h} is read from: its shape, else the patch embedding's. */
+  private long streamWidth(String h) {
+    long w = widthOf(h);
+    return w > 0 ? w : tokenWidth;
+  }
+
   /** Follows single Cast consumers. */
   private String skipCasts(String v) {
     String cur = v;
@@ -408,7 +479,7 @@ public final class VitRecognizer {
   }
 
   private Mlp mlp(int i, String h, String out) throws NotAVit {
-    Branch branch = branch(out, widthOf(h))
+    Branch branch = branch(out, streamWidth(h))
         .orElseThrow(() -> missing("block " + i + " has no linear layer ending its MLP"));
     Linear fc2 = branch.linear();
     List<Linear> ins = p.linearsFrom(h);
@@ -728,7 +799,7 @@ public final class VitRecognizer {
     if (fromShape > 0) {
       return (int) fromShape;
     }
-    if (e.positionEmbedding() != null) {
+    if (e.positionEmbedding() != null && idx.constant(e.positionEmbedding()).isPresent()) {
       List<Long> dims = idx.constant(e.positionEmbedding()).orElseThrow().dims();
       if (dims.size() >= 2) {
         long n = dims.get(dims.size() - 2);
