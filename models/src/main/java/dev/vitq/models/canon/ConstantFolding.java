@@ -206,7 +206,7 @@ final class ConstantFolding {
     for (int d = 0; d < r; d++) {
       outDims[d] = dims[p[d]];
     }
-    long[] strides = ShapeInference.strides(dims);
+    long[] strides = ShapeMath.strides(dims);
     int es = x.dtype().bits() / 8;
     ByteBuffer src = x.data();
     int count = Math.toIntExact(x.elementCount());

@@ -75,7 +75,7 @@ final class Evaluate {
         }
       }
       return bool ? new Facts(dtype, shape, flags, null)
-          : new Facts(dtype, shape, null, ShapeInference.round(out, dtype));
+          : new Facts(dtype, shape, null, ShapeMath.round(out, dtype));
     }
     return Facts.of(dtype, shape);
   }
@@ -212,6 +212,6 @@ final class Evaluate {
       }
       return new Facts(dtype, x.shape(), flags, null);
     }
-    return new Facts(dtype, x.shape(), null, ShapeInference.round(out, dtype));
+    return new Facts(dtype, x.shape(), null, ShapeMath.round(out, dtype));
   }
 }

@@ -55,7 +55,7 @@ public final class Float32 {
 
   private static Node widen(Node n) {
     Node out = n;
-    if (n.is("Cast") && half(ShapeInference.dtype(n.intAttr("to", 0)))) {
+    if (n.is("Cast") && half(ShapeMath.dtype(n.intAttr("to", 0)))) {
       out = out.withAttribute(Attribute.of("to", (long) DType.FLOAT.code()));
     }
     for (Attribute a : n.attributes()) {

@@ -105,7 +105,7 @@ final class Simplification {
   }
 
   private static boolean allZero(Tensor t) {
-    if (t.elementCount() > ShapeInference.MAX_CONTENT) {
+    if (t.elementCount() > ShapeMath.MAX_CONTENT) {
       return false;
     }
     for (float v : t.floats()) {

@@ -192,18 +192,18 @@ public final class AutoSearch {
     long t0 = System.nanoTime();
     ImageDataset picked = calibration.sample(settings.batchSize() + settings.heldOut(), settings.seed());
     int batch = Math.min(settings.batchSize(), picked.size());
-    EvolQ.Images searchImages = EvolQ.Images.load(picked.slice(0, batch));
-    EvolQ.Images heldOut = EvolQ.Images.load(picked.slice(batch, picked.size()));
+    Images searchImages = Images.load(picked.slice(0, batch));
+    Images heldOut = Images.load(picked.slice(batch, picked.size()));
     if (searchImages.count() < 2) {
       throw new VitqException("The mixed-precision search needs at least 2 readable calibration images, found "
           + searchImages.count() + ".");
     }
-    int perRun = EvolQ.imagesPerRun(vit);
+    int perRun = ChunkedRuns.imagesPerRun(vit);
     float[] reference;
     int[] heldOutReference;
     try (InferenceSession fp32 = InferenceSession.of(model, session)) {
-      reference = EvolQ.Images.run(fp32, vit.input(), vit.output(), searchImages, Map.of(), perRun);
-      heldOutReference = predictions(EvolQ.Images.run(fp32, vit.input(), vit.output(), heldOut, Map.of(), perRun),
+      reference = Images.run(fp32, vit.input(), vit.output(), searchImages, Map.of(), perRun);
+      heldOutReference = predictions(Images.run(fp32, vit.input(), vit.output(), heldOut, Map.of(), perRun),
           heldOut.count());
     }
     double fp32Seconds = (System.nanoTime() - t0) / 1e9 * calibration.size() / Math.max(1, picked.size());
@@ -384,7 +384,7 @@ public final class AutoSearch {
     private final Settings settings;
     private final InferenceSession.Config config;
     private final Shipper shipper;
-    private final EvolQ.Images images;
+    private final Images images;
     private final float[] reference;
     private final int perRun;
     /** Every candidate scored, in the order first asked for: the order the search and its results depend on. */
@@ -392,7 +392,7 @@ public final class AutoSearch {
     MixedPrecision.Sizes sizes;
 
     Scorer(VitStructure vit, MixedPrecision space, Settings settings, InferenceSession.Config config,
-        Shipper shipper, EvolQ.Images images, float[] reference, int perRun) {
+        Shipper shipper, Images images, float[] reference, int perRun) {
       this.vit = vit;
       this.space = space;
       this.settings = settings;
@@ -414,7 +414,7 @@ public final class AutoSearch {
       }
       double loss;
       try (InferenceSession s = InferenceSession.of(shipper.ship(space.plan(g)), config)) {
-        float[] out = EvolQ.Images.run(s, vit.input(), vit.output(), images, Map.of(), perRun);
+        float[] out = Images.run(s, vit.input(), vit.output(), images, Map.of(), perRun);
         loss = settings.objective().loss(out, reference, images.count(), settings.temperature());
       }
       Scored scored = new Scored(loss, sizes.bytes(space, g));
@@ -432,7 +432,7 @@ public final class AutoSearch {
     }
 
     /** Ships a front point and measures it: exact bytes, batch-1 latency, held-out agreement. */
-    Point measure(Genes g, Scored s, String name, EvolQ.Images heldOut, int[] heldOutReference, int perRun)
+    Point measure(Genes g, Scored s, String name, Images heldOut, int[] heldOutReference, int perRun)
         throws VitqException {
       QuantPlan plan = space.plan(g);
       Model shipped = shipper.ship(plan);
@@ -441,7 +441,7 @@ public final class AutoSearch {
       double latency;
       try (InferenceSession session = InferenceSession.of(shipped, config)) {
         if (heldOut.count() > 0) {
-          int[] predicted = predictions(EvolQ.Images.run(session, vit.input(), vit.output(), heldOut, Map.of(),
+          int[] predicted = predictions(Images.run(session, vit.input(), vit.output(), heldOut, Map.of(),
               perRun), heldOut.count());
           int same = 0;
           for (int i = 0; i < predicted.length; i++) {

@@ -5,8 +5,13 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.vitq.models.AtomicFile;
 import dev.vitq.models.VitqException;
 import dev.vitq.quantizer.QuantPlan;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Objects;
 
@@ -68,5 +73,35 @@ public record SearchState(String format, String modelSha256, SearchSettings sett
           + "; vitq reads " + FORMAT + ".");
     }
     return s;
+  }
+
+  /** The state saved in {@code stateFile}. */
+  static SearchState read(Path stateFile) throws VitqException {
+    try {
+      return SearchState.fromJson(Files.readString(stateFile));
+    } catch (IOException e) {
+      throw new VitqException("Cannot read the saved search state " + stateFile + ": " + e.getMessage() + ".", e);
+    }
+  }
+
+  /** Saves the state to {@code stateFile}, written to a temporary name and renamed. */
+  void save(Path stateFile) throws VitqException {
+    AtomicFile.write(stateFile, toJson().getBytes(StandardCharsets.UTF_8));
+  }
+
+  /** Checks that this saved state continues a search of {@code initial} with {@code settings}. */
+  void checkResumes(QuantPlan initial, SearchSettings settings) throws VitqException {
+    if (!modelSha256().equals(initial.modelSha256())) {
+      throw new VitqException("The saved search state is for another model; remove it or run without --resume.");
+    }
+    if (!settings().equals(settings)) {
+      throw new VitqException("The saved search state was made with other search settings (" + settings()
+          + "); pass the same options or run without --resume.");
+    }
+    if (!plan().byTensor().keySet().equals(initial.byTensor().keySet())
+        || plan().scheme() != initial.scheme()) {
+      throw new VitqException("The saved search state quantizes other tensors than this scheme; run without "
+          + "--resume.");
+    }
   }
 }

@@ -143,12 +143,12 @@ class EvolQTest {
   void theValidationCheckKeepsOnlyAChangeThatHelpsMostImages() {
     double[] before = {1, 1, 1, 1, 1, 1, 1, 1};
     // Every image a little better: kept.
-    assertTrue(EvolQ.significantlyLower(new double[] {0.9, 0.92, 0.88, 0.9, 0.91, 0.89, 0.9, 0.9}, before));
+    assertTrue(BlockSearch.significantlyLower(new double[] {0.9, 0.92, 0.88, 0.9, 0.91, 0.89, 0.9, 0.9}, before));
     // Lower on average, but by one image's large gain while the others got worse: noise, not kept.
-    assertFalse(EvolQ.significantlyLower(new double[] {0.0, 1.02, 1.03, 1.01, 1.02, 1.04, 1.01, 1.02}, before));
+    assertFalse(BlockSearch.significantlyLower(new double[] {0.0, 1.02, 1.03, 1.01, 1.02, 1.04, 1.01, 1.02}, before));
     // Equal or higher: not kept.
-    assertFalse(EvolQ.significantlyLower(before.clone(), before));
-    assertFalse(EvolQ.significantlyLower(new double[] {1.1, 1.1, 1.1, 1.1, 1.1, 1.1, 1.1, 1.1}, before));
+    assertFalse(BlockSearch.significantlyLower(before.clone(), before));
+    assertFalse(BlockSearch.significantlyLower(new double[] {1.1, 1.1, 1.1, 1.1, 1.1, 1.1, 1.1, 1.1}, before));
   }
 
   @Test
@@ -159,8 +159,8 @@ class EvolQTest {
     for (int i = 0; i < pixels.length; i++) {
       pixels[i] = 10f * (i / plane);
     }
-    EvolQ.Images images = new EvolQ.Images(pixels, count, 2, 2);
-    EvolQ.Images blends = images.blended(7);
+    Images images = new Images(pixels, count, 2, 2);
+    Images blends = images.blended(7);
     for (int i = 0; i < count; i++) {
       float v = blends.pixels()[i * plane];
       for (int k = 1; k < plane; k++) {
@@ -198,15 +198,15 @@ class EvolQTest {
     String boundary = vit.blocks().get(1).norm1().input();
     Model suffix = dev.vitq.models.Cut.after(simulate, boundary, vit.output(), java.util.Set.of(vit.input())).orElseThrow();
     assertFalse(suffix.graph().inputs().stream().anyMatch(v -> v.name().equals(vit.input())));
-    EvolQ.Images batch = EvolQ.Images.load(data.slice(0, 6));
-    Map<String, HostTensor> feed = new HashMap<>(EvolQ.scales(initial, simulate.graph().inputs().stream()
+    Images batch = Images.load(data.slice(0, 6));
+    Map<String, HostTensor> feed = new HashMap<>(ScaleGenes.scales(initial, simulate.graph().inputs().stream()
         .map(v -> v.name()).toList()));
     feed.put(vit.input(), batch.tensor());
     Map<String, HostTensor> whole;
     try (InferenceSession s = InferenceSession.of(ActivationStats.exposing(simulate, List.of(boundary)), SESSION)) {
       whole = s.run(feed, List.of(boundary, vit.output()));
     }
-    Map<String, HostTensor> part = new HashMap<>(EvolQ.scales(initial, suffix.graph().inputs().stream()
+    Map<String, HostTensor> part = new HashMap<>(ScaleGenes.scales(initial, suffix.graph().inputs().stream()
         .map(v -> v.name()).toList()));
     part.put(boundary, whole.get(boundary));
     float[] fromSuffix;
@@ -221,7 +221,7 @@ class EvolQTest {
     SearchSettings settings = SETTINGS.withGenerations(1).withObjective(Objective.INFONCE_FEATURES);
     EvolQ.Result r = search(settings, null, false, EvolQ.Listener.NONE);
     // The search batch is the first share of the seeded sample, blended; the deployed initial plan scores it.
-    EvolQ.Images batch = EvolQ.Images.load(data.sample(settings.batchSize() + settings.validation()
+    Images batch = Images.load(data.sample(settings.batchSize() + settings.validation()
         + settings.heldOut(), settings.seed()).slice(0, settings.batchSize())).blended(settings.seed());
     String features = vit.head().linears().get(0).input();
     float[] quantized;
@@ -244,8 +244,8 @@ class EvolQTest {
     List<PlanEntry> block = initial.entries().stream().filter(e -> e.block() == 0).toList();
     double[] factors = new double[block.size()];
     java.util.Arrays.fill(factors, 0.0731);
-    Map<String, PlanEntry> after = EvolQ.apply(initial, block, EvolQ.geneWidths(block, SearchSettings.Genes.TENSOR),
-        factors).byTensor();
+    Map<String, PlanEntry> after = ScaleGenes.apply(initial, block,
+        ScaleGenes.geneWidths(block, SearchSettings.Genes.TENSOR), factors).byTensor();
     for (PlanEntry e : block) {
       PlanEntry p = after.get(e.tensor());
       assertNotEquals(e, p);
@@ -262,11 +262,11 @@ class EvolQTest {
   @Test
   void aTwinUniformQuantizerIsSearchedWithItsRatioKept() {
     PlanEntry twin = new PlanEntry("gelu", Role.GELU_OUTPUT, 0, Quantizer.twin(4, 3, 0.05f, 2));
-    assertTrue(EvolQ.searchable(twin.quantizer()));
-    assertFalse(EvolQ.searchable(Quantizer.logSqrt2(4)), "a log grid has no scale to search");
+    assertTrue(ScaleGenes.searchable(twin.quantizer()));
+    assertFalse(ScaleGenes.searchable(Quantizer.logSqrt2(4)), "a log grid has no scale to search");
     QuantPlan plan = new QuantPlan(QuantPlan.FORMAT, "test", Scheme.W4A4, Method.MSE, "none", 0, 0, Set.of(),
         List.of(twin));
-    QuantPlan moved = EvolQ.apply(plan, List.of(twin), new int[] {1}, new double[] {0.0731});
+    QuantPlan moved = ScaleGenes.apply(plan, List.of(twin), new int[] {1}, new double[] {0.0731});
     Quantizer q = moved.entry("gelu").orElseThrow().quantizer();
     assertEquals(0.05f * Math.exp(0.0731), q.scale(1), 1e-7);
     assertEquals(4 * q.scale(1), q.scale(0), "the positive scale stays 4 times the negative one, exactly");
@@ -276,12 +276,12 @@ class EvolQTest {
   @Test
   void channelGenesScaleEachOutputChannelOfTheWeightsByItsOwnFactor() {
     List<PlanEntry> block = initial.entries().stream().filter(e -> e.block() == 0).toList();
-    int[] widths = EvolQ.geneWidths(block, SearchSettings.Genes.CHANNEL);
+    int[] widths = ScaleGenes.geneWidths(block, SearchSettings.Genes.CHANNEL);
     double[] genes = new double[java.util.Arrays.stream(widths).sum()];
     for (int i = 0; i < genes.length; i++) {
       genes[i] = 0.05 * ((i % 3) - 1);
     }
-    Map<String, PlanEntry> after = EvolQ.apply(initial, block, widths, genes).byTensor();
+    Map<String, PlanEntry> after = ScaleGenes.apply(initial, block, widths, genes).byTensor();
     int at = 0;
     for (int j = 0; j < block.size(); j++) {
       PlanEntry e = block.get(j);
@@ -299,7 +299,8 @@ class EvolQTest {
     }
     assertEquals(genes.length, at);
     // Per tensor, the same block has one gene per quantizer.
-    assertTrue(java.util.Arrays.stream(EvolQ.geneWidths(block, SearchSettings.Genes.TENSOR)).allMatch(w -> w == 1));
+    assertTrue(java.util.Arrays.stream(ScaleGenes.geneWidths(block, SearchSettings.Genes.TENSOR))
+        .allMatch(w -> w == 1));
   }
 
   @Test
