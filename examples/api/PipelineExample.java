@@ -1,10 +1,10 @@
+import dev.vitq.api.BenchRequest;
+import dev.vitq.api.EvalRequest;
+import dev.vitq.api.ExportRequest;
+import dev.vitq.api.QuantizeRequest;
+import dev.vitq.api.Vitq;
+import dev.vitq.api.report.Reports;
 import dev.vitq.calibration.Progress;
-import dev.vitq.converter.BenchRequest;
-import dev.vitq.converter.EvalRequest;
-import dev.vitq.converter.ExportRequest;
-import dev.vitq.converter.QuantizeRequest;
-import dev.vitq.converter.Reports;
-import dev.vitq.converter.Vitq;
 import dev.vitq.models.VitqException;
 import dev.vitq.quantizer.Scheme;
 import java.nio.file.Files;
@@ -17,7 +17,7 @@ import java.nio.file.Path;
  *
  * <p>Run from the repository root after {@code ./build -q package -DskipTests}, with the shared folder as argument:
  * <pre>
- * java --enable-native-access=ALL-UNNAMED -cp "converter/target/vitq.jar:converter/target/lib/*" \
+ * java --enable-native-access=ALL-UNNAMED -cp "cli/target/vitq.jar:cli/target/lib/*" \
  *     examples/api/PipelineExample.java ../shared target/example
  * </pre>
  */

@@ -18,14 +18,15 @@ import javax.imageio.ImageIO;
  * (the shape of the shared CIFAR-10 model) with seeded weights, and seeded synthetic calibration images. It shows
  * the whole pipeline on a fresh machine without any download.
  */
-final class DemoModel {
-  static final String NAME = "demo-vit-tiny-32";
+public final class DemoModel {
+  public static final String NAME = "demo-vit-tiny-32";
   static final int IMAGES = 64;
   private static final int SIZE = 32;
 
   private DemoModel() {}
 
-  static Model model(long seed) {
+  /** The demo ViT, its weights drawn from {@code seed}. */
+  public static Model model(long seed) {
     return VitBuilder.build(VitConfig.tiny(SIZE, 4, 10), Spelling.TIMM_17, seed);
   }
 
@@ -34,7 +35,7 @@ final class DemoModel {
    *
    * @throws VitqException if the temporary folder cannot be written
    */
-  static Path calibrationImages(long seed) throws VitqException {
+  public static Path calibrationImages(long seed) throws VitqException {
     try {
       Path dir = Files.createTempDirectory("vitq-demo-calib");
       Random rng = new Random(seed);
@@ -64,7 +65,7 @@ final class DemoModel {
   }
 
   /** Removes a folder written by {@link #calibrationImages}. */
-  static void delete(Path dir) {
+  public static void delete(Path dir) {
     try (Stream<Path> files = Files.list(dir)) {
       for (Path f : files.toList()) {
         Files.deleteIfExists(f);

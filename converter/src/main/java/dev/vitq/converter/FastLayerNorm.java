@@ -6,8 +6,8 @@ import dev.vitq.models.GraphBuilder;
 import dev.vitq.models.Model;
 import dev.vitq.models.Node;
 import dev.vitq.models.Tensor;
-import dev.vitq.models.vit.VitStructure;
 import dev.vitq.models.vit.VitStructure.Norm;
+import dev.vitq.models.vit.VitStructure;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -60,7 +60,7 @@ final class FastLayerNorm {
         zeros = b.op("ConstantOfShape", List.of(shape));
         nodes.addAll(0, b.nodes());
       }
-      nodes.add(new Node(n.name(), "SkipLayerNormalization", OrtDeploy.MS_DOMAIN,
+      nodes.add(new Node(n.name(), "SkipLayerNormalization", MsDomain.NAME,
           List.of(n.input(0), zeros, n.input(1), n.input(2)), n.outputs(),
           List.of(Attribute.of("epsilon", n.floatAttr("epsilon", 1e-5f))), n.extras()));
     }
@@ -69,6 +69,6 @@ final class FastLayerNorm {
     }
     List<Tensor> inits = new ArrayList<>(g.initializers());
     inits.addAll(b.initializers());
-    return OrtDeploy.importingMsDomain(model.withGraph(g.withNodes(nodes).withInitializers(inits)));
+    return MsDomain.imported(model.withGraph(g.withNodes(nodes).withInitializers(inits)));
   }
 }

@@ -64,7 +64,7 @@ final class IntegerKernels {
     List<Tensor> inits = new ArrayList<>(g.initializers());
     inits.addAll(k.b.initializers());
     Model out = model.withGraph(g.withNodes(nodes).withInitializers(inits));
-    return fusedLinear ? OrtDeploy.importingMsDomain(out) : out;
+    return fusedLinear ? MsDomain.imported(out) : out;
   }
 
   /** MatMul of a dequantized activation and a constant integer weight, with its bias Add when it has one. */
@@ -83,7 +83,7 @@ final class IntegerKernels {
         || biasValues.get().dims().get(0) != columns) {
       return false;
     }
-    replaced.put(matmul, new Node(matmul.name(), "MatMulIntegerToFloat", OrtDeploy.MS_DOMAIN,
+    replaced.put(matmul, new Node(matmul.name(), "MatMulIntegerToFloat", MsDomain.NAME,
         List.of(dqa.input(0), dqw.input(0), dqa.input(1), dqw.input(1), dqa.input(2), "", bias),
         List.of(add.output()), List.of(), matmul.extras()));
     removed.add(add);

@@ -23,17 +23,49 @@ import java.util.TreeSet;
  * {@code export} write through {@link #write}; {@code eval} and {@code bench} open either kind through
  * {@link #open}.
  */
-final class ModelFiles {
+public final class ModelFiles {
   /** The name ONNX Runtime's reduced-build script ({@code tools/ci_build/reduce_op_kernels.py}) is usually given. */
-  static final String REQUIRED_OPERATORS = "required_operators.config";
+  public static final String REQUIRED_OPERATORS = "required_operators.config";
 
   /**
    * The optimisation level of ORT files: extended, the most that stays portable across phones (README, "ORT format
    * for phones"). The property {@code vitq.ortLevel} exists only to reproduce the comparison in BENCHMARKS.md.
    */
-  static final InferenceSession.Level LEVEL = InferenceSession.Level.valueOf(System.getProperty("vitq.ortLevel", "EXTENDED"));
+  static final InferenceSession.Level LEVEL =
+      InferenceSession.Level.valueOf(System.getProperty("vitq.ortLevel", "EXTENDED"));
 
   private ModelFiles() {}
+
+  /** A path's file name, or the path itself when it has none (a root). */
+  public static String fileName(Path p) {
+    return p.getFileName() == null ? p.toString() : p.getFileName().toString();
+  }
+
+  /** A file's size in bytes, or -1 when it cannot be read. */
+  public static long sizeOf(Path p) {
+    try {
+      return Files.size(p);
+    } catch (IOException e) {
+      return -1;
+    }
+  }
+
+  /**
+   * Writes a quantized model in the formats asked for: {@code output} as ONNX and/or its {@code .ort} twin, which
+   * then gets the operator list of ONNX Runtime's reduced build beside it ({@code NAME.required_operators.config}).
+   *
+   * @return the files written, the model first
+   * @throws VitqException if ONNX Runtime refuses the model or a file cannot be written
+   */
+  public static List<Written> writeDeployable(Model model, Path output, Format format) throws VitqException {
+    List<Written> written = new ArrayList<>(write(model, output, format));
+    if (format != Format.ONNX) {
+      Path ort = withExtension(output, ".ort");
+      written.add(writeRequiredOperators(withExtension(output, "." + REQUIRED_OPERATORS), List.of(model),
+          List.of(fileName(ort))));
+    }
+    return written;
+  }
 
   /**
    * A file written, as the manifest lists it.
@@ -43,16 +75,16 @@ final class ModelFiles {
    * @param sha256 its SHA-256
    * @param bytes its size
    */
-  record Written(Path path, String format, String sha256, long bytes) {}
+  public record Written(Path path, String format, String sha256, long bytes) {}
 
   /** Whether {@code file} is in ORT format, by its extension (as ONNX Runtime decides too). */
   static boolean isOrt(Path file) {
-    return Vitq.fileName(file).toLowerCase(java.util.Locale.ROOT).endsWith(".ort");
+    return fileName(file).toLowerCase(java.util.Locale.ROOT).endsWith(".ort");
   }
 
   /** {@code onnx} with its {@code .onnx} extension (if any) replaced by {@code extension}. */
   static Path withExtension(Path onnx, String extension) {
-    String name = Vitq.fileName(onnx);
+    String name = fileName(onnx);
     String base = name.toLowerCase(java.util.Locale.ROOT).endsWith(".onnx") || isOrt(onnx)
         ? name.substring(0, name.lastIndexOf('.')) : name;
     return onnx.resolveSibling(base + extension);
@@ -65,13 +97,13 @@ final class ModelFiles {
    * @return the files written, ONNX first
    * @throws VitqException if ONNX Runtime refuses the model or a file cannot be written
    */
-  static List<Written> write(Model model, Path target, Format format) throws VitqException {
+  public static List<Written> write(Model model, Path target, Format format) throws VitqException {
     List<Written> out = new ArrayList<>();
     if (format != Format.ORT) {
       Path onnx = isOrt(target) ? withExtension(target, ".onnx") : target;
       byte[] bytes = OnnxWriter.toBytes(model);
       AtomicFile.write(onnx, bytes);
-      out.add(new Written(onnx, "onnx", Vitq.sha256(bytes), bytes.length));
+      out.add(new Written(onnx, "onnx", Sha256.of(bytes), bytes.length));
     }
     if (format != Format.ONNX) {
       Path ort = withExtension(target, ".ort");
@@ -84,7 +116,7 @@ final class ModelFiles {
       } finally {
         AtomicFile.deleteQuietly(tmp);
       }
-      out.add(new Written(ort, "ort", Vitq.sha256(ort), Vitq.sizeOf(ort)));
+      out.add(new Written(ort, "ort", Sha256.of(ort), sizeOf(ort)));
     }
     return out;
   }
@@ -140,10 +172,11 @@ final class ModelFiles {
   }
 
   /** Writes the required-operators file for {@code models}. */
-  static Written writeRequiredOperators(Path target, List<Model> models, List<String> names) throws VitqException {
+  public static Written writeRequiredOperators(Path target, List<Model> models, List<String> names)
+      throws VitqException {
     byte[] bytes = requiredOperators(models, names).getBytes(StandardCharsets.UTF_8);
     AtomicFile.write(target, bytes);
-    return new Written(target, "required-operators", Vitq.sha256(bytes), bytes.length);
+    return new Written(target, "required-operators", Sha256.of(bytes), bytes.length);
   }
 
   /**
@@ -151,7 +184,7 @@ final class ModelFiles {
    *
    * @throws VitqException if the file cannot be read
    */
-  static Model read(Path file) throws VitqException {
+  public static Model read(Path file) throws VitqException {
     if (!isOrt(file)) {
       return OnnxReader.read(file);
     }
@@ -168,7 +201,7 @@ final class ModelFiles {
    *
    * @throws VitqException if ONNX Runtime refuses it
    */
-  static InferenceSession open(Path file, Model model, InferenceSession.Config config) throws VitqException {
+  public static InferenceSession open(Path file, Model model, InferenceSession.Config config) throws VitqException {
     return isOrt(file) ? InferenceSession.of(file, config) : InferenceSession.of(model, config);
   }
 }

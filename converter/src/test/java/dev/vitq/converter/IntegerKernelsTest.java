@@ -9,28 +9,17 @@ import dev.vitq.calibration.InferenceSession;
 import dev.vitq.models.GraphIndex;
 import dev.vitq.models.Model;
 import dev.vitq.models.Node;
-import dev.vitq.models.Tensor;
 import dev.vitq.models.builder.Spelling;
 import dev.vitq.models.builder.VitBuilder;
 import dev.vitq.models.builder.VitConfig;
 import dev.vitq.models.canon.Canonicalizer;
 import dev.vitq.models.vit.VitRecognizer;
 import dev.vitq.models.vit.VitStructure;
-import dev.vitq.quantizer.Method;
-import dev.vitq.quantizer.PlanEntry;
 import dev.vitq.quantizer.QdqLowering;
-import dev.vitq.quantizer.QuantPlan;
-import dev.vitq.quantizer.QuantSite;
-import dev.vitq.quantizer.QuantSites;
-import dev.vitq.quantizer.Quantizer;
-import dev.vitq.quantizer.Role;
-import dev.vitq.quantizer.ScaleInit;
 import dev.vitq.quantizer.Scheme;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -74,7 +63,7 @@ class IntegerKernelsTest {
           && n.inputs().stream().anyMatch(i -> idx.constant(i).map(t -> t.rank() == 1).orElse(false))),
           "no bias Add left behind");
     }
-    assertTrue(fused.opsets().stream().anyMatch(o -> o.domain().equals(OrtDeploy.MS_DOMAIN)));
+    assertTrue(fused.opsets().stream().anyMatch(o -> o.domain().equals(MsDomain.NAME)));
 
     float[] before = run(lowered);
     float[] after = run(fused);
@@ -111,31 +100,11 @@ class IntegerKernelsTest {
   /** A small model of that spelling lowered with a fixed plan. */
   private static Model lowered(Spelling spelling, Scheme scheme, QdqLowering.Mode mode) throws Exception {
     Recognized r = recognized(spelling);
-    return QdqLowering.lower(r.model(), plan(r.model(), r.vit(), scheme), mode);
+    return QdqLowering.lower(r.model(), FixedPlans.plan(r.model(), r.vit(), scheme), mode);
   }
 
   private static long count(Model m, String op) {
     return m.graph().nodes().stream().filter(n -> n.is(op)).count();
-  }
-
-  /** A plan with fixed activation ranges and MSE weight scales: enough to lower, no calibration needed. */
-  static QuantPlan plan(Model model, VitStructure vit, Scheme scheme) {
-    GraphIndex idx = GraphIndex.of(model.graph());
-    List<PlanEntry> entries = new ArrayList<>();
-    for (QuantSite s : QuantSites.of(vit, scheme)) {
-      Quantizer q;
-      if (s.role() == Role.WEIGHT) {
-        Tensor w = idx.initializer(s.tensor()).orElseThrow();
-        q = ScaleInit.weight(w.floats(), w.dims().stream().mapToLong(Long::longValue).toArray(), s.axis(), s.bits(),
-            Method.MSE);
-      } else if (s.role() == Role.SOFTMAX_OUTPUT) {
-        q = Quantizer.asymmetric(s.bits(), 0, 1);
-      } else {
-        q = Quantizer.asymmetric(s.bits(), -4, 4);
-      }
-      entries.add(new PlanEntry(s.tensor(), s.role(), s.block(), q));
-    }
-    return new QuantPlan(QuantPlan.FORMAT, "test", scheme, Method.MSE, "none", 0, 0, Set.of(), entries);
   }
 
   private static float[] run(Model m) throws Exception {

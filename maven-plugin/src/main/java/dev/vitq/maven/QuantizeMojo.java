@@ -1,9 +1,9 @@
 package dev.vitq.maven;
 
+import dev.vitq.api.QuantizeRequest;
+import dev.vitq.api.Vitq;
+import dev.vitq.api.report.Reports;
 import dev.vitq.calibration.Progress;
-import dev.vitq.converter.QuantizeRequest;
-import dev.vitq.converter.Reports;
-import dev.vitq.converter.Vitq;
 import dev.vitq.models.VitqException;
 import java.io.File;
 import org.apache.maven.plugins.annotations.LifecyclePhase;

@@ -1,6 +1,6 @@
 package dev.vitq.maven;
 
-import dev.vitq.converter.PreprocessFlags;
+import dev.vitq.api.PreprocessFlags;
 import dev.vitq.models.VitqException;
 import dev.vitq.quantizer.Method;
 import dev.vitq.quantizer.Scheme;

@@ -5,8 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.vitq.api.report.Reports;
 import dev.vitq.cli.Main;
-import dev.vitq.converter.Reports;
 import java.awt.image.BufferedImage;
 import java.io.File;
 import java.nio.file.Files;

@@ -1,0 +1,62 @@
+package dev.vitq.api;
+
+import dev.vitq.converter.ModelFiles;
+import dev.vitq.converter.OrtDeploy;
+import dev.vitq.converter.Provenance;
+import dev.vitq.models.Model;
+import dev.vitq.models.VitqException;
+import dev.vitq.models.canon.Canonicalizer;
+import dev.vitq.models.canon.Float32;
+import dev.vitq.models.onnx.LocalFunctions;
+import dev.vitq.models.onnx.OnnxReader;
+import dev.vitq.models.vit.Recognition;
+import dev.vitq.models.vit.VitRecognizer;
+import dev.vitq.models.vit.VitStructure;
+import dev.vitq.quantizer.QdqLowering;
+import dev.vitq.quantizer.QuantPlan;
+import java.nio.file.Path;
+import java.util.Objects;
+
+/**
+ * A model read from disk and checked, its canonical form (local functions inlined, half precision widened,
+ * exporter noise removed: the graph calibration and quantization work on) and what recognition found in it.
+ *
+ * @param path where it was read from
+ * @param original the model as read
+ * @param model its canonical form
+ * @param recognition its ViT structure, or why it has none
+ */
+public record LoadedModel(Path path, Model original, Model model, Recognition recognition) {
+  /** The ViT structure, or null when the model is not a ViT vitq recognises. */
+  public VitStructure vit() {
+    return recognition.vit();
+  }
+
+  /**
+   * Reads, checks, canonicalises and recognises a model; shapes are folded for the image size the flags or the
+   * model's metadata give (else its input's, else the one its position embedding implies).
+   *
+   * @throws VitqException if the file is not a well-formed ONNX model
+   */
+  public static LoadedModel load(Path path, PreprocessFlags flags) throws VitqException {
+    Objects.requireNonNull(path, "path");
+    return canonical(path, ModelFiles.fileName(path), OnnxReader.read(path), flags);
+  }
+
+  static LoadedModel canonical(Path path, String name, Model original, PreprocessFlags flags)
+      throws VitqException {
+    int[] size = flags.imageSize(original);
+    Model canonical = Canonicalizer.apply(Float32.apply(LocalFunctions.inline(original, name)), size[0], size[1]);
+    return new LoadedModel(path, original, canonical, VitRecognizer.recognize(canonical, name));
+  }
+
+  /**
+   * The deployable model of a plan on {@code weights} (the source's float model, or it with GPTQ's weights): integer
+   * weights, Q/DQ activations, the source's interface, provenance.
+   */
+  Model ship(Model weights, String source, String sha, QuantPlan plan) throws VitqException {
+    Model lowered = QdqLowering.lower(weights, plan, QdqLowering.Mode.DEPLOY);
+    Model deployed = OrtDeploy.apply(lowered, vit(), vit() == null ? 0 : vit().tokens());
+    return Provenance.stamp(Float32.withInterfaceOf(deployed, original()), Provenance.of(source, sha, plan));
+  }
+}
