@@ -198,30 +198,40 @@ public final class Evaluation {
     data.forEachBatch(batchSize, progress, batch -> {
       HostTensor out = session.run(Map.of(input, HostTensor.ofFloats(batch.shape(), batch.pixels())),
           List.of(output)).get(output);
-      long[] shape = out.shape();
-      float[] values = out.floats();
-      int per = values.length / batch.count();
-      // [batch, tokens, width]: the mean token; [batch, width] (or any other shape): the image's whole output.
-      int width = shape.length == 3 ? (int) shape[2] : per;
+      float[][] perImage = vectors(out.floats(), out.shape(), batch.count());
       for (int i = 0; i < batch.count(); i++) {
-        float[] v = new float[width];
-        int tokens = per / width;
-        for (int t = 0; t < tokens; t++) {
-          for (int c = 0; c < width; c++) {
-            v[c] += values[i * per + t * width + c];
-          }
-        }
-        if (tokens > 1) {
-          for (int c = 0; c < width; c++) {
-            v[c] /= tokens;
-          }
-        }
-        vectors[n[0]] = v;
+        vectors[n[0]] = perImage[i];
         labels[n[0]] = batch.labels()[i];
         n[0]++;
       }
     });
     return new Embeddings(java.util.Arrays.copyOf(vectors, n[0]), java.util.Arrays.copyOf(labels, n[0]));
+  }
+
+  /**
+   * One vector per image of a batch's output: [batch, tokens, width] becomes the mean token, any other shape the
+   * image's whole output.
+   */
+  public static float[][] vectors(float[] values, long[] shape, int count) {
+    int per = values.length / count;
+    int width = shape.length == 3 ? (int) shape[2] : per;
+    int tokens = per / width;
+    float[][] out = new float[count][];
+    for (int i = 0; i < count; i++) {
+      float[] v = new float[width];
+      for (int t = 0; t < tokens; t++) {
+        for (int c = 0; c < width; c++) {
+          v[c] += values[i * per + t * width + c];
+        }
+      }
+      if (tokens > 1) {
+        for (int c = 0; c < width; c++) {
+          v[c] /= tokens;
+        }
+      }
+      out[i] = v;
+    }
+    return out;
   }
 
   /** The cosine similarity of two vectors; 1 when both are zero, 0 when one is. */
