@@ -36,10 +36,11 @@ public final class WeightCorrection {
   /** Calibration images whose layer inputs make the Hessians: GPTQ used 128; more cost one forward pass each. */
   static final int IMAGES = 256;
   /**
-   * What one pass may hold of Hessians (double sums plus ONNX Runtime's float copy): ViT-Tiny's fit in one pass,
-   * ViT-Base's (1.1 GB of sums) take four.
+   * What one group of layer inputs may hold of Hessians (double sums plus ONNX Runtime's float copy of a run): all of
+   * ViT-Tiny's (100 MB) at once, one block of ViT-Base's (134 MB of 1.6 GB) at a time. ViT-Base at 224 pixels on 64
+   * images peaked at 6.0 GiB when groups of 512 MB each ran the whole model on whole batches.
    */
-  static final long MOMENT_BYTES = 512L << 20;
+  static final long MOMENT_BYTES = 256L << 20;
   /** Quantize the features of largest input energy first (GPTQ's act-order). */
   static final boolean ACT_ORDER = true;
 
@@ -80,38 +81,13 @@ public final class WeightCorrection {
       return model;
     }
     List<Layer> layers = layers(model.graph(), plan);
+    Map<String, Integer> widths = new LinkedHashMap<>();
+    layers.forEach(l -> widths.put(l.input(), l.in()));
     ImageDataset sample = data.sample(IMAGES, settings.seed());
-    Graph corrected = model.graph();
-    for (Map<String, Integer> group : groups(layers)) {
-      Map<String, InputMoments> moments = InputMoments.collect(model, input, group, sample, settings.batchSize(),
-          settings.session(), progress);
-      corrected = correct(corrected, layers, moments, gptq, bias);
-    }
-    return model.withGraph(corrected);
-  }
-
-  /** Input tensors and their widths, in groups whose moments fit in {@link #MOMENT_BYTES}. */
-  static List<Map<String, Integer>> groups(List<Layer> layers) {
-    List<Map<String, Integer>> groups = new ArrayList<>();
-    Map<String, Integer> current = new LinkedHashMap<>();
-    long bytes = 0;
-    for (Layer l : layers) {
-      if (current.containsKey(l.input()) || groups.stream().anyMatch(g -> g.containsKey(l.input()))) {
-        continue;
-      }
-      long cost = 12L * l.in() * l.in();
-      if (!current.isEmpty() && bytes + cost > MOMENT_BYTES) {
-        groups.add(current);
-        current = new LinkedHashMap<>();
-        bytes = 0;
-      }
-      current.put(l.input(), l.in());
-      bytes += cost;
-    }
-    if (!current.isEmpty()) {
-      groups.add(current);
-    }
-    return groups;
+    Graph[] corrected = {model.graph()};
+    InputMoments.collect(model, input, widths, sample, settings.batchSize(), MOMENT_BYTES, settings.session(),
+        progress, moments -> corrected[0] = correct(corrected[0], layers, moments, gptq, bias));
+    return model.withGraph(corrected[0]);
   }
 
   /**
