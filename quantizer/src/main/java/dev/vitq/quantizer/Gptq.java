@@ -35,16 +35,24 @@ final class Gptq {
    * @param out output channels
    * @param in input features
    * @param q a uniform quantizer with {@code out} channels
-   * @param gram {@code X^T X}, [in, in] (not changed)
+   * @param gram {@code X^T X}, [in, in] (not changed; a longer array is read for its first {@code in * in} values)
    * @param actOrder whether to quantize the features of largest Hessian diagonal first (GPTQ's act-order)
    */
   static float[] quantize(float[] w, int out, int in, Quantizer q, double[] gram, boolean actOrder) {
-    if (w.length != out * in || gram.length != in * in || q.scales().length != out) {
+    return quantize(w, out, in, q, gram, actOrder, null);
+  }
+
+  /**
+   * {@link #quantize(float[], int, int, Quantizer, double[], boolean)} with {@code work} (at least {@code in * in}
+   * values, or null) holding the factor: ViT-Base's fc2 needs 75 MB, which a new array per layer made garbage.
+   */
+  static float[] quantize(float[] w, int out, int in, Quantizer q, double[] gram, boolean actOrder, double[] work) {
+    if (w.length != out * in || gram.length < in * in || q.scales().length != out) {
       throw new IllegalArgumentException("Weights [" + out + ", " + in + "], Hessian of " + gram.length
           + " values and " + q.scales().length + " scales do not fit together");
     }
     int[] order = order(gram, in, actOrder);
-    double[] f = factor(gram, order, in);
+    double[] f = factor(gram, order, in, work);
     float[] result = new float[out * in];
     // Output channels are independent given the factor; each block of them runs on one thread in a fixed order.
     IntStream.range(0, (out + ROWS - 1) / ROWS).parallel()
@@ -114,6 +122,11 @@ final class Gptq {
    * the mean diagonal is added to all.
    */
   static double[] factor(double[] gram, int[] order, int n) {
+    return factor(gram, order, n, null);
+  }
+
+  /** {@link #factor(double[], int[], int)} in {@code work} when it holds {@code n * n} values or more. */
+  static double[] factor(double[] gram, int[] order, int n, double[] work) {
     double mean = 0;
     for (int i = 0; i < n; i++) {
       mean += gram[i * n + i];
@@ -122,7 +135,8 @@ final class Gptq {
     double damp = DAMPING * (mean > 0 ? mean : 1);
     for (int attempt = 0; ; attempt++) {
       // Reversed: J A J = V^T V with the upper V gives A = (J V J)^T (J V J), and J V J is V read backwards.
-      double[] a = new double[n * n];
+      double[] a = work != null && work.length >= n * n ? work : new double[n * n];
+      Arrays.fill(a, 0, n * n, 0);
       for (int i = 0; i < n; i++) {
         int fi = order[n - 1 - i];
         for (int j = i + 1; j < n; j++) {
@@ -132,7 +146,7 @@ final class Gptq {
         a[i * n + i] = (diag > 0 ? diag : 1) + damp;
       }
       if (upperCholesky(a, n)) {
-        for (int i = 0, j = a.length - 1; i < j; i++, j--) {
+        for (int i = 0, j = n * n - 1; i < j; i++, j--) {
           double t = a[i];
           a[i] = a[j];
           a[j] = t;

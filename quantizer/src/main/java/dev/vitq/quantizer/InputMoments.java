@@ -51,7 +51,7 @@ record InputMoments(int features, long rows, double[] sum, double[] gram) {
     return m;
   }
 
-  /** Receives the moments of one group of layer inputs. */
+  /** Receives the moments of one group of layer inputs, valid only during the call (their sums are reused). */
   @FunctionalInterface
   interface Group {
     void accept(Map<String, InputMoments> moments) throws VitqException;
@@ -69,7 +69,8 @@ record InputMoments(int features, long rows, double[] sum, double[] gram) {
   static Map<String, InputMoments> collect(Model model, String input, Map<String, Integer> widths, ImageDataset data,
       int batchSize, InferenceSession.Config config, Progress progress) throws VitqException {
     Map<String, InputMoments> all = new LinkedHashMap<>();
-    collect(model, input, widths, data, batchSize, Long.MAX_VALUE, config, progress, all::putAll);
+    collect(model, input, widths, data, batchSize, Long.MAX_VALUE, config, progress, m -> m.forEach((t, x) ->
+        all.put(t, new InputMoments(x.features(), x.rows(), x.sum().clone(), x.gram().clone()))));
     return all;
   }
 
@@ -102,49 +103,99 @@ record InputMoments(int features, long rows, double[] sum, double[] gram) {
       groups.add(groups(stage.tensors(), costs, budget));
       passes += groups.get(groups.size() - 1).size();
     }
-    // The tensor the last stage left, per image in dataset order.
-    List<float[]> carried = List.of();
-    long[] carriedShape = null;
+    // The tensor the last stage left, per image in dataset order, and where the next stage's goes: two arrays of
+    // every image's values, swapped between stages, and one pool of sums reused by every group, so that nothing
+    // stage-sized becomes garbage (large short-lived arrays made ParallelGC grow its heap by gigabytes).
+    Carried carried = new Carried();
+    Carried next = new Carried();
+    Pool pool = new Pool();
+    ByteBuffer[] buffer = {null};
     try (Progress.Task task = progress.start("layer inputs", (long) passes * data.size())) {
       for (int s = 0; s < stages.size(); s++) {
         Stages.Stage stage = stages.get(s);
-        List<float[]> next = new ArrayList<>();
-        long[][] nextShape = {null};
+        next.count = 0;
         for (int g = 0; g < groups.get(s).size(); g++) {
           List<String> group = groups.get(s).get(g);
           String out = g == 0 ? stage.out() : null;
-          Pass pass = new Pass(stageModel(sorted, input, stage, group, out, widths), group, widths, out, next,
-              nextShape);
+          Pass pass = new Pass(stageModel(sorted, input, stage, group, out, widths), group, widths, out,
+              out == null ? null : next, data.size(), pool);
           try (InferenceSession session = InferenceSession.of(pass.model, config)) {
             if (s == 0) {
-              ByteBuffer[] buffer = {null};
               data.forEachBatch(batchSize, Progress.NONE, batch -> {
                 int image = 3 * batch.height() * batch.width();
-                if (buffer[0] == null) {
-                  buffer[0] = ByteBuffer.allocateDirect(image * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
-                }
                 long[] shape = {1, 3, batch.height(), batch.width()};
                 for (int i = 0; i < batch.count(); i++) {
-                  buffer[0].asFloatBuffer().put(batch.pixels(), i * image, image);
-                  pass.run(session, input, new HostTensor(DType.FLOAT, shape, buffer[0]));
+                  ByteBuffer b = direct(buffer, image);
+                  b.asFloatBuffer().put(batch.pixels(), i * image, image);
+                  pass.run(session, input, new HostTensor(DType.FLOAT, shape, b));
                   task.advance(1);
                 }
               });
             } else {
-              ByteBuffer buffer = ByteBuffer.allocateDirect(carried.get(0).length * Float.BYTES)
-                  .order(ByteOrder.LITTLE_ENDIAN);
-              for (float[] x : carried) {
-                buffer.asFloatBuffer().put(x);
-                pass.run(session, stage.in(), new HostTensor(DType.FLOAT, carriedShape, buffer));
+              for (int i = 0; i < carried.count; i++) {
+                ByteBuffer b = direct(buffer, carried.perImage);
+                b.asFloatBuffer().put(carried.values, i * carried.perImage, carried.perImage);
+                pass.run(session, stage.in(), new HostTensor(DType.FLOAT, carried.shape, b));
                 task.advance(1);
               }
             }
           }
           each.accept(pass.moments());
+          pass.release();
         }
+        Carried done = carried;
         carried = next;
-        carriedShape = nextShape[0];
+        next = done;
       }
+    }
+  }
+
+  /** A direct buffer of exactly {@code floats} values, the kept one when it is large enough. */
+  private static ByteBuffer direct(ByteBuffer[] kept, int floats) {
+    int bytes = floats * Float.BYTES;
+    if (kept[0] == null || kept[0].capacity() < bytes) {
+      kept[0] = ByteBuffer.allocateDirect(bytes).order(ByteOrder.LITTLE_ENDIAN);
+    }
+    return kept[0].slice(0, bytes).order(ByteOrder.LITTLE_ENDIAN);
+  }
+
+  /** One stage's output for every image, one after another. */
+  private static final class Carried {
+    float[] values = new float[0];
+    int perImage;
+    int count;
+    long[] shape;
+
+    void add(HostTensor t, int images) {
+      int n = Math.toIntExact(t.elementCount());
+      if (count == 0) {
+        perImage = n;
+        shape = t.shape();
+        if (values.length < (long) n * images) {
+          values = new float[Math.multiplyExact(n, images)];
+        }
+      }
+      t.data().asFloatBuffer().get(values, count * perImage, perImage);
+      count++;
+    }
+  }
+
+  /** Sums handed back after a group, reused by the next group of the same widths. */
+  private static final class Pool {
+    private final Map<Integer, List<double[]>> free = new java.util.HashMap<>();
+
+    double[] take(int length) {
+      List<double[]> list = free.get(length);
+      if (list == null || list.isEmpty()) {
+        return new double[length];
+      }
+      double[] a = list.remove(list.size() - 1);
+      java.util.Arrays.fill(a, 0);
+      return a;
+    }
+
+    void give(double[] a) {
+      free.computeIfAbsent(a.length, k -> new ArrayList<>()).add(a);
     }
   }
 
@@ -211,24 +262,28 @@ record InputMoments(int features, long rows, double[] sum, double[] gram) {
     private final List<String> names = new ArrayList<>();
     private final List<double[]> grams = new ArrayList<>();
     private final List<double[]> sums = new ArrayList<>();
+    private final List<float[]> windows = new ArrayList<>();
     private final long[] rows;
-    private final List<float[]> carry;
-    private final long[][] carryShape;
+    private final Carried carry;
+    private final int images;
+    private final Pool pool;
 
-    Pass(Model model, List<String> tensors, Map<String, Integer> widths, String out, List<float[]> carry,
-        long[][] carryShape) {
+    Pass(Model model, List<String> tensors, Map<String, Integer> widths, String out, Carried carry, int images,
+        Pool pool) {
       this.model = model;
       this.tensors = tensors;
       this.widths = widths;
       this.out = out;
       this.carry = carry;
-      this.carryShape = carryShape;
+      this.images = images;
+      this.pool = pool;
       this.rows = new long[tensors.size()];
       model.graph().outputs().forEach(v -> names.add(v.name()));
       for (String t : tensors) {
         int n = widths.get(t);
-        grams.add(new double[n * n]);
-        sums.add(new double[n]);
+        grams.add(pool.take(n * n));
+        sums.add(pool.take(n));
+        windows.add(new float[Math.min(n * n, 1 << 14)]);
       }
     }
 
@@ -237,19 +292,18 @@ record InputMoments(int features, long rows, double[] sum, double[] gram) {
       session.run(Map.of(in, x), names, result -> {
         int first = out == null ? 0 : 1;
         if (out != null) {
-          HostTensor o = result.get(out);
-          carry.add(o.floats());
-          carryShape[0] = o.shape();
+          carry.add(result.get(out), images);
         }
         // Tensors are independent, so they are added in parallel; each sum is touched by one thread.
         IntStream.range(0, tensors.size()).parallel().forEach(t -> {
-          add(grams.get(t), result.get(names.get(first + 3 * t)).data().asFloatBuffer());
-          add(sums.get(t), result.get(names.get(first + 3 * t + 1)).data().asFloatBuffer());
+          add(grams.get(t), result.get(names.get(first + 3 * t)).data().asFloatBuffer(), windows.get(t));
+          add(sums.get(t), result.get(names.get(first + 3 * t + 1)).data().asFloatBuffer(), windows.get(t));
           rows[t] += (long) result.get(names.get(first + 3 * t + 2)).data().asFloatBuffer().get(0);
         });
       });
     }
 
+    /** The moments, valid until {@link #release}. */
     Map<String, InputMoments> moments() {
       Map<String, InputMoments> moments = new LinkedHashMap<>();
       for (int t = 0; t < tensors.size(); t++) {
@@ -257,14 +311,18 @@ record InputMoments(int features, long rows, double[] sum, double[] gram) {
       }
       return moments;
     }
+
+    void release() {
+      grams.forEach(pool::give);
+      sums.forEach(pool::give);
+    }
   }
 
   /** Adds the values to the sums, a cache-sized window at a time. */
-  private static void add(double[] into, FloatBuffer values) {
+  private static void add(double[] into, FloatBuffer values, float[] window) {
     if (values.remaining() != into.length) {
       throw new IllegalStateException("Expected " + into.length + " values, got " + values.remaining());
     }
-    float[] window = new float[Math.min(into.length, 1 << 14)];
     for (int from = 0; from < into.length; from += window.length) {
       int n = Math.min(window.length, into.length - from);
       values.get(from, window, 0, n);

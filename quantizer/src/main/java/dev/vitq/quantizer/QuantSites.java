@@ -71,7 +71,12 @@ public final class QuantSites {
       add(sites, new QuantSite(b.mlp().fc2().matmulInput(), Role.GELU_OUTPUT, i, a, -1));
       add(sites, weight(b.mlp().fc2(), i, w));
     }
-    add(sites, new QuantSite(vit.finalNorm().input(), Role.NORM_INPUT, head, normBits, -1));
+    // A final norm over every token whose head then reads the class token alone: one per-tensor grid would be set by
+    // the patch tokens, which the head discards, and the class token can be a million times smaller (DeiT-III at
+    // initialisation: its output was exactly zero). The head's input, that token after the norm, is quantized.
+    if (!(vit.head().pooling() == VitStructure.Head.Pooling.CLASS_TOKEN && !vit.normAfterPooling())) {
+      add(sites, new QuantSite(vit.finalNorm().input(), Role.NORM_INPUT, head, normBits, -1));
+    }
     for (Linear l : vit.head().linears()) {
       add(sites, new QuantSite(l.matmulInput(), Role.LINEAR_INPUT, head, a, -1));
       add(sites, weight(l, head, 8));
