@@ -81,8 +81,14 @@ public final class QuantSites {
       add(sites, weight(mlp.fc2(), i, w));
     }
     // The final norm's input is quantized for the layers after the norm; where none follows (an embedding is the
-    // model's output), a quantizer there would only add error to the output.
-    if (vit.finalNorm() != null && !(vit.head().poolLinears().isEmpty() && vit.head().linears().isEmpty())) {
+    // model's output), a quantizer there would only add error to the output. Nor where the norm runs over every
+    // token and the head then reads the class token alone: one per-tensor grid would be set by the patch tokens,
+    // which the head discards, and the class token can be a million times smaller (DeiT-III at initialisation: its
+    // output was exactly zero); the head's input, that token after the norm, is quantized.
+    boolean readByLayers = !(vit.head().poolLinears().isEmpty() && vit.head().linears().isEmpty());
+    boolean classTokenOfNormedTokens = vit.head().pooling() == VitStructure.Head.Pooling.CLASS_TOKEN
+        && !vit.normAfterPooling();
+    if (vit.finalNorm() != null && readByLayers && !classTokenOfNormedTokens) {
       add(sites, new QuantSite(vit.finalNorm().input(), Role.NORM_INPUT, head, normBits, -1));
     }
     for (Linear l : vit.head().poolLinears()) {
