@@ -34,7 +34,7 @@ final class Compare {
       Reports.Bench b1 = Bench.bench(bench.withRuns(r.runs()));
       Reports.Bench b32 = Bench.bench(bench.withBatch(32).withRuns(Math.max(5, r.runs() / 5)));
       rows.add(new Reports.Compare.Row(ModelFiles.fileName(m), evals.get(i).top1(), evals.get(i).agreement(),
-          ModelFiles.sizeOf(m), b1.medianMillis(), b32.medianMillis()));
+          ModelFiles.sizeOf(m), b1.medianMillis(), b32.medianMillis(), evals.get(i).embedding()));
     }
     return new Reports.Compare(rows);
   }

@@ -17,7 +17,10 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
-/** The eval job: top-1 and agreement of a model file (ONNX or ORT) or of a bundle run device then cloud. */
+/**
+ * The eval job: top-1 and agreement of a classifier, or cosine, retrieval agreement and 1-NN accuracy of an
+ * embedding model, for a model file (ONNX or ORT) or a bundle run device then cloud.
+ */
 final class Evaluate {
   private Evaluate() {}
 
@@ -50,6 +53,17 @@ final class Evaluate {
       throws VitqException {
     InferenceSession.Config config = InferenceSession.Config.defaults().withThreads(r.threads());
     Preprocessing pre = r.preprocess().resolve(ModelFiles.read(models.get(0)));
+    if (embedding(r.reference() != null ? r.reference() : models.get(0))) {
+      Evaluation.Embeddings ref = r.reference() == null ? null
+          : embed(r.reference(), ImageDataset.open(r.data(), pre), config, r.batchSize(), progress);
+      List<Reports.Eval> out = new ArrayList<>();
+      for (Path model : models) {
+        ImageDataset images = ImageDataset.open(r.data(), pre);
+        Evaluation.Embeddings e = embed(model, images, config, r.batchSize(), progress);
+        out.add(embeddingEval(model.toString(), e, images, r.reference(), ref));
+      }
+      return out;
+    }
     Evaluation.Predictions refPredictions = null;
     if (r.reference() != null) {
       refPredictions = predict(r.reference(), ImageDataset.open(r.data(), pre), config, r.batchSize(), progress);
@@ -64,6 +78,50 @@ final class Evaluate {
           : p.agreement(refPredictions)));
     }
     return out;
+  }
+
+  /**
+   * Whether a model's output is an embedding rather than a classifier's logits: an ONNX model recognised as an
+   * encoder without a classifier. A file vitq cannot recognise (an ORT file, a quantized graph) is taken for a
+   * classifier, as before; pass the float model as the reference to measure a quantized embedding model.
+   */
+  static boolean embedding(Path model) {
+    if (!model.getFileName().toString().endsWith(".onnx")) {
+      return false;
+    }
+    try {
+      LoadedModel m = LoadedModel.load(model, PreprocessFlags.NONE);
+      return m.vit() != null && !m.vit().classifier();
+    } catch (VitqException e) {
+      return false;
+    }
+  }
+
+  private static Reports.Eval embeddingEval(String name, Evaluation.Embeddings e, ImageDataset images, Path reference,
+      Evaluation.Embeddings ref) {
+    boolean labelled = !images.classes().isEmpty();
+    Double mean = null;
+    Double p1 = null;
+    Double retrieval = null;
+    if (ref != null) {
+      double[] cosines = e.cosines(ref);
+      mean = Evaluation.mean(cosines);
+      p1 = Evaluation.quantile(cosines, 0.01);
+      retrieval = e.retrievalAgreement(ref);
+    }
+    return new Reports.Eval(name, e.vectors().length, images.skipped(), null,
+        reference == null ? null : reference.toString(), null,
+        new Reports.EmbeddingMeasures(mean, p1, retrieval, labelled ? e.nearestNeighbourAccuracy() : null));
+  }
+
+  /** The outputs of an ONNX or ORT file, one vector per image. */
+  private static Evaluation.Embeddings embed(Path file, ImageDataset images, InferenceSession.Config config,
+      int batchSize, Progress progress) throws VitqException {
+    Model m = ModelFiles.read(file);
+    PreprocessFlags.imageInput(m);
+    try (InferenceSession s = ModelFiles.open(file, m, config)) {
+      return Evaluation.embed(s, images, Batches.runBatch(m, batchSize), progress);
+    }
   }
 
   /** Top-1 predictions of an ONNX or ORT file. */
@@ -83,22 +141,35 @@ final class Evaluate {
     Bundle.Loaded b = Bundle.read(bundle);
     InferenceSession.Config config = InferenceSession.Config.defaults().withThreads(r.threads());
     Preprocessing pre = r.preprocess().resolve(b.device());
-    Evaluation.Predictions refPredictions = reference == null ? null
+    boolean embedding = reference != null && embedding(reference);
+    Evaluation.Predictions refPredictions = reference == null || embedding ? null
         : predict(reference, ImageDataset.open(r.data(), pre), config, batchSize, progress);
+    Evaluation.Embeddings refEmbeddings = embedding
+        ? embed(reference, ImageDataset.open(r.data(), pre), config, batchSize, progress) : null;
     ImageDataset images = ImageDataset.open(r.data(), pre);
     int[] predicted = new int[images.size()];
+    float[][] vectors = new float[images.size()][];
     int[] labels = new int[images.size()];
     int[] n = {0};
     try (Bundle.Pair pair = Bundle.Pair.open(b, config)) {
       images.forEachBatch(Batches.runBatch(b.device(), batchSize), progress, batch -> {
-        float[] logits = pair.decode(pair.encode(HostTensor.ofFloats(batch.shape(), batch.pixels()))).floats();
+        HostTensor out = pair.decode(pair.encode(HostTensor.ofFloats(batch.shape(), batch.pixels())));
+        float[] logits = out.floats();
         int classes = logits.length / batch.count();
+        float[][] perImage = embedding ? Evaluation.vectors(logits, out.shape(), batch.count()) : null;
         for (int i = 0; i < batch.count(); i++) {
           predicted[n[0]] = Evaluation.argmax(logits, i * classes, classes);
+          if (embedding) {
+            vectors[n[0]] = perImage[i];
+          }
           labels[n[0]] = batch.labels()[i];
           n[0]++;
         }
       });
+    }
+    if (embedding) {
+      Evaluation.Embeddings e = new Evaluation.Embeddings(Arrays.copyOf(vectors, n[0]), Arrays.copyOf(labels, n[0]));
+      return embeddingEval(bundle.toString(), e, images, reference, refEmbeddings);
     }
     Evaluation.Predictions p = new Evaluation.Predictions(Arrays.copyOf(predicted, n[0]), Arrays.copyOf(labels, n[0]));
     return new Reports.Eval(bundle.toString(), n[0], images.skipped(), images.classes().isEmpty() ? null : p.top1(),

@@ -51,12 +51,26 @@ final class CompareCommand implements Callable<Integer> {
     } else {
       double refB1 = c.rows().get(0).batch1MedianMs();
       double refB32 = c.rows().get(0).batch32MedianMs();
-      pw.println("| model | top-1 | agreement | size (bytes) | batch 1 median ms | batch 32 median ms | b32 speed-up |");
-      pw.println("| --- | --- | --- | --- | --- | --- | --- |");
+      boolean embedding = c.rows().get(0).embedding() != null;
+      pw.println(embedding
+          ? "| model | 1-NN accuracy | cosine mean | cosine 1st pct | retrieval agreement | size (bytes) "
+              + "| batch 1 median ms | batch 32 median ms | b32 speed-up |"
+          : "| model | top-1 | agreement | size (bytes) | batch 1 median ms | batch 32 median ms | b32 speed-up |");
+      pw.println(embedding ? "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+          : "| --- | --- | --- | --- | --- | --- | --- |");
       for (Reports.Compare.Row r : c.rows()) {
-        pw.printf("| %s | %s | %.4f | %,d | %.2f (%.2fx) | %.1f | %.2fx |%n", r.model(),
-            r.top1() == null ? "-" : String.format("%.4f", r.top1()), r.agreement(), r.bytes(), r.batch1MedianMs(),
-            r.batch1MedianMs() / refB1, r.batch32MedianMs(), refB32 / r.batch32MedianMs());
+        String measures;
+        if (embedding) {
+          Reports.EmbeddingMeasures e = r.embedding();
+          measures = String.format("%s | %.5f | %.5f | %.4f", e.nearestNeighbourAccuracy() == null ? "-"
+              : String.format("%.4f", e.nearestNeighbourAccuracy()), e.cosineMean(), e.cosineP1(),
+              e.retrievalAgreement());
+        } else {
+          measures = String.format("%s | %.4f", r.top1() == null ? "-" : String.format("%.4f", r.top1()),
+              r.agreement());
+        }
+        pw.printf("| %s | %s | %,d | %.2f (%.2fx) | %.1f | %.2fx |%n", r.model(), measures, r.bytes(),
+            r.batch1MedianMs(), r.batch1MedianMs() / refB1, r.batch32MedianMs(), refB32 / r.batch32MedianMs());
       }
     }
     pw.flush();

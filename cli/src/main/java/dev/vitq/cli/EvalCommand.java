@@ -36,7 +36,9 @@ final class EvalCommand implements Callable<Integer> {
   Path data;
 
   @Option(names = "--ref", paramLabel = "FP32.onnx",
-      description = "Reference model: report the share of images whose top-1 class equals its top-1 class.")
+      description = "Reference model: report the share of images whose top-1 class equals its top-1 class; for an "
+          + "embedding model, each image's output cosine with the reference's (mean, 1st percentile) and retrieval "
+          + "agreement (each image's nearest other image is the reference's).")
   Path ref;
 
   @Option(names = "--report", paramLabel = "DIR",
@@ -68,10 +70,19 @@ final class EvalCommand implements Callable<Integer> {
     if (output.json) {
       pw.println(Json.write(r));
     } else {
-      pw.printf("%s on %d images%s:%s%s%n", r.model(), r.images(),
-          r.skippedImages() > 0 ? " (" + r.skippedImages() + " skipped)" : "",
-          r.top1() == null ? " (unlabelled)" : String.format(" top-1 %.4f", r.top1()),
-          r.agreement() == null ? "" : String.format(", agreement with %s %.4f", r.reference(), r.agreement()));
+      String skipped = r.skippedImages() > 0 ? " (" + r.skippedImages() + " skipped)" : "";
+      Reports.EmbeddingMeasures e = r.embedding();
+      if (e != null) {
+        pw.printf("%s on %d images%s (an embedding):%s%s%n", r.model(), r.images(), skipped,
+            e.nearestNeighbourAccuracy() == null ? " (unlabelled)"
+                : String.format(" 1-NN accuracy %.4f", e.nearestNeighbourAccuracy()),
+            e.cosineMean() == null ? "" : String.format(", cosine with %s mean %.5f, 1st percentile %.5f, retrieval "
+                + "agreement %.4f", r.reference(), e.cosineMean(), e.cosineP1(), e.retrievalAgreement()));
+      } else {
+        pw.printf("%s on %d images%s:%s%s%n", r.model(), r.images(), skipped,
+            r.top1() == null ? " (unlabelled)" : String.format(" top-1 %.4f", r.top1()),
+            r.agreement() == null ? "" : String.format(", agreement with %s %.4f", r.reference(), r.agreement()));
+      }
     }
     pw.flush();
     return 0;

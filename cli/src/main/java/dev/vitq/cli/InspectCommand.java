@@ -5,6 +5,7 @@ import dev.vitq.converter.ModelSummary;
 import dev.vitq.models.VitqException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -46,13 +47,14 @@ final class InspectCommand implements Callable<Integer> {
       ModelSummary.Vit v = s.vit();
       if (v == null) {
         out.printf("ViT: not recognised: %s%n", s.reason());
-        out.printf("  quantize works generically on it (every MatMul, Gemm and Conv with a weight); the ViT-specific "
-            + "parts (LayerNorm channel factors, log2 softmax, the per-block search, the device/cloud split) are "
-            + "off.%n");
+        out.printf("  quantize works generically on it (every MatMul, Gemm and Conv with a weight); the "
+            + "transformer-specific parts (LayerNorm channel factors, log2 softmax, the per-block search, the "
+            + "device/cloud split) are off.%n");
       } else {
+        String output = v.classes() > 0 ? v.classes() + " classes" : v.spelling().get("output") + " output";
         out.printf("ViT: recognised: %d blocks, width %d, %d heads, %d tokens (%d before the patches; image %d, "
-                + "patch %d), %d classes%n", v.depth(), v.embedDim(), v.heads(), v.tokens(), v.prefixTokens(),
-            v.imageSize(), v.patchSize(), v.classes());
+                + "patch %d), %s%n", v.depth(), v.embedDim(), v.heads(), v.tokens(), v.prefixTokens(),
+            v.imageSize(), v.patchSize(), output);
         out.printf("  %s%n", String.join(", ", v.spelling().entrySet().stream()
             .map(e -> e.getKey().replace('_', ' ') + " " + e.getValue()).toList()));
         out.printf("  embedding: %s%n", v.embedding().get("conv"));
@@ -64,7 +66,9 @@ final class InspectCommand implements Callable<Integer> {
             }
           });
         }
-        out.printf("  head: %s -> %s%n", v.head().get("norm"), v.head().get("linears"));
+        out.printf("  head: %s -> %s%s%n", v.head().get("norm"),
+            ((List<?>) v.head().get("pool_linears")).isEmpty() ? "" : "attention pool " + v.head().get("pool_linears")
+                + " -> ", v.head().get("linears"));
       }
     }
     out.flush();

@@ -2,6 +2,7 @@ package dev.vitq.cli;
 
 import dev.vitq.models.Model;
 import dev.vitq.models.VitqException;
+import dev.vitq.models.builder.EncoderFeatures;
 import dev.vitq.models.builder.Spelling;
 import dev.vitq.models.builder.VitBuilder;
 import dev.vitq.models.builder.VitConfig;
@@ -61,6 +62,25 @@ final class ModelsCommand {
         description = "ONNX spelling: timm-17, hf-13, dynamo-20, tanh-18 or torch-export-18 (default: ${DEFAULT-VALUE}).")
     String spelling;
 
+    @Option(names = "--head", defaultValue = "classifier", paramLabel = "H",
+        description = "What follows the final norm: classifier, pooled (the class token: a headless embedding model), "
+            + "tokens, or attention-pool (a learned query attending to the tokens, then an MLP, as SigLIP's) "
+            + "(default: ${DEFAULT-VALUE}).")
+    String head;
+
+    @Option(names = "--swiglu", description = "SwiGLU MLPs (SiLU(gate) times up, then fc2), as EVA-02's.")
+    boolean swiglu;
+
+    @Option(names = "--rotary", description = "A rotary position embedding on queries and keys.")
+    boolean rotary;
+
+    @Option(names = "--layer-scale", description = "A per-channel gamma on each branch before its residual add.")
+    boolean layerScale;
+
+    @Option(names = "--registers", defaultValue = "0", paramLabel = "N",
+        description = "Register tokens after the class token (default: ${DEFAULT-VALUE}).")
+    int registers;
+
     @Option(names = "--seed", defaultValue = "0", description = "Weight seed (default: ${DEFAULT-VALUE}).")
     long seed;
 
@@ -82,7 +102,27 @@ final class ModelsCommand {
       } catch (IllegalArgumentException e) {
         throw new ParameterException(spec.commandLine(), e.getMessage());
       }
-      Model model = VitBuilder.build(config, s, seed);
+      EncoderFeatures features;
+      try {
+        EncoderFeatures.Output o = switch (head) {
+          case "classifier" -> EncoderFeatures.Output.CLASSIFIER;
+          case "pooled" -> EncoderFeatures.Output.POOLED;
+          case "tokens" -> EncoderFeatures.Output.TOKENS;
+          case "attention-pool" -> EncoderFeatures.Output.ATTENTION_POOL;
+          default -> throw new IllegalArgumentException("Unknown head '" + head
+              + "', expected one of [classifier, pooled, tokens, attention-pool].");
+        };
+        features = new EncoderFeatures(o, swiglu ? EncoderFeatures.Mlp.SWIGLU : EncoderFeatures.Mlp.GELU, rotary,
+            layerScale, registers);
+      } catch (IllegalArgumentException e) {
+        throw new ParameterException(spec.commandLine(), e.getMessage());
+      }
+      Model model;
+      try {
+        model = VitBuilder.build(config, s, features, seed);
+      } catch (IllegalArgumentException e) {
+        throw new ParameterException(spec.commandLine(), e.getMessage());
+      }
       OnnxWriter.write(model, out, externalData ? OnnxWriter.Placement.EXTERNAL : OnnxWriter.Placement.AUTO);
       PrintWriter pw = spec.commandLine().getOut();
       long bytes = ConvertCommand.size(out);
@@ -92,6 +132,7 @@ final class ModelsCommand {
         r.put("bytes", bytes);
         r.put("config", config);
         r.put("spelling", s.cliName());
+        r.put("features", features);
         r.put("seed", seed);
         pw.println(Json.write(r));
       } else {

@@ -115,11 +115,11 @@ class FoundationCliTest {
       assertEquals(0, inspected.exitCode(), inspected.err());
       JsonNode j = JSON.readTree(inspected.out());
       assertFalse(j.get("recognised").asBoolean(), c.getKey());
-      assertTrue(j.get("reason").asText().startsWith(c.getKey() + ".onnx is not a ViT vitq recognises: "),
+      assertTrue(j.get("reason").asText().startsWith(c.getKey() + ".onnx is not a transformer encoder vitq recognises: "),
           j.get("reason").asText());
       assertTrue(j.get("vit").isNull(), c.getKey());
       CliRun text = CliRun.of("inspect", c.getValue().toString());
-      assertTrue(text.out().contains("ViT: not recognised: " + c.getKey() + ".onnx is not a ViT"), text.out());
+      assertTrue(text.out().contains("ViT: not recognised: " + c.getKey() + ".onnx is not a transformer encoder"), text.out());
     }
   }
 

@@ -256,10 +256,10 @@ class QuantizeCliTest {
     Path out = dir.resolve("generic.onnx");
     CliRun r = CliRun.of("quantize", generic.toString(), "--calib", images.toString(), "-o", out.toString(), "-q");
     assertEquals(0, r.exitCode(), r.err());
-    List<String> why = r.out().lines().filter(l -> l.contains("not a ViT")).toList();
+    List<String> why = r.out().lines().filter(l -> l.contains("not a transformer encoder")).toList();
     assertEquals(1, why.size(), r.out());
-    assertTrue(why.get(0).startsWith("sigmoid-attention.onnx is not a ViT vitq recognises: block 0 has 0 softmax"),
-        why.get(0));
+    assertTrue(why.get(0).startsWith("sigmoid-attention.onnx is not a transformer encoder vitq recognises: block 0 "
+        + "has 0 softmax"), why.get(0));
     assertTrue(why.get(0).contains("LayerNorm channel factors, log2 softmax, per-block search"), why.get(0));
     Model q = OnnxReader.read(out);
     long matmulWeights = OnnxReader.read(generic).graph().nodes().stream()

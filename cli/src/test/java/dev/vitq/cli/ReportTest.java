@@ -112,7 +112,7 @@ class ReportTest {
     String html = Files.readString(dir.resolve("r/report.html"));
     assertTrue(html.contains("<tr><td>all</td>"), html);
     assertEquals(0, count(html, "<tr><td>(block \\d+|embedding|head)</td>"), "no parts without blocks");
-    assertTrue(html.contains("<td>no: generic.onnx is not a ViT"), "the settings say why");
+    assertTrue(html.contains("<td>no: generic.onnx is not a transformer encoder"), "the settings say why");
   }
 
   /** The chromium on PATH, or null. */

@@ -31,7 +31,7 @@ final class FastLayerNorm {
       norms.add(b.norm2());
     });
     // The final norm reads the whole sequence unless the head pools before normalising.
-    if (!vit.normAfterPooling()) {
+    if (vit.finalNorm() != null && !vit.normAfterPooling()) {
       norms.add(vit.finalNorm());
     }
     if (vit.embedding().preNorm() != null) {

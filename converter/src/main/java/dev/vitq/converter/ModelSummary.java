@@ -99,12 +99,15 @@ public record ModelSummary(
     Block first = vit.blocks().get(0);
     Map<String, String> spelling = new LinkedHashMap<>();
     spelling.put("norm", first.norm1().kind().name().toLowerCase(Locale.ROOT));
-    spelling.put("gelu", first.mlp().gelu().kind().name().toLowerCase(Locale.ROOT));
+    spelling.put("mlp", first.mlp().kindName());
+    spelling.put("activation", first.mlp().activation().kind().name().toLowerCase(Locale.ROOT));
     spelling.put("qkv", first.attention().fused() ? "fused" : "separate");
     spelling.put("linear", idx.producer(first.mlp().fc1().matmul()).map(Node::opType).orElse("?"));
     spelling.put("pooling", vit.head().pooling().name().toLowerCase(Locale.ROOT).replace('_', '-')
         + (vit.head().linears().size() > 1 ? " (" + vit.head().linears().size() + " classifiers averaged)" : ""));
-    spelling.put("final_norm", vit.normAfterPooling() ? "after pooling" : "before pooling");
+    spelling.put("output", vit.head().kind().name().toLowerCase(Locale.ROOT));
+    spelling.put("final_norm", vit.finalNorm() == null ? "none" : vit.normAfterPooling() ? "after pooling"
+        : "before pooling");
     spelling.put("layer_scale", first.attention().layerScale() != null ? "yes" : "no");
     spelling.put("pre_norm", vit.embedding().preNorm() != null ? "yes" : "no");
 
@@ -135,13 +138,18 @@ public record ModelSummary(
       parts.put("residual1", name(idx, b.residual1()));
       parts.put("norm2", name(idx, b.norm2().output()));
       parts.put("fc1", name(idx, b.mlp().fc1().matmul()));
-      parts.put("gelu", name(idx, b.mlp().gelu().output()));
+      if (b.mlp().gate() != null) {
+        parts.put("gate", name(idx, b.mlp().gate().matmul()));
+      }
+      parts.put("activation", name(idx, b.mlp().activation().output()));
       parts.put("fc2", name(idx, b.mlp().fc2().matmul()));
       parts.put("residual2", name(idx, b.residual2()));
+      parts.put("roles", b.roles());
       blocks.add(parts);
     }
     Map<String, Object> head = new LinkedHashMap<>();
-    head.put("norm", name(idx, vit.finalNorm().output()));
+    head.put("norm", vit.finalNorm() == null ? null : name(idx, vit.finalNorm().output()));
+    head.put("pool_linears", vit.head().poolLinears().stream().map(l -> name(idx, l.matmul())).toList());
     head.put("linears", vit.head().linears().stream().map(l -> name(idx, l.matmul())).toList());
     head.put("output", vit.output());
     return new Vit(vit.blocks().size(), vit.embedDim(), vit.heads(), vit.tokens(), vit.embedding().prefixTokens(),

@@ -89,12 +89,23 @@ class GoalsTest {
   @Test
   void theGateNamesWhicheverMinimumIsMissed() {
     Reports.Eval e = new Reports.Eval("q.onnx", 100, 0, 0.80, "fp.onnx", 0.95);
-    assertNull(EvalMojo.gate(e, 0.80, 0.95));
-    assertNull(EvalMojo.gate(e, null, null));
-    assertTrue(EvalMojo.gate(e, 0.81, null).contains("top-1 0.8000 of q.onnx is below minTop1 0.8100"));
-    assertTrue(EvalMojo.gate(e, null, 0.96).contains("agreement 0.9500 of q.onnx with fp.onnx is below minAgreement"));
+    assertNull(EvalMojo.gate(e, 0.80, 0.95, null));
+    assertNull(EvalMojo.gate(e, null, null, null));
+    assertTrue(EvalMojo.gate(e, 0.81, null, null).contains("top-1 0.8000 of q.onnx is below minTop1 0.8100"));
+    assertTrue(EvalMojo.gate(e, null, 0.96, null)
+        .contains("agreement 0.9500 of q.onnx with fp.onnx is below minAgreement"));
     // A gate on a measure the run could not take (unlabelled images) fails rather than passing silently.
-    assertTrue(EvalMojo.gate(new Reports.Eval("q.onnx", 100, 0, null, null, null), 0.5, null).contains("n/a"));
+    assertTrue(EvalMojo.gate(new Reports.Eval("q.onnx", 100, 0, null, null, null), 0.5, null, null).contains("n/a"));
+    assertTrue(EvalMojo.gate(e, null, null, 0.99).contains("this one is a classifier"));
+  }
+
+  @Test
+  void theCosineGateReadsAnEmbeddingModelsOutputs() {
+    Reports.Eval e = new Reports.Eval("q.onnx", 100, 0, null, "fp.onnx", null,
+        new Reports.EmbeddingMeasures(0.9991, 0.9950, 0.97, null));
+    assertNull(EvalMojo.gate(e, null, null, 0.999));
+    assertTrue(EvalMojo.gate(e, null, null, 0.9995)
+        .contains("output cosine 0.9991 of q.onnx with fp.onnx is below minCosine 0.9995"));
   }
 
   @Test

@@ -22,15 +22,23 @@ public final class Cut {
    * when it needs one of {@code forbidden} (a shape taken from the image, say), so the cut is not clean.
    */
   public static Optional<Model> after(Model model, String boundary, String output, Set<String> forbidden) {
+    return after(model, boundary, model.graph().outputs().stream().filter(v -> v.name().equals(output)).toList(),
+        forbidden);
+  }
+
+  /**
+   * The model computing {@code outputs} (declared as given) from {@code boundary} (and the other graph inputs they
+   * still need), or empty when they need one of {@code forbidden}.
+   */
+  public static Optional<Model> after(Model model, String boundary, List<Value> outputs, Set<String> forbidden) {
     Graph g = model.graph();
-    Set<String> seen = reach(g, List.of(output), boundary);
+    Set<String> seen = reach(g, outputs.stream().map(Value::name).toList(), boundary);
     if (seen.stream().anyMatch(forbidden::contains)) {
       return Optional.empty();
     }
     List<Value> inputs = new ArrayList<>();
     inputs.add(Value.of(boundary, new TensorType(DType.FLOAT, null)));
     g.inputs().stream().filter(v -> seen.contains(v.name()) && !v.name().equals(boundary)).forEach(inputs::add);
-    List<Value> outputs = g.outputs().stream().filter(v -> v.name().equals(output)).toList();
     return Optional.of(keep(model, seen, inputs, outputs));
   }
 

@@ -24,6 +24,20 @@ public final class RealExports {
       "timm_layerscale_op17_dyn", "timm_registers_op17_dyn", "timm_meanpool_op17_dyn", "clip_vision_op14_dyn",
       "timm_vit_fp16_op17");
 
+  /**
+   * The fixtures made with the libraries' own modules by torch 2.13's default exporter ({@code _dynamo}) and its
+   * TorchScript exporter ({@code _ts}) ({@code scripts/fixtures/make_library_fixtures.py}; {@code lib/README.md}).
+   */
+  public static final List<String> LIBRARY = List.of(
+      "lib/hf_clip_dynamo", "lib/hf_clip_ts", "lib/hf_deit_dynamo", "lib/hf_deit_ts", "lib/hf_dinov2_dynamo",
+      "lib/hf_dinov2_ts", "lib/hf_dinov2_reg4_dynamo", "lib/hf_siglip_dynamo", "lib/hf_siglip_ts",
+      "lib/hf_vit_dynamo", "lib/hf_vit_ts", "lib/hf_vit_eager_dynamo", "lib/hf_vit_eager_ts",
+      "lib/openclip_vit_dynamo", "lib/openclip_vit_ts", "lib/timm_clip_dynamo", "lib/timm_clip_ts",
+      "lib/timm_deit3_dynamo", "lib/timm_deit3_ts", "lib/timm_deit_distilled_dynamo", "lib/timm_deit_distilled_ts",
+      "lib/timm_dinov2_dynamo", "lib/timm_dinov2_ts", "lib/timm_dinov2_reg4_dynamo", "lib/timm_dinov2_reg4_ts",
+      "lib/timm_eva02_dynamo", "lib/timm_eva02_ts", "lib/timm_siglip_dynamo", "lib/timm_siglip_ts",
+      "lib/timm_vit_dynamo", "lib/timm_vit_ts", "lib/timm_vit_dynamo_dyn", "lib/timm_vit_ts_dyn");
+
   /** The fixture that is not a ViT: Swin's windowed attention and patch merging. */
   public static final String SWIN = "tv_swin_op14";
 

@@ -1,22 +1,29 @@
 package dev.vitq.quantizer;
 
 import java.util.Arrays;
+import java.util.stream.IntStream;
 
 /**
  * GPTQ's error-compensating rounding of one linear layer (Frantar et al. 2022, after Optimal Brain Quantization), in
  * closed form: input features are quantized one at a time with the layer's fixed per-output-channel scales, and each
  * one's rounding error is spread over the features not yet quantized so that the layer's output on the calibration
  * inputs, {@code X W}, changes as little as possible. The weight of that trade is the inverse of the damped Hessian
- * {@code H = X^T X}, through its upper Cholesky factor.
+ * {@code H = X^T X}, applied through a triangular factor of {@code H} itself (no inverse is formed).
  *
  * <p>Weights here are rows of output channels, {@code w[o * in + i]}, the transpose of a MatMul's [in, out]. Every
- * loop runs in a fixed order, so the result does not depend on the machine.
+ * value is computed by one thread in a fixed order, so the result depends neither on the machine's threads nor on
+ * their scheduling. For ViT-Base's fc2 (3072 inputs) the loops are written so the JIT can vectorise them and the rows
+ * they reuse stay in cache: the textbook forms took minutes a layer there.
  */
 final class Gptq {
   /** Share of the mean Hessian diagonal added to the diagonal: GPTQ's default, keeping the inverse well-conditioned. */
   static final double DAMPING = 0.01;
   /** How many times the damping grows tenfold when rounding errors leave the damped Hessian not positive definite. */
   private static final int RETRIES = 4;
+  /** Output channels one thread rounds together: their errors are read once per feature for all of them. */
+  private static final int ROWS = 32;
+  /** Rows of the Cholesky factor finished before the rows below are updated with them. */
+  private static final int PANEL = 64;
 
   private Gptq() {}
 
@@ -28,46 +35,66 @@ final class Gptq {
    * @param out output channels
    * @param in input features
    * @param q a uniform quantizer with {@code out} channels
-   * @param gram {@code X^T X}, [in, in] (not changed)
+   * @param gram {@code X^T X}, [in, in] (not changed; a longer array is read for its first {@code in * in} values)
    * @param actOrder whether to quantize the features of largest Hessian diagonal first (GPTQ's act-order)
    */
   static float[] quantize(float[] w, int out, int in, Quantizer q, double[] gram, boolean actOrder) {
-    if (w.length != out * in || gram.length != in * in || q.scales().length != out) {
+    return quantize(w, out, in, q, gram, actOrder, null);
+  }
+
+  /**
+   * {@link #quantize(float[], int, int, Quantizer, double[], boolean)} with {@code work} (at least {@code in * in}
+   * values, or null) holding the factor: ViT-Base's fc2 needs 75 MB, which a new array per layer made garbage.
+   */
+  static float[] quantize(float[] w, int out, int in, Quantizer q, double[] gram, boolean actOrder, double[] work) {
+    if (w.length != out * in || gram.length < in * in || q.scales().length != out) {
       throw new IllegalArgumentException("Weights [" + out + ", " + in + "], Hessian of " + gram.length
           + " values and " + q.scales().length + " scales do not fit together");
     }
     int[] order = order(gram, in, actOrder);
-    double[] h = new double[in * in];
-    for (int a = 0; a < in; a++) {
-      for (int b = 0; b < in; b++) {
-        h[a * in + b] = gram[order[a] * in + order[b]];
-      }
-    }
-    double[] u = upperCholeskyOfInverse(h, in);
-    double[] rest = new double[out * in];
-    for (int o = 0; o < out; o++) {
-      for (int a = 0; a < in; a++) {
-        rest[o * in + a] = w[o * in + order[a]];
-      }
-    }
+    double[] f = factor(gram, order, in, work);
     float[] result = new float[out * in];
+    // Output channels are independent given the factor; each block of them runs on one thread in a fixed order.
+    IntStream.range(0, (out + ROWS - 1) / ROWS).parallel()
+        .forEach(k -> rows(w, in, q, f, order, k * ROWS, Math.min(out, (k + 1) * ROWS), result));
+    return result;
+  }
+
+  /**
+   * Channels {@code from..to} rounded feature by feature: feature {@code a} (in quantization order) takes its weight
+   * plus the earlier features' rounding errors {@code d_c = w_c - q_c} carried through the factor, {@code w_a +
+   * sum_{c<a} W_ac d_c / W_aa}. With {@code H = W^T W} this is GPTQ's update {@code -d_c U_cb / U_cc} summed over
+   * {@code c} ({@code U = W^-T} is the upper Cholesky factor of {@code H^-1}), without inverting anything.
+   */
+  private static void rows(float[] w, int in, Quantizer q, double[] f, int[] order, int from, int to,
+      float[] result) {
+    int r = to - from;
+    // errors[c * r + k]: the rounding error of feature c of channel from + k, so the sum over c runs across channels.
+    double[] errors = new double[in * r];
+    double[] carried = new double[r];
     for (int a = 0; a < in; a++) {
-      double d = u[a * in + a];
-      int feature = order[a];
-      for (int o = 0; o < out; o++) {
-        int row = o * in;
-        double v = rest[row + a];
-        float rounded = q.dequantize(q.quantize((float) v, o), o);
-        result[row + feature] = rounded;
-        double err = (v - rounded) / d;
-        if (err != 0) {
-          for (int b = a + 1; b < in; b++) {
-            rest[row + b] -= err * u[a * in + b];
+      Arrays.fill(carried, 0);
+      int row = a * in;
+      for (int c = 0; c < a; c++) {
+        double fc = f[row + c];
+        if (fc != 0) {
+          int e = c * r;
+          for (int k = 0; k < r; k++) {
+            carried[k] += fc * errors[e + k];
           }
         }
       }
+      double diag = f[row + a];
+      int feature = order[a];
+      for (int k = 0; k < r; k++) {
+        int o = from + k;
+        float weight = w[o * in + feature];
+        double v = weight + carried[k] / diag;
+        float rounded = q.dequantize(q.quantize((float) v, o), o);
+        result[o * in + feature] = rounded;
+        errors[a * r + k] = (double) weight - rounded;
+      }
     }
-    return result;
   }
 
   /** Feature order: as stored, or by decreasing Hessian diagonal (ties by index, so the order is deterministic). */
@@ -90,10 +117,16 @@ final class Gptq {
   }
 
   /**
-   * The upper triangular {@code U} with {@code U^T U = (H + damping)^-1}: features no input ever reached get a unit
-   * diagonal (they are then rounded to nearest), and {@link #DAMPING} of the mean diagonal is added to all.
+   * The lower triangular {@code W} with {@code W^T W = P (H + damping) P^T}, {@code P} the feature order, row-major:
+   * features no input ever reached get a unit diagonal (they are then rounded to nearest), and {@link #DAMPING} of
+   * the mean diagonal is added to all.
    */
-  static double[] upperCholeskyOfInverse(double[] gram, int n) {
+  static double[] factor(double[] gram, int[] order, int n) {
+    return factor(gram, order, n, null);
+  }
+
+  /** {@link #factor(double[], int[], int)} in {@code work} when it holds {@code n * n} values or more. */
+  static double[] factor(double[] gram, int[] order, int n, double[] work) {
     double mean = 0;
     for (int i = 0; i < n; i++) {
       mean += gram[i * n + i];
@@ -101,25 +134,24 @@ final class Gptq {
     mean /= n;
     double damp = DAMPING * (mean > 0 ? mean : 1);
     for (int attempt = 0; ; attempt++) {
-      // Reversed: J H J = L L^T gives H = R R^T with the upper R = J L J, so H^-1 = (R^-1)^T R^-1 and U = J L^-1 J.
-      double[] g = new double[n * n];
+      // Reversed: J A J = V^T V with the upper V gives A = (J V J)^T (J V J), and J V J is V read backwards.
+      double[] a = work != null && work.length >= n * n ? work : new double[n * n];
+      Arrays.fill(a, 0, n * n, 0);
       for (int i = 0; i < n; i++) {
-        for (int j = 0; j < n; j++) {
-          g[i * n + j] = gram[(n - 1 - i) * n + (n - 1 - j)];
+        int fi = order[n - 1 - i];
+        for (int j = i + 1; j < n; j++) {
+          a[i * n + j] = gram[fi * n + order[n - 1 - j]];
         }
-        double diag = gram[(n - 1 - i) * n + (n - 1 - i)];
-        g[i * n + i] = (diag > 0 ? diag : 1) + damp;
+        double diag = gram[fi * n + fi];
+        a[i * n + i] = (diag > 0 ? diag : 1) + damp;
       }
-      double[] l = choleskyLower(g, n);
-      if (l != null) {
-        double[] inv = invertLower(l, n);
-        double[] u = new double[n * n];
-        for (int i = 0; i < n; i++) {
-          for (int j = i; j < n; j++) {
-            u[i * n + j] = inv[(n - 1 - i) * n + (n - 1 - j)];
-          }
+      if (upperCholesky(a, n)) {
+        for (int i = 0, j = n * n - 1; i < j; i++, j--) {
+          double t = a[i];
+          a[i] = a[j];
+          a[j] = t;
         }
-        return u;
+        return a;
       }
       if (attempt == RETRIES) {
         throw new IllegalStateException("The damped Hessian is not positive definite even with damping " + damp);
@@ -128,48 +160,54 @@ final class Gptq {
     }
   }
 
-  /** The lower Cholesky factor of a symmetric matrix, or null if it is not (numerically) positive definite. */
-  static double[] choleskyLower(double[] a, int n) {
-    double[] l = new double[n * n];
-    for (int i = 0; i < n; i++) {
-      int ri = i * n;
-      for (int j = 0; j <= i; j++) {
-        int rj = j * n;
-        double s = a[ri + j];
-        for (int k = 0; k < j; k++) {
-          s -= l[ri + k] * l[rj + k];
-        }
-        if (i == j) {
-          if (!(s > 0)) {
-            return null;
-          }
-          l[ri + i] = Math.sqrt(s);
-        } else {
-          l[ri + j] = s / l[rj + j];
-        }
-      }
-    }
-    return l;
+  /** {@link #factor} in the stored feature order. */
+  static double[] factor(double[] gram, int n) {
+    return factor(gram, order(gram, n, false), n);
   }
 
-  /** The inverse of a lower triangular matrix with a positive diagonal, itself lower triangular. */
-  static double[] invertLower(double[] l, int n) {
-    double[] inv = new double[n * n];
-    double[] x = new double[n];
-    for (int j = 0; j < n; j++) {
-      // Solves L x = e_j; x is zero above j.
-      x[j] = 1 / l[j * n + j];
-      inv[j * n + j] = x[j];
-      for (int i = j + 1; i < n; i++) {
-        int ri = i * n;
-        double s = 0;
-        for (int k = j; k < i; k++) {
-          s += l[ri + k] * x[k];
+  /**
+   * Replaces the upper triangle of a symmetric matrix (row-major; the lower triangle is not read) by its upper
+   * Cholesky factor {@code V}, {@code A = V^T V}; false if it is not (numerically) positive definite. Right-looking,
+   * {@link #PANEL} rows at a time, so the rows a panel updates stay in cache; every element is updated by the rows
+   * above it in order, whatever the threads.
+   */
+  static boolean upperCholesky(double[] a, int n) {
+    for (int k0 = 0; k0 < n; k0 += PANEL) {
+      int k1 = Math.min(n, k0 + PANEL);
+      for (int k = k0; k < k1; k++) {
+        int rk = k * n;
+        double d = a[rk + k];
+        if (!(d > 0)) {
+          return false;
         }
-        x[i] = -s / l[ri + i];
-        inv[ri + j] = x[i];
+        d = Math.sqrt(d);
+        a[rk + k] = d;
+        for (int j = k + 1; j < n; j++) {
+          a[rk + j] /= d;
+        }
+        for (int i = k + 1; i < k1; i++) {
+          subtractRow(a, n, k, i);
+        }
+      }
+      int from = k0;
+      IntStream.range(k1, n).parallel().forEach(i -> {
+        for (int k = from; k < k1; k++) {
+          subtractRow(a, n, k, i);
+        }
+      });
+    }
+    return true;
+  }
+
+  /** {@code A[i][i..] -= V[k][i] V[k][i..]}. */
+  private static void subtractRow(double[] a, int n, int k, int i) {
+    int rk = k * n;
+    int ri = i * n;
+    double c = a[rk + i];
+    if (c != 0) {
+      for (int j = i; j < n; j++) {
+        a[ri + j] -= c * a[rk + j];
       }
     }
-    return inv;
   }
 }

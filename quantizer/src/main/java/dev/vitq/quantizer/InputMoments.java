@@ -5,6 +5,7 @@ import dev.vitq.calibration.ImageDataset;
 import dev.vitq.calibration.InferenceSession;
 import dev.vitq.calibration.Progress;
 import dev.vitq.models.Attribute;
+import dev.vitq.models.Cut;
 import dev.vitq.models.DType;
 import dev.vitq.models.Dim;
 import dev.vitq.models.Graph;
@@ -15,11 +16,14 @@ import dev.vitq.models.TensorType;
 import dev.vitq.models.Value;
 import dev.vitq.models.VitqException;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.stream.IntStream;
 
 /**
  * First and second moments of a linear layer's input over calibration images: the row count, the sum of rows and
@@ -47,69 +51,284 @@ record InputMoments(int features, long rows, double[] sum, double[] gram) {
     return m;
   }
 
+  /** Receives the moments of one group of layer inputs, valid only during the call (their sums are reused). */
+  @FunctionalInterface
+  interface Group {
+    void accept(Map<String, InputMoments> moments) throws VitqException;
+  }
+
+  /** What gathering one input's moments holds: its double sums plus ONNX Runtime's float {@code X^T X} of a run. */
+  static long cost(int width) {
+    return 12L * width * width;
+  }
+
   /**
-   * Moments of the given float tensors, each with the given width on its last axis, computed by ONNX Runtime: the
-   * model is extended with, per tensor, its rows {@code X} (a Reshape to [-1, width]), {@code X^T X}, the column sums
-   * and the row count as outputs, and those are summed over the images in double precision in dataset order.
-   *
-   * @throws VitqException if an image cannot be used or ONNX Runtime fails
+   * The moments of every tensor at once: {@link #collect(Model, String, Map, ImageDataset, int, long,
+   * InferenceSession.Config, Progress, Group)} with no budget.
    */
   static Map<String, InputMoments> collect(Model model, String input, Map<String, Integer> widths, ImageDataset data,
       int batchSize, InferenceSession.Config config, Progress progress) throws VitqException {
+    Map<String, InputMoments> all = new LinkedHashMap<>();
+    collect(model, input, widths, data, batchSize, Long.MAX_VALUE, config, progress, m -> m.forEach((t, x) ->
+        all.put(t, new InputMoments(x.features(), x.rows(), x.sum().clone(), x.gram().clone()))));
+    return all;
+  }
+
+  /**
+   * Moments of the given float tensors, each with the given width on its last axis, computed by ONNX Runtime and
+   * handed over a group at a time, so that only one group's sums are held.
+   *
+   * <p>Each image runs alone, and its {@code X^T X} (a float product over its own rows) is added to double sums in
+   * image order: the moments are the same whatever {@code batchSize} the images are decoded in. (Products over a
+   * whole batch's rows rounded differently at every batch size, and so did GPTQ's weights.) The model runs in
+   * {@link Stages}, each on the one tensor the previous stage left per image, so every node runs once per image
+   * however many groups there are; a group holds a stage's inputs of at most {@code budget} {@link #cost}, or one
+   * input when a single one costs more.
+   *
+   * @param batchSize images decoded at a time
+   * @throws VitqException if an image cannot be used or ONNX Runtime fails
+   */
+  static void collect(Model model, String input, Map<String, Integer> widths, ImageDataset data, int batchSize,
+      long budget, InferenceSession.Config config, Progress progress, Group each) throws VitqException {
+    if (widths.isEmpty()) {
+      return;
+    }
     Model sorted = OpsetUpgrade.to(model.withGraph(model.graph().topologicallySorted()), 13);
-    Graph g = sorted.graph();
+    Map<String, Long> costs = new LinkedHashMap<>();
+    widths.forEach((t, n) -> costs.put(t, cost(n)));
+    List<Stages.Stage> stages = Stages.of(sorted.graph(), input, costs, budget);
+    List<List<List<String>>> groups = new ArrayList<>();
+    int passes = 0;
+    for (Stages.Stage stage : stages) {
+      groups.add(groups(stage.tensors(), costs, budget));
+      passes += groups.get(groups.size() - 1).size();
+    }
+    // The tensor the last stage left, per image in dataset order, and where the next stage's goes: two arrays of
+    // every image's values, swapped between stages, and one pool of sums reused by every group, so that nothing
+    // stage-sized becomes garbage (large short-lived arrays made ParallelGC grow its heap by gigabytes).
+    Carried carried = new Carried();
+    Carried next = new Carried();
+    Pool pool = new Pool();
+    ByteBuffer[] buffer = {null};
+    try (Progress.Task task = progress.start("layer inputs", (long) passes * data.size())) {
+      for (int s = 0; s < stages.size(); s++) {
+        Stages.Stage stage = stages.get(s);
+        next.count = 0;
+        for (int g = 0; g < groups.get(s).size(); g++) {
+          List<String> group = groups.get(s).get(g);
+          String out = g == 0 ? stage.out() : null;
+          Pass pass = new Pass(stageModel(sorted, input, stage, group, out, widths), group, widths, out,
+              out == null ? null : next, data.size(), pool);
+          try (InferenceSession session = InferenceSession.of(pass.model, config)) {
+            if (s == 0) {
+              data.forEachBatch(batchSize, Progress.NONE, batch -> {
+                int image = 3 * batch.height() * batch.width();
+                long[] shape = {1, 3, batch.height(), batch.width()};
+                for (int i = 0; i < batch.count(); i++) {
+                  ByteBuffer b = direct(buffer, image);
+                  b.asFloatBuffer().put(batch.pixels(), i * image, image);
+                  pass.run(session, input, new HostTensor(DType.FLOAT, shape, b));
+                  task.advance(1);
+                }
+              });
+            } else {
+              for (int i = 0; i < carried.count; i++) {
+                ByteBuffer b = direct(buffer, carried.perImage);
+                b.asFloatBuffer().put(carried.values, i * carried.perImage, carried.perImage);
+                pass.run(session, stage.in(), new HostTensor(DType.FLOAT, carried.shape, b));
+                task.advance(1);
+              }
+            }
+          }
+          each.accept(pass.moments());
+          pass.release();
+        }
+        Carried done = carried;
+        carried = next;
+        next = done;
+      }
+    }
+  }
+
+  /** A direct buffer of exactly {@code floats} values, the kept one when it is large enough. */
+  private static ByteBuffer direct(ByteBuffer[] kept, int floats) {
+    int bytes = floats * Float.BYTES;
+    if (kept[0] == null || kept[0].capacity() < bytes) {
+      kept[0] = ByteBuffer.allocateDirect(bytes).order(ByteOrder.LITTLE_ENDIAN);
+    }
+    return kept[0].slice(0, bytes).order(ByteOrder.LITTLE_ENDIAN);
+  }
+
+  /** One stage's output for every image, one after another. */
+  private static final class Carried {
+    float[] values = new float[0];
+    int perImage;
+    int count;
+    long[] shape;
+
+    void add(HostTensor t, int images) {
+      int n = Math.toIntExact(t.elementCount());
+      if (count == 0) {
+        perImage = n;
+        shape = t.shape();
+        if (values.length < (long) n * images) {
+          values = new float[Math.multiplyExact(n, images)];
+        }
+      }
+      t.data().asFloatBuffer().get(values, count * perImage, perImage);
+      count++;
+    }
+  }
+
+  /** Sums handed back after a group, reused by the next group of the same widths. */
+  private static final class Pool {
+    private final Map<Integer, List<double[]>> free = new java.util.HashMap<>();
+
+    double[] take(int length) {
+      List<double[]> list = free.get(length);
+      if (list == null || list.isEmpty()) {
+        return new double[length];
+      }
+      double[] a = list.remove(list.size() - 1);
+      java.util.Arrays.fill(a, 0);
+      return a;
+    }
+
+    void give(double[] a) {
+      free.computeIfAbsent(a.length, k -> new ArrayList<>()).add(a);
+    }
+  }
+
+  /** A stage's tensors in groups of at most {@code budget} cost (a costlier tensor alone); one group when none. */
+  private static List<List<String>> groups(List<String> tensors, Map<String, Long> costs, long budget) {
+    List<List<String>> groups = new ArrayList<>();
+    List<String> current = new ArrayList<>();
+    long used = 0;
+    for (String t : tensors) {
+      if (!current.isEmpty() && used + costs.get(t) > budget) {
+        groups.add(current);
+        current = new ArrayList<>();
+        used = 0;
+      }
+      current.add(t);
+      used += costs.get(t);
+    }
+    groups.add(current);
+    return groups;
+  }
+
+  /**
+   * The stage's nodes with, per tensor of the group, its rows {@code X} (a Reshape to [-1, width]), {@code X^T X},
+   * the column sums and the row count (as floats) as outputs, after {@code out} when it is not null.
+   */
+  private static Model stageModel(Model sorted, String input, Stages.Stage stage, List<String> group, String out,
+      Map<String, Integer> widths) {
+    List<Value> wanted = new ArrayList<>();
+    if (out != null) {
+      wanted.add(Value.of(out, new TensorType(DType.FLOAT, null)));
+    }
+    group.forEach(t -> wanted.add(Value.of(t, new TensorType(DType.FLOAT, null))));
+    Model cut = stage.in().equals(input) ? Cut.before(sorted, wanted)
+        : Cut.after(sorted, stage.in(), wanted, Set.of(input)).orElseThrow(() -> new IllegalStateException(
+            "The stage after '" + stage.in() + "' reads the image input"));
+    Graph g = cut.graph();
     GraphBuilder b = GraphBuilder.around(g);
-    List<Value> outputs = new ArrayList<>(g.outputs());
-    List<String> names = new ArrayList<>();
-    Map<String, double[]> sums = new LinkedHashMap<>();
-    Map<String, double[]> grams = new LinkedHashMap<>();
-    long[] rows = new long[widths.size()];
+    List<Value> outputs = new ArrayList<>();
+    if (out != null) {
+      outputs.add(wanted.get(0));
+    }
     String axis0 = b.longs(0);
-    for (Map.Entry<String, Integer> e : widths.entrySet()) {
-      int n = e.getValue();
-      String x = b.op("Reshape", List.of(e.getKey(), b.longs(-1, n)));
-      String gram = b.op("MatMul", List.of(b.op("Transpose", List.of(x), Attribute.ofInts("perm", 1, 0)),
-          x));
+    for (String t : group) {
+      int n = widths.get(t);
+      String x = b.op("Reshape", List.of(t, b.longs(-1, n)));
+      String gram = b.op("MatMul", List.of(b.op("Transpose", List.of(x), Attribute.ofInts("perm", 1, 0)), x));
       String sum = b.op("ReduceSum", List.of(x, axis0), Attribute.of("keepdims", 0L));
-      String shape = b.op("Shape", List.of(x));
+      String shape = b.op("Cast", List.of(b.op("Shape", List.of(x))), Attribute.of("to", (long) DType.FLOAT.code()));
       outputs.add(Value.of(gram, new TensorType(DType.FLOAT, List.of(Dim.of(n), Dim.of(n)))));
       outputs.add(Value.of(sum, new TensorType(DType.FLOAT, List.of(Dim.of(n)))));
-      outputs.add(Value.of(shape, new TensorType(DType.INT64, List.of(Dim.of(2)))));
-      names.addAll(List.of(gram, sum, shape));
-      sums.put(e.getKey(), new double[n]);
-      grams.put(e.getKey(), new double[n * n]);
+      outputs.add(Value.of(shape, new TensorType(DType.FLOAT, List.of(Dim.of(2)))));
     }
     List<Node> nodes = new ArrayList<>(g.nodes());
     nodes.addAll(b.nodes());
-    Model extended = sorted.withGraph(g.withNodes(nodes).withOutputs(outputs));
-    List<String> tensors = List.copyOf(widths.keySet());
-    try (InferenceSession session = InferenceSession.of(extended, config)) {
-      data.forEachBatch(batchSize, progress, batch -> {
-        Map<String, HostTensor> out = session.run(Map.of(input, HostTensor.ofFloats(batch.shape(), batch.pixels())),
-            names);
-        for (int t = 0; t < tensors.size(); t++) {
-          String tensor = tensors.get(t);
-          add(grams.get(tensor), out.get(names.get(3 * t)).data().asFloatBuffer());
-          add(sums.get(tensor), out.get(names.get(3 * t + 1)).data().asFloatBuffer());
-          ByteBuffer shape = out.get(names.get(3 * t + 2)).data();
-          rows[t] += shape.getLong(0);
-        }
-      });
-    }
-    Map<String, InputMoments> moments = new LinkedHashMap<>();
-    for (int t = 0; t < tensors.size(); t++) {
-      String tensor = tensors.get(t);
-      moments.put(tensor, new InputMoments(widths.get(tensor), rows[t], sums.get(tensor), grams.get(tensor)));
-    }
-    return moments;
+    return cut.withGraph(g.withNodes(nodes).withOutputs(outputs));
   }
 
-  private static void add(double[] into, FloatBuffer values) {
+  /** One run over every image: a stage model, its outputs and the sums they add to. */
+  private static final class Pass {
+    private final Model model;
+    private final List<String> tensors;
+    private final Map<String, Integer> widths;
+    private final String out;
+    private final List<String> names = new ArrayList<>();
+    private final List<double[]> grams = new ArrayList<>();
+    private final List<double[]> sums = new ArrayList<>();
+    private final List<float[]> windows = new ArrayList<>();
+    private final long[] rows;
+    private final Carried carry;
+    private final int images;
+    private final Pool pool;
+
+    Pass(Model model, List<String> tensors, Map<String, Integer> widths, String out, Carried carry, int images,
+        Pool pool) {
+      this.model = model;
+      this.tensors = tensors;
+      this.widths = widths;
+      this.out = out;
+      this.carry = carry;
+      this.images = images;
+      this.pool = pool;
+      this.rows = new long[tensors.size()];
+      model.graph().outputs().forEach(v -> names.add(v.name()));
+      for (String t : tensors) {
+        int n = widths.get(t);
+        grams.add(pool.take(n * n));
+        sums.add(pool.take(n));
+        windows.add(new float[Math.min(n * n, 1 << 14)]);
+      }
+    }
+
+    /** Runs one image and adds its moments; keeps the stage's output for the next stage. */
+    void run(InferenceSession session, String in, HostTensor x) throws VitqException {
+      session.run(Map.of(in, x), names, result -> {
+        int first = out == null ? 0 : 1;
+        if (out != null) {
+          carry.add(result.get(out), images);
+        }
+        // Tensors are independent, so they are added in parallel; each sum is touched by one thread.
+        IntStream.range(0, tensors.size()).parallel().forEach(t -> {
+          add(grams.get(t), result.get(names.get(first + 3 * t)).data().asFloatBuffer(), windows.get(t));
+          add(sums.get(t), result.get(names.get(first + 3 * t + 1)).data().asFloatBuffer(), windows.get(t));
+          rows[t] += (long) result.get(names.get(first + 3 * t + 2)).data().asFloatBuffer().get(0);
+        });
+      });
+    }
+
+    /** The moments, valid until {@link #release}. */
+    Map<String, InputMoments> moments() {
+      Map<String, InputMoments> moments = new LinkedHashMap<>();
+      for (int t = 0; t < tensors.size(); t++) {
+        moments.put(tensors.get(t), new InputMoments(widths.get(tensors.get(t)), rows[t], sums.get(t), grams.get(t)));
+      }
+      return moments;
+    }
+
+    void release() {
+      grams.forEach(pool::give);
+      sums.forEach(pool::give);
+    }
+  }
+
+  /** Adds the values to the sums, a cache-sized window at a time. */
+  private static void add(double[] into, FloatBuffer values, float[] window) {
     if (values.remaining() != into.length) {
       throw new IllegalStateException("Expected " + into.length + " values, got " + values.remaining());
     }
-    for (int i = 0; i < into.length; i++) {
-      into[i] += values.get(i);
+    for (int from = 0; from < into.length; from += window.length) {
+      int n = Math.min(window.length, into.length - from);
+      values.get(from, window, 0, n);
+      for (int i = 0; i < n; i++) {
+        into[from + i] += window[i];
+      }
     }
   }
 }

@@ -15,12 +15,13 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * The tensors a scheme quantizes in a ViT, found from its recognised structure.
+ * The tensors a scheme quantizes in a transformer encoder, found from the roles recognition found.
  *
  * <p>Activations, per tensor: the input of every MatMul, Gemm and Conv (the image, the inputs of q/k/v, the output
- * projection, fc1, fc2 and the head; queries, keys, values and attention probabilities), the layer-norm inputs (the
- * residual stream as each norm reads it) and the GELU outputs. The residual adds stay float (see {@link
- * QdqLowering}). Weights, per output channel: every linear layer and the patch embedding.
+ * projection, fc1 (and the gate), fc2, an attention pool's layers and the head; queries, keys, values and attention
+ * probabilities), the norm inputs (the residual stream as each norm reads it) and the MLP activation outputs. The
+ * residual adds stay float (see {@link QdqLowering}). Weights, per output channel: every linear layer and the patch
+ * embedding. A role the model does not have (a head, a final norm) simply has no site.
  */
 public final class QuantSites {
   private QuantSites() {}
@@ -66,12 +67,34 @@ public final class QuantSites {
       add(sites, new QuantSite(attn.proj().matmulInput(), Role.LINEAR_INPUT, i, a, -1));
       add(sites, weight(attn.proj(), i, w));
       add(sites, new QuantSite(b.norm2().input(), Role.NORM_INPUT, i, normBits, -1));
-      add(sites, new QuantSite(b.mlp().fc1().matmulInput(), Role.LINEAR_INPUT, i, a, -1));
-      add(sites, weight(b.mlp().fc1(), i, w));
-      add(sites, new QuantSite(b.mlp().fc2().matmulInput(), Role.GELU_OUTPUT, i, a, -1));
-      add(sites, weight(b.mlp().fc2(), i, w));
+      var mlp = b.mlp();
+      add(sites, new QuantSite(mlp.fc1().matmulInput(), Role.LINEAR_INPUT, i, a, -1));
+      if (mlp.gate() != null) {
+        add(sites, weight(mlp.gate(), i, w));
+      }
+      add(sites, weight(mlp.fc1(), i, w));
+      // The activation's output as fc2 reads it; a gated product or a normalised one (EVA's inner norm, which stays
+      // float) is a plain linear input.
+      boolean activationOutput = !mlp.gated() && mlp.norm() == null;
+      add(sites, new QuantSite(mlp.fc2().matmulInput(), activationOutput ? Role.GELU_OUTPUT : Role.LINEAR_INPUT, i,
+          a, -1));
+      add(sites, weight(mlp.fc2(), i, w));
     }
-    add(sites, new QuantSite(vit.finalNorm().input(), Role.NORM_INPUT, head, normBits, -1));
+    // The final norm's input is quantized for the layers after the norm; where none follows (an embedding is the
+    // model's output), a quantizer there would only add error to the output. Nor where the norm runs over every
+    // token and the head then reads the class token alone: one per-tensor grid would be set by the patch tokens,
+    // which the head discards, and the class token can be a million times smaller (DeiT-III at initialisation: its
+    // output was exactly zero); the head's input, that token after the norm, is quantized.
+    boolean readByLayers = !(vit.head().poolLinears().isEmpty() && vit.head().linears().isEmpty());
+    boolean classTokenOfNormedTokens = vit.head().pooling() == VitStructure.Head.Pooling.CLASS_TOKEN
+        && !vit.normAfterPooling();
+    if (vit.finalNorm() != null && readByLayers && !classTokenOfNormedTokens) {
+      add(sites, new QuantSite(vit.finalNorm().input(), Role.NORM_INPUT, head, normBits, -1));
+    }
+    for (Linear l : vit.head().poolLinears()) {
+      add(sites, new QuantSite(l.matmulInput(), Role.LINEAR_INPUT, head, a, -1));
+      add(sites, weight(l, head, 8));
+    }
     for (Linear l : vit.head().linears()) {
       add(sites, new QuantSite(l.matmulInput(), Role.LINEAR_INPUT, head, a, -1));
       add(sites, weight(l, head, 8));

@@ -76,8 +76,10 @@ public record Quantizer(Kind kind, int bits, boolean signed, int axis, float[] s
     hi = Math.max(hi, 0);
     int qmax = (1 << bits) - 1;
     double scale = (hi - lo) / qmax;
-    if (!(scale > 1e-12)) {
-      scale = 1e-8; // a tensor that is always 0: any scale represents it exactly
+    // Only a tensor that is always 0 (or whose range a float scale cannot resolve) gets a stand-in scale, which
+    // represents 0 exactly: a fixed floor (1e-12 before) rounded every value of a tiny but live tensor to 0.
+    if (!((float) scale >= Float.MIN_NORMAL)) {
+      scale = hi > lo ? Float.MIN_NORMAL : 1;
     }
     int zero = (int) Math.max(0, Math.min(qmax, Math.round(-lo / scale)));
     return new Quantizer(Kind.UNIFORM, bits, false, -1, new float[] {(float) scale}, new int[] {zero});

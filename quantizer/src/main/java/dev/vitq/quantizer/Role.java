@@ -18,7 +18,7 @@ public enum Role {
   SOFTMAX_OUTPUT,
   /** The residual stream entering a layer norm. */
   NORM_INPUT,
-  /** The GELU output entering fc2. */
+  /** The MLP activation's output entering fc2 (a GELU's, QuickGELU's, SiLU's or ReLU's; not a gated product). */
   GELU_OUTPUT,
   /**
    * The attention or MLP output added to the residual stream. Plans made before the stream stayed float have it;

@@ -16,7 +16,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import java.util.stream.IntStream;
 
 /**
  * Weight quantization that looks at the data: {@link Technique#GPTQ} rounds each linear layer's weights with GPTQ's
@@ -36,10 +35,11 @@ public final class WeightCorrection {
   /** Calibration images whose layer inputs make the Hessians: GPTQ used 128; more cost one forward pass each. */
   static final int IMAGES = 256;
   /**
-   * What one pass may hold of Hessians (double sums plus ONNX Runtime's float copy): ViT-Tiny's fit in one pass,
-   * ViT-Base's (1.1 GB of sums) take four.
+   * What one group of layer inputs may hold of Hessians (double sums plus ONNX Runtime's float copy of a run): all of
+   * ViT-Tiny's (100 MB) at once, one block of ViT-Base's (134 MB of 1.6 GB) at a time. ViT-Base at 224 pixels on 64
+   * images peaked at 6.0 GiB when groups of 512 MB each ran the whole model on whole batches.
    */
-  static final long MOMENT_BYTES = 512L << 20;
+  static final long MOMENT_BYTES = 256L << 20;
   /** Quantize the features of largest input energy first (GPTQ's act-order). */
   static final boolean ACT_ORDER = true;
 
@@ -80,38 +80,14 @@ public final class WeightCorrection {
       return model;
     }
     List<Layer> layers = layers(model.graph(), plan);
+    Map<String, Integer> widths = new LinkedHashMap<>();
+    layers.forEach(l -> widths.put(l.input(), l.in()));
     ImageDataset sample = data.sample(IMAGES, settings.seed());
-    Graph corrected = model.graph();
-    for (Map<String, Integer> group : groups(layers)) {
-      Map<String, InputMoments> moments = InputMoments.collect(model, input, group, sample, settings.batchSize(),
-          settings.session(), progress);
-      corrected = correct(corrected, layers, moments, gptq, bias);
-    }
-    return model.withGraph(corrected);
-  }
-
-  /** Input tensors and their widths, in groups whose moments fit in {@link #MOMENT_BYTES}. */
-  static List<Map<String, Integer>> groups(List<Layer> layers) {
-    List<Map<String, Integer>> groups = new ArrayList<>();
-    Map<String, Integer> current = new LinkedHashMap<>();
-    long bytes = 0;
-    for (Layer l : layers) {
-      if (current.containsKey(l.input()) || groups.stream().anyMatch(g -> g.containsKey(l.input()))) {
-        continue;
-      }
-      long cost = 12L * l.in() * l.in();
-      if (!current.isEmpty() && bytes + cost > MOMENT_BYTES) {
-        groups.add(current);
-        current = new LinkedHashMap<>();
-        bytes = 0;
-      }
-      current.put(l.input(), l.in());
-      bytes += cost;
-    }
-    if (!current.isEmpty()) {
-      groups.add(current);
-    }
-    return groups;
+    Graph[] corrected = {model.graph()};
+    Workspace work = new Workspace();
+    InputMoments.collect(model, input, widths, sample, settings.batchSize(), MOMENT_BYTES, settings.session(),
+        progress, moments -> corrected[0] = correct(corrected[0], layers, moments, gptq, bias, work));
+    return model.withGraph(corrected[0]);
   }
 
   /**
@@ -180,13 +156,41 @@ public final class WeightCorrection {
    */
   static Graph correct(Graph graph, List<Layer> layers, Map<String, InputMoments> moments, boolean gptq,
       boolean biasCorrection) {
+    return correct(graph, layers, moments, gptq, biasCorrection, new Workspace());
+  }
+
+  /**
+   * Square arrays one layer's correction works in, kept from layer to layer: ViT-Base's fc2 needs 75 MB each, and as
+   * new arrays per layer they made ParallelGC grow its heap by gigabytes.
+   */
+  static final class Workspace {
+    private double[] factor = new double[0];
+    private double[] hessian = new double[0];
+
+    double[] factor(int n) {
+      if (factor.length < n * n) {
+        factor = new double[n * n];
+      }
+      return factor;
+    }
+
+    double[] hessian(int n) {
+      if (hessian.length < n * n) {
+        hessian = new double[n * n];
+      }
+      return hessian;
+    }
+  }
+
+  private static Graph correct(Graph graph, List<Layer> layers, Map<String, InputMoments> moments, boolean gptq,
+      boolean biasCorrection, Workspace work) {
     GraphIndex idx = GraphIndex.of(graph);
     List<Layer> corrected = layers.stream().filter(l -> moments.containsKey(l.input())).toList();
-    // Layers are independent, so they are corrected in parallel; each one's arithmetic runs on one thread in a fixed
-    // order, and the results are gathered in layer order, so the output does not depend on the scheduling.
-    List<List<Tensor>> made = IntStream.range(0, corrected.size()).parallel()
-        .mapToObj(k -> correct(idx, corrected.get(k), moments.get(corrected.get(k).input()), gptq, biasCorrection))
-        .toList();
+    // One layer at a time, in layer order (GPTQ spreads each layer over the cores itself), so one workspace serves all.
+    List<List<Tensor>> made = new ArrayList<>();
+    for (Layer l : corrected) {
+      made.add(correct(idx, l, moments.get(l.input()), gptq, biasCorrection, work));
+    }
     Map<String, Tensor> replaced = new HashMap<>();
     made.forEach(ts -> ts.forEach(t -> replaced.put(t.name(), t)));
     if (replaced.isEmpty()) {
@@ -200,7 +204,8 @@ public final class WeightCorrection {
   }
 
   /** One layer's new weight (GPTQ) and bias (bias correction). */
-  private static List<Tensor> correct(GraphIndex idx, Layer l, InputMoments m, boolean gptq, boolean biasCorrection) {
+  private static List<Tensor> correct(GraphIndex idx, Layer l, InputMoments m, boolean gptq, boolean biasCorrection,
+      Workspace work) {
     if (m.features() != l.in()) {
       throw new IllegalArgumentException("Moments of '" + l.input() + "' have " + m.features() + " features, the "
           + "layer " + l.in());
@@ -208,7 +213,7 @@ public final class WeightCorrection {
     List<Tensor> out = new ArrayList<>(2);
     Tensor wt = idx.initializer(l.weight()).orElseThrow();
     float[] w = wt.floats();
-    float[] quantized = unfold(l, quantizedRows(l, fold(l, w), m.gram(), gptq));
+    float[] quantized = unfold(l, quantizedRows(l, fold(l, w), m.gram(), gptq, work));
     if (gptq) {
       out.add(Tensor.ofFloats(l.weight(), wt.dims(), quantized));
     }
@@ -242,7 +247,7 @@ public final class WeightCorrection {
   }
 
   /** Rows quantized by GPTQ against the inputs the folded weights see, or to nearest. */
-  private static float[] quantizedRows(Layer l, float[] rows, double[] gram, boolean gptq) {
+  private static float[] quantizedRows(Layer l, float[] rows, double[] gram, boolean gptq, Workspace work) {
     Quantizer q = l.quantizer();
     if (!gptq) {
       float[] out = new float[rows.length];
@@ -254,14 +259,14 @@ public final class WeightCorrection {
     double[] h = gram;
     double[] d = l.factors();
     if (d != null) {
-      h = new double[gram.length];
+      h = work.hessian(l.in());
       for (int i = 0; i < l.in(); i++) {
         for (int j = 0; j < l.in(); j++) {
           h[i * l.in() + j] = gram[i * l.in() + j] / (d[i] * d[j]);
         }
       }
     }
-    return Gptq.quantize(rows, l.out(), l.in(), q, h, ACT_ORDER);
+    return Gptq.quantize(rows, l.out(), l.in(), q, h, ACT_ORDER, work.factor(l.in()));
   }
 
   /** Rows back in the weight's layout, divided by the factors again. */

@@ -2,8 +2,10 @@ package dev.vitq.quantizer;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -137,7 +139,7 @@ class GptqTest {
   }
 
   @Test
-  void upperFactorInvertsTheDampedHessian() {
+  void lowerFactorReproducesTheDampedHessianInEitherOrder() {
     Case c = Case.random(4, 2, 20, 50, 8);
     int n = c.in();
     double[] h = c.gram();
@@ -145,27 +147,78 @@ class GptqTest {
     for (int i = 0; i < n; i++) {
       mean += h[i * n + i] / n;
     }
-    double[] u = Gptq.upperCholeskyOfInverse(h, n);
+    int[] reversed = new int[n];
     for (int i = 0; i < n; i++) {
-      for (int j = 0; j < i; j++) {
-        assertEquals(0, u[i * n + j], "upper triangular");
-      }
-      assertTrue(u[i * n + i] > 0);
+      reversed[i] = n - 1 - i;
     }
-    // U^T U (H + damping I) = I
+    for (int[] order : List.of(java.util.stream.IntStream.range(0, n).toArray(), reversed)) {
+      double[] w = Gptq.factor(h, order, n);
+      for (int i = 0; i < n; i++) {
+        for (int j = i + 1; j < n; j++) {
+          assertEquals(0, w[i * n + j], "lower triangular");
+        }
+        assertTrue(w[i * n + i] > 0);
+      }
+      // W^T W = P (H + damping I) P^T
+      for (int i = 0; i < n; i++) {
+        for (int j = 0; j < n; j++) {
+          double v = 0;
+          for (int k = 0; k < n; k++) {
+            v += w[k * n + i] * w[k * n + j];
+          }
+          double expected = h[order[i] * n + order[j]] + (i == j ? Gptq.DAMPING * mean : 0);
+          assertEquals(expected, v, 1e-9 * (1 + Math.abs(expected)), "(" + i + ", " + j + ")");
+        }
+      }
+    }
+  }
+
+  @Test
+  void choleskyPanelsMatchTheUnblockedFactorExactly() {
+    // More rows than one panel, so the trailing update runs in parallel: the result must not depend on it.
+    int n = 150;
+    java.util.Random rng = new java.util.Random(9);
+    double[] x = new double[3 * n * n];
+    for (int i = 0; i < x.length; i++) {
+      x[i] = rng.nextGaussian();
+    }
+    double[] a = new double[n * n];
     for (int i = 0; i < n; i++) {
       for (int j = 0; j < n; j++) {
         double v = 0;
-        for (int k = 0; k < n; k++) {
-          double inv = 0;
-          for (int m = 0; m < n; m++) {
-            inv += u[m * n + i] * u[m * n + k];
-          }
-          v += inv * (h[k * n + j] + (k == j ? Gptq.DAMPING * mean : 0));
+        for (int r = 0; r < 3 * n; r++) {
+          v += x[r * n + i] * x[r * n + j];
         }
-        assertEquals(i == j ? 1 : 0, v, 1e-8, "(" + i + ", " + j + ")");
+        a[i * n + j] = v;
       }
     }
+    double[] reference = a.clone();
+    // Textbook right-looking form, one row at a time.
+    for (int k = 0; k < n; k++) {
+      double d = Math.sqrt(reference[k * n + k]);
+      reference[k * n + k] = d;
+      for (int j = k + 1; j < n; j++) {
+        reference[k * n + j] /= d;
+      }
+      for (int i = k + 1; i < n; i++) {
+        double cki = reference[k * n + i];
+        if (cki != 0) {
+          for (int j = i; j < n; j++) {
+            reference[i * n + j] -= cki * reference[k * n + j];
+          }
+        }
+      }
+    }
+    double[] blocked = a.clone();
+    assertTrue(Gptq.upperCholesky(blocked, n));
+    for (int i = 0; i < n; i++) {
+      for (int j = i; j < n; j++) {
+        assertEquals(reference[i * n + j], blocked[i * n + j], 0.0, "(" + i + ", " + j + ")");
+      }
+    }
+    double[] notPositive = a.clone();
+    notPositive[5 * n + 5] = -1;
+    assertFalse(Gptq.upperCholesky(notPositive, n));
   }
 
   @Test

@@ -59,7 +59,8 @@ class MixedPrecisionTest {
   @Test
   void w8a8ReadsLayerNormInputsInOneRangeAndFactorsWidenTheirWideChannels() throws Exception {
     List<PlanEntry> norms = calibrated.plan().entries().stream().filter(e -> e.role() == Role.NORM_INPUT).toList();
-    assertEquals(2 * 3 + 1, norms.size());
+    // Two per block; the final norm's input is not quantized, as the head reads only its class token.
+    assertEquals(2 * 3, norms.size());
     assertTrue(norms.stream().noneMatch(e -> e.quantizer().perChannel()), "W8A8's defaults: one range");
     assertTrue(QdqLowering.lower(model, calibrated.plan(), QdqLowering.Mode.DEPLOY).graph().initializers().stream()
         .noneMatch(t -> t.name().endsWith("_channel_factor")), "no multiplications around the norms' pairs");

@@ -59,6 +59,19 @@ class QuantSitesTest {
   }
 
   @Test
+  void aFinalNormWhoseHeadReadsOnlyTheClassTokenIsNotQuantizedOverEveryToken() {
+    assertEquals(VitStructure.Head.Pooling.CLASS_TOKEN, vit.head().pooling());
+    for (Scheme scheme : List.of(Scheme.W8A8, Scheme.W4A8, Scheme.W6A6, Scheme.W4A4)) {
+      List<QuantSite> sites = QuantSites.of(vit, scheme);
+      assertTrue(sites.stream().noneMatch(s -> s.tensor().equals(vit.finalNorm().input())), scheme.toString());
+      assertEquals(vit.blocks().size() * 2, sites.stream().filter(s -> s.role() == Role.NORM_INPUT).count(),
+          "the blocks' norms keep theirs");
+      assertTrue(sites.stream().anyMatch(s -> s.tensor().equals(vit.head().linears().get(0).matmulInput())),
+          "the head's input, the class token after the norm, is quantized");
+    }
+  }
+
+  @Test
   void theEightBitImageCarriesEveryPixelValueAndTheFourBitOneDoesNot() throws Exception {
     Preprocessing pre = data.preprocessing();
     Quantizer eight = imageQuantizer(Technique.defaults(Scheme.W4A4));

@@ -23,6 +23,17 @@ class QuantizerTest {
   }
 
   @Test
+  void tinyRangesKeepTheirLevels() {
+    for (double range : new double[] {1e-3, 1e-9, 1e-14, 1e-30}) {
+      Quantizer q = Quantizer.asymmetric(8, -range, 2 * range);
+      float x = (float) (1.5 * range);
+      assertEquals(x, q.fakeQuant(x, 0), q.scale(0) / 2 * 1.001, "range " + range);
+      assertTrue(q.fakeQuant(x, 0) != 0, "range " + range + ": " + q);
+    }
+    assertEquals(0f, Quantizer.asymmetric(8, 0, 0).fakeQuant(0f, 0), "an all-zero tensor stays exact");
+  }
+
+  @Test
   void narrowSchemesUseFewerLevels() {
     Quantizer q4 = Quantizer.asymmetric(4, 0, 1);
     assertEquals(15, q4.qmax());

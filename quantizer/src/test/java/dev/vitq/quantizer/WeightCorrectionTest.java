@@ -1,5 +1,6 @@
 package dev.vitq.quantizer;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
@@ -131,6 +132,87 @@ class WeightCorrectionTest {
         }
       }
     }
+  }
+
+  @Test
+  void momentsDoNotDependOnTheBatchTheImagesAreDecodedIn() throws Exception {
+    Calibrated c = Calibrated.of(Spelling.TIMM_17, Scheme.W4A8, Set.of());
+    Map<String, InputMoments> one = InputMoments.collect(c.model(), c.vit().input(), c.widths(), data, 1, SESSION,
+        Progress.NONE);
+    for (int batch : new int[] {5, 24}) {
+      Map<String, InputMoments> other = InputMoments.collect(c.model(), c.vit().input(), c.widths(), data, batch,
+          SESSION, Progress.NONE);
+      assertEquals(one.keySet(), other.keySet());
+      for (String t : one.keySet()) {
+        assertEquals(one.get(t).rows(), other.get(t).rows());
+        assertArrayEquals(one.get(t).sum(), other.get(t).sum(), 0.0, "sums of " + t + " at batch " + batch);
+        assertArrayEquals(one.get(t).gram(), other.get(t).gram(), 0.0, "X^T X of " + t + " at batch " + batch);
+      }
+    }
+  }
+
+  @Test
+  void stagesCutAtTheResidualStreamAndGiveTheMomentsOfTheWholeModel() throws Exception {
+    Calibrated c = Calibrated.of(Spelling.TIMM_17, Scheme.W4A8, Set.of());
+    Model sorted = OpsetUpgrade.to(c.model().withGraph(c.model().graph().topologicallySorted()), 13);
+    Map<String, Long> costs = new LinkedHashMap<>();
+    c.widths().forEach((t, n) -> costs.put(t, InputMoments.cost(n)));
+    // One block's inputs per stage: 32, 32, 32 and 64 wide.
+    long budget = 3 * InputMoments.cost(32) + InputMoments.cost(64);
+    List<Stages.Stage> stages = Stages.of(sorted.graph(), c.vit().input(), costs, budget);
+    assertEquals(3, stages.size(), "two blocks, then the head: " + stages);
+    assertEquals(c.vit().blocks().get(1).input(), stages.get(0).out(), "cut where block 1 starts");
+    // The next cut with the head's input after it: the final norm's output (nothing between needs moments).
+    assertEquals(c.vit().finalNorm().output(), stages.get(1).out(), "and before the head");
+    assertEquals(List.of(costs.keySet().stream().toList().get(costs.size() - 1)), stages.get(2).tensors(), "head");
+    assertEquals(1, Stages.of(sorted.graph(), c.vit().input(), costs, Long.MAX_VALUE).size());
+
+    Map<String, InputMoments> whole = c.moments();
+    for (long b : new long[] {budget, 1}) {
+      Map<String, InputMoments> staged = new LinkedHashMap<>();
+      List<Integer> groups = new ArrayList<>();
+      InputMoments.collect(c.model(), c.vit().input(), c.widths(), data, 8, b, SESSION, Progress.NONE, m -> {
+        groups.add(m.size());
+        // The sums are reused after the call: keep copies.
+        m.forEach((t, x) -> staged.put(t, new InputMoments(x.features(), x.rows(), x.sum().clone(),
+            x.gram().clone())));
+      });
+      assertEquals(b == 1 ? costs.size() : 3, groups.size(), "groups at budget " + b + ": " + groups);
+      assertEquals(whole.keySet(), staged.keySet());
+      for (String t : whole.keySet()) {
+        InputMoments w = whole.get(t);
+        InputMoments s = staged.get(t);
+        assertEquals(w.rows(), s.rows());
+        for (int i = 0; i < w.gram().length; i++) {
+          double scale = Math.sqrt(w.gram()[i / w.features() * (w.features() + 1)]
+              * w.gram()[i % w.features() * (w.features() + 1)]);
+          assertEquals(w.gram()[i], s.gram()[i], 1e-5 * scale + 1e-9, "X^T X of " + t);
+        }
+      }
+    }
+  }
+
+  @Test
+  void quantizingAtTwoBatchSizesGivesTheSamePlanAndWeights() throws Exception {
+    Set<Technique> techniques = EnumSet.of(Technique.GPTQ, Technique.BIAS_CORRECTION);
+    Model model = Canonicalizer.apply(VitBuilder.build(CONFIG, Spelling.TIMM_17, 7), 32, 32);
+    VitStructure vit = VitRecognizer.recognize(model, "test").require();
+    ImageDataset images = ImageDataset.open(WeightCorrectionTest.images,
+        Preprocessing.fromMetadata(model.metadata("preprocess").orElseThrow()));
+    List<Model> lowered = new ArrayList<>();
+    List<QuantPlan> plans = new ArrayList<>();
+    for (int batch : new int[] {3, 16}) {
+      Calibrator.Settings settings = new Calibrator.Settings(Scheme.W8A8, Method.MSE, batch, 3, SESSION, techniques);
+      QuantPlan plan = Calibrator.calibrate(model, vit.input(), QuantSites.of(vit, Scheme.W8A8, techniques), "sha",
+          images, settings, Progress.NONE).plan();
+      Model corrected = WeightCorrection.apply(model, vit.input(), plan, images, settings, Progress.NONE);
+      assertNotEquals(model.graph().initializers(), corrected.graph().initializers());
+      plans.add(plan);
+      lowered.add(QdqLowering.lower(corrected, plan, QdqLowering.Mode.DEPLOY));
+    }
+    assertEquals(plans.get(0), plans.get(1));
+    assertEquals(lowered.get(0).graph().initializers(), lowered.get(1).graph().initializers());
+    assertEquals(lowered.get(0).graph().nodes(), lowered.get(1).graph().nodes());
   }
 
   /** {@code sum over rows of ||x (W - W2)||^2}, from {@code X^T X}, with both weights in the layer's own layout. */

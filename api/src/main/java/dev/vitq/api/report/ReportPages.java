@@ -72,6 +72,9 @@ public final class ReportPages {
 
   /** The eval report: settings, the measures, and a chart of them. */
   public static Path eval(Path dir, Map<String, Object> settings, Reports.Eval e) throws VitqException {
+    if (e.embedding() != null) {
+      return embeddingEval(dir, settings, e);
+    }
     HtmlReport page = new HtmlReport("vitq eval: " + ModelFiles.fileName(Path.of(e.model())))
         .settings("Settings", settings)
         .table("Result", "", List.of("images", "skipped", "top-1", "agreement"), List.of(List.of(e.images(),
@@ -89,6 +92,37 @@ public final class ReportPages {
     c.getCategoryPlot().getRangeAxis().setRange(0, 1);
     c.getCategoryPlot().setBackgroundPaint(Color.WHITE);
     return page.chart("Measures", "", c).write(dir);
+  }
+
+  /** The eval report of an embedding model: cosine with the reference, retrieval agreement, 1-NN accuracy. */
+  private static Path embeddingEval(Path dir, Map<String, Object> settings, Reports.Eval e) throws VitqException {
+    Reports.EmbeddingMeasures m = e.embedding();
+    HtmlReport page = new HtmlReport("vitq eval: " + ModelFiles.fileName(Path.of(e.model())))
+        .settings("Settings", settings)
+        .table("Result", "Each image's output against the reference's: cosine similarity (mean and 1st percentile) "
+            + "and whether its nearest other image is the same; 1-NN accuracy on labelled images.",
+            List.of("images", "skipped", "cosine mean", "cosine 1st percentile", "retrieval agreement",
+                "1-NN accuracy"), List.of(List.of(e.images(), e.skippedImages(), orNone(m.cosineMean()),
+                orNone(m.cosineP1()), orNone(m.retrievalAgreement()), m.nearestNeighbourAccuracy() == null
+                    ? "unlabelled" : m.nearestNeighbourAccuracy())));
+    DefaultCategoryDataset data = new DefaultCategoryDataset();
+    if (m.cosineMean() != null) {
+      data.addValue(m.cosineMean(), "measure", "cosine mean");
+      data.addValue(m.cosineP1(), "measure", "cosine 1st pct");
+      data.addValue(m.retrievalAgreement(), "measure", "retrieval");
+    }
+    if (m.nearestNeighbourAccuracy() != null) {
+      data.addValue(m.nearestNeighbourAccuracy(), "measure", "1-NN accuracy");
+    }
+    JFreeChart c = ChartFactory.createBarChart("Embedding measures", "", "", data, PlotOrientation.VERTICAL, false,
+        false, false);
+    c.getCategoryPlot().getRangeAxis().setRange(0, 1);
+    c.getCategoryPlot().setBackgroundPaint(Color.WHITE);
+    return page.chart("Measures", "", c).write(dir);
+  }
+
+  private static Object orNone(Double v) {
+    return v == null ? "no reference" : v;
   }
 
   private static void sensitivity(HtmlReport page, List<Sensitivity.Row> rows) {

@@ -102,9 +102,32 @@ public final class Reports {
    * @param skippedImages unreadable images skipped
    * @param top1 share of images whose top-1 class is their label (null for an unlabelled folder)
    * @param reference the reference model, or null
-   * @param agreement share of images whose top-1 class equals the reference's (null without a reference)
+   * @param agreement share of images whose top-1 class equals the reference's (null without a reference, or for an
+   *     embedding model)
+   * @param embedding measures of an embedding model's outputs, or null for a classifier
    */
-  public record Eval(String model, int images, int skippedImages, Double top1, String reference, Double agreement) {}
+  public record Eval(String model, int images, int skippedImages, Double top1, String reference, Double agreement,
+      EmbeddingMeasures embedding) {
+
+    /** A classifier's measures. */
+    public Eval(String model, int images, int skippedImages, Double top1, String reference, Double agreement) {
+      this(model, images, skippedImages, top1, reference, agreement, null);
+    }
+  }
+
+  /**
+   * What an embedding user cares about, measured on one image folder.
+   *
+   * @param cosineMean mean over images of the cosine similarity of each image's output with the reference's (null
+   *     without a reference)
+   * @param cosineP1 its 1st percentile (null without a reference)
+   * @param retrievalAgreement share of images whose nearest other image is the one the reference's outputs pick
+   *     (null without a reference)
+   * @param nearestNeighbourAccuracy share of labelled images whose nearest other image has their label (null for
+   *     an unlabelled folder)
+   */
+  public record EmbeddingMeasures(Double cosineMean, Double cosineP1, Double retrievalAgreement,
+      Double nearestNeighbourAccuracy) {}
 
   /**
    * What {@code Vitq.bench} measured.
@@ -187,8 +210,16 @@ public final class Reports {
      * @param bytes file size
      * @param batch1MedianMs median batch-1 latency
      * @param batch32MedianMs median batch-32 time
+     * @param embedding an embedding model's measures against the reference, or null for a classifier
      */
     public record Row(String model, Double top1, Double agreement, long bytes, double batch1MedianMs,
-        double batch32MedianMs) {}
+        double batch32MedianMs, EmbeddingMeasures embedding) {
+
+      /** A classifier's row. */
+      public Row(String model, Double top1, Double agreement, long bytes, double batch1MedianMs,
+          double batch32MedianMs) {
+        this(model, top1, agreement, bytes, batch1MedianMs, batch32MedianMs, null);
+      }
+    }
   }
 }

@@ -19,11 +19,14 @@ import java.util.stream.Collectors;
 import java.util.stream.IntStream;
 
 /**
- * Writes ViT classifiers of a given shape and spelling with seeded random weights: the models unit tests, examples
- * and scaling benchmarks run on. The same config, spelling and seed give the same model, byte for byte.
+ * Writes ViT classifiers and other transformer encoders (see {@link EncoderFeatures}) of a given shape and spelling
+ * with seeded random weights: the models unit tests, examples and scaling benchmarks run on. The same config,
+ * spelling, features and seed give the same model, byte for byte.
  *
  * <p>Inputs are {@code pixel_values} float32 [batch, channels, size, size]; the output is {@code logits} float32
- * [batch, classes]. The {@code preprocess} metadata says: scale 1/255, mean and std 0.5.
+ * [batch, classes] for a classifier, {@code embedding} [batch, width] for a pooled encoder, {@code last_hidden_state}
+ * [batch, tokens, width] for one that outputs its tokens. The {@code preprocess} metadata says: scale 1/255, mean
+ * and std 0.5.
  *
  * {@snippet lang="java" :
  * Model vit = VitBuilder.build(VitConfig.tiny(32, 4, 10), Spelling.TIMM_17, 42);
@@ -34,26 +37,59 @@ public final class VitBuilder {
   public static final String INPUT = "pixel_values";
   /** The logits output's name. */
   public static final String OUTPUT = "logits";
+  /** The pooled embedding's name, for encoders without a classifier. */
+  public static final String EMBEDDING = "embedding";
+  /** The tokens output's name, for encoders that output their tokens. */
+  public static final String TOKENS = "last_hidden_state";
 
   private final VitConfig c;
   private final Spelling s;
+  private final EncoderFeatures f;
   private final Random rng;
   private final GraphBuilder b = GraphBuilder.empty();
 
-  private VitBuilder(VitConfig config, Spelling spelling, long seed) {
+  private VitBuilder(VitConfig config, Spelling spelling, EncoderFeatures features, long seed) {
     this.c = config;
     this.s = spelling;
+    this.f = features;
     this.rng = new Random(seed);
+    if (features.rotary() && (spelling.qkv == Spelling.Qkv.SEPARATE_SDPA || config.headDim() % 2 != 0)) {
+      throw new IllegalArgumentException("A rotary embedding needs an even head width and a spelling other than "
+          + spelling.cliName() + ".");
+    }
   }
 
-  /** Builds a model. */
+  /** Builds a ViT classifier. */
   public static Model build(VitConfig config, Spelling spelling, long seed) {
-    return new VitBuilder(config, spelling, seed).model();
+    return build(config, spelling, EncoderFeatures.CLASSIFIER, seed);
+  }
+
+  /** Builds an encoder with the given features. */
+  public static Model build(VitConfig config, Spelling spelling, EncoderFeatures features, long seed) {
+    return new VitBuilder(config, spelling, features, seed).model();
+  }
+
+  /** The name of the model's output. */
+  private String outputName() {
+    return switch (f.output()) {
+      case CLASSIFIER -> OUTPUT;
+      case POOLED, ATTENTION_POOL -> EMBEDDING;
+      case TOKENS -> TOKENS;
+    };
+  }
+
+  private Value outputValue() {
+    return switch (f.output()) {
+      case CLASSIFIER -> Value.of(OUTPUT, TensorType.of(DType.FLOAT, "batch", c.classes()));
+      case POOLED, ATTENTION_POOL -> Value.of(EMBEDDING, TensorType.of(DType.FLOAT, "batch", c.embedDim()));
+      case TOKENS -> Value.of(TOKENS, TensorType.of(DType.FLOAT, "batch", c.patches() + f.prefixTokens(),
+          c.embedDim()));
+    };
   }
 
   private Model model() {
     b.reserve(INPUT);
-    b.reserve(OUTPUT);
+    b.reserve(outputName());
     String x = patchEmbedding();
     for (int i = 0; i < c.depth(); i++) {
       x = block(i, x);
@@ -64,7 +100,7 @@ public final class VitBuilder {
             "vit",
             b.nodes(),
             List.of(Value.of(INPUT, TensorType.of(DType.FLOAT, "batch", c.channels(), c.imageSize(), c.imageSize()))),
-            List.of(Value.of(OUTPUT, TensorType.of(DType.FLOAT, "batch", c.classes()))),
+            List.of(outputValue()),
             b.initializers(),
             List.of(),
             Blob.EMPTY);
@@ -78,7 +114,8 @@ public final class VitBuilder {
     String labels = IntStream.range(0, c.classes()).mapToObj(i -> "\"class" + i + "\"")
         .collect(Collectors.joining(", "));
     return "{\"image_size\": [" + c.imageSize() + ", " + c.imageSize() + "], \"layout\": \"NCHW\", \"scale\": "
-        + (1.0 / 255) + ", \"mean\": [0.5, 0.5, 0.5], \"std\": [0.5, 0.5, 0.5], \"labels\": [" + labels + "]}";
+        + (1.0 / 255) + ", \"mean\": [0.5, 0.5, 0.5], \"std\": [0.5, 0.5, 0.5]"
+        + (f.output() == EncoderFeatures.Output.CLASSIFIER ? ", \"labels\": [" + labels + "]" : "") + "}";
   }
 
   // ---- embedding ---------------------------------------------------------------------------------------------
@@ -96,11 +133,18 @@ public final class VitBuilder {
     String tokens = b.op("Transpose", List.of(flat), Attribute.ofInts("perm", 0, 2, 1));
     b.scope("");
     String cls = b.initializer("cls_token", normal(List.of(1L, 1L, (long) d), 0.02));
-    String pos = b.initializer("pos_embed", normal(List.of(1L, (long) c.tokens(), (long) d), 0.02));
+    String pos = b.initializer("pos_embed", normal(List.of(1L, (long) c.patches() + f.prefixTokens(), (long) d),
+        0.02));
     String batch = b.op("Slice", List.of(b.op("Shape", List.of(INPUT)), b.longs(0), b.longs(1)));
     String expandShape = b.op("Concat", List.of(batch, b.longs(1, 1)), Attribute.of("axis", 0L));
     String clsTokens = b.op("Expand", List.of(cls, expandShape));
-    String seq = b.op("Concat", List.of(clsTokens, tokens), Attribute.of("axis", 1L));
+    List<String> parts = new ArrayList<>(List.of(clsTokens));
+    if (f.registers() > 0) {
+      String reg = b.initializer("reg_token", normal(List.of(1L, (long) f.registers(), (long) d), 0.02));
+      parts.add(b.op("Expand", List.of(reg, b.op("Concat", List.of(batch, b.longs(1, 1)), Attribute.of("axis", 0L)))));
+    }
+    parts.add(tokens);
+    String seq = b.op("Concat", parts, Attribute.of("axis", 1L));
     return b.op("Add", List.of(seq, pos));
   }
 
@@ -112,17 +156,71 @@ public final class VitBuilder {
     String h = layerNorm(prefix + ".norm1", x);
     String a = attention(prefix, h);
     b.scope(prefix);
+    a = layerScale(prefix + ".ls1", a);
     x = b.op("Add", List.of(x, a));
     b.scope(prefix + "/norm2");
     h = layerNorm(prefix + ".norm2", x);
-    b.scope(prefix + "/mlp/fc1");
-    String m = linear(prefix + ".mlp.fc1", h, c.embedDim(), c.mlpDim());
-    b.scope(prefix + "/mlp/act");
-    m = gelu(m);
-    b.scope(prefix + "/mlp/fc2");
-    m = linear(prefix + ".mlp.fc2", m, c.mlpDim(), c.embedDim());
+    String m = mlp(prefix + ".mlp", prefix + "/mlp", h, f.mlp());
     b.scope(prefix);
+    m = layerScale(prefix + ".ls2", m);
     return b.op("Add", List.of(x, m));
+  }
+
+  private String mlp(String name, String scope, String h, EncoderFeatures.Mlp kind) {
+    String m;
+    if (kind == EncoderFeatures.Mlp.SWIGLU) {
+      b.scope(scope + "/fc1_g");
+      String gate = linear(name + ".fc1_g", h, c.embedDim(), c.mlpDim());
+      b.scope(scope + "/fc1_x");
+      String up = linear(name + ".fc1_x", h, c.embedDim(), c.mlpDim());
+      b.scope(scope + "/act");
+      String silu = b.op("Mul", List.of(gate, b.op("Sigmoid", List.of(gate))));
+      m = b.op("Mul", List.of(silu, up));
+    } else {
+      b.scope(scope + "/fc1");
+      m = linear(name + ".fc1", h, c.embedDim(), c.mlpDim());
+      b.scope(scope + "/act");
+      m = gelu(m);
+    }
+    b.scope(scope + "/fc2");
+    return linear(name + ".fc2", m, c.mlpDim(), c.embedDim());
+  }
+
+  /** The branch times a per-channel gamma around 0.1 (LayerScale), when the features ask for it. */
+  private String layerScale(String name, String branch) {
+    if (!f.layerScale()) {
+      return branch;
+    }
+    float[] g = new float[c.embedDim()];
+    for (int i = 0; i < g.length; i++) {
+      g[i] = (float) (0.1 * (1 + 0.2 * rng.nextGaussian()));
+    }
+    String gamma = b.initializer(name + ".gamma", Tensor.ofFloats("", List.of((long) g.length), g));
+    return b.op("Mul", List.of(branch, gamma));
+  }
+
+  /**
+   * The rotary embedding of [batch, heads, tokens, headDim] queries or keys: {@code x cos + rotate_half(x) sin},
+   * where rotate_half swaps the halves of the head width and negates the second.
+   */
+  private String rotary(String x) {
+    int n = c.patches() + f.prefixTokens();
+    int hd = c.headDim();
+    float[] cos = new float[n * hd];
+    float[] sin = new float[n * hd];
+    for (int t = 0; t < n; t++) {
+      for (int j = 0; j < hd / 2; j++) {
+        double angle = t / Math.pow(10000, 2.0 * j / hd);
+        cos[t * hd + j] = cos[t * hd + j + hd / 2] = (float) Math.cos(angle);
+        sin[t * hd + j] = sin[t * hd + j + hd / 2] = (float) Math.sin(angle);
+      }
+    }
+    String cosT = b.initializer("rope.cos", Tensor.ofFloats("", List.of((long) n, (long) hd), cos));
+    String sinT = b.initializer("rope.sin", Tensor.ofFloats("", List.of((long) n, (long) hd), sin));
+    String first = b.op("Slice", List.of(x, b.longs(0), b.longs(hd / 2), b.longs(-1)));
+    String second = b.op("Slice", List.of(x, b.longs(hd / 2), b.longs(hd), b.longs(-1)));
+    String rotated = b.op("Concat", List.of(b.op("Neg", List.of(second)), first), Attribute.of("axis", -1L));
+    return b.op("Add", List.of(b.op("Mul", List.of(x, cosT)), b.op("Mul", List.of(rotated, sinT))));
   }
 
   private String attention(String prefix, String h) {
@@ -153,7 +251,14 @@ public final class VitBuilder {
       b.scope(prefix + "/attn/q");
       q = headsFirst(linear(prefix + ".attn.q", h, d, d), 0, 2, 1, 3);
       b.scope(prefix + "/attn/k");
-      kT = headsFirst(linear(prefix + ".attn.k", h, d, d), 0, 2, 3, 1);
+      if (f.rotary()) {
+        String k = headsFirst(linear(prefix + ".attn.k", h, d, d), 0, 2, 1, 3);
+        b.scope(prefix + "/attn");
+        q = rotary(q);
+        kT = b.op("Transpose", List.of(rotary(k)), Attribute.ofInts("perm", 0, 1, 3, 2));
+      } else {
+        kT = headsFirst(linear(prefix + ".attn.k", h, d, d), 0, 2, 3, 1);
+      }
       b.scope(prefix + "/attn/v");
       v = headsFirst(linear(prefix + ".attn.v", h, d, d), 0, 2, 1, 3);
       b.scope(prefix + "/attn");
@@ -174,8 +279,9 @@ public final class VitBuilder {
           parts.add(b.op("Gather", List.of(t, b.scalarLong(k)), Attribute.of("axis", 0L)));
         }
       }
-      q = parts.get(0);
-      kT = b.op("Transpose", List.of(parts.get(1)), Attribute.ofInts("perm", 0, 1, 3, 2));
+      q = f.rotary() ? rotary(parts.get(0)) : parts.get(0);
+      String k = f.rotary() ? rotary(parts.get(1)) : parts.get(1);
+      kT = b.op("Transpose", List.of(k), Attribute.ofInts("perm", 0, 1, 3, 2));
       v = parts.get(2);
     }
     String scores;
@@ -308,6 +414,23 @@ public final class VitBuilder {
   private void head(String x) {
     b.scope("norm");
     String f = layerNorm("norm", x);
+    switch (this.f.output()) {
+      case TOKENS -> {
+        b.add(Node.of("/norm/Identity", "Identity", List.of(f), List.of(TOKENS)));
+        return;
+      }
+      case POOLED -> {
+        b.scope("head");
+        b.add(Node.of("/head/Gather", "Gather", List.of(f, b.scalarLong(0)), List.of(EMBEDDING),
+            Attribute.of("axis", 1L)));
+        return;
+      }
+      case ATTENTION_POOL -> {
+        attentionPool(f);
+        return;
+      }
+      case CLASSIFIER -> { }
+    }
     b.scope("head");
     String pooled =
         switch (s.pooling) {
@@ -327,6 +450,43 @@ public final class VitBuilder {
       String w = b.initializer("head.weight", normal(List.of((long) c.classes(), (long) d), 1.0 / Math.sqrt(d)));
       b.add(Node.of("/head/Gemm", "Gemm", List.of(pooled, w, bias), List.of(OUTPUT), Attribute.of("transB", 1L)));
     }
+  }
+
+  /**
+   * SigLIP's MAP head: a learned query attends to the tokens (keys and values from one layer), the output
+   * projection, then {@code x + mlp(norm(x))}; the one pooled token is the embedding.
+   */
+  private void attentionPool(String tokens) {
+    int d = c.embedDim();
+    int heads = c.heads();
+    int hd = c.headDim();
+    b.scope("head/attn_pool");
+    String latent = b.initializer("attn_pool.latent", normal(List.of(1L, 1L, (long) d), 0.5));
+    b.scope("head/attn_pool/q");
+    String q = linear("attn_pool.q", latent, d, d);
+    b.scope("head/attn_pool/kv");
+    String kv = linear("attn_pool.kv", tokens, d, 2 * d);
+    b.scope("head/attn_pool");
+    String qh = b.op("Transpose", List.of(b.op("Reshape", List.of(q, b.longs(1, 1, heads, hd)))),
+        Attribute.ofInts("perm", 0, 2, 1, 3));
+    String r = b.op("Transpose", List.of(b.op("Reshape", List.of(kv, b.longs(0, 0, 2, heads, hd)))),
+        Attribute.ofInts("perm", 2, 0, 3, 1, 4));
+    String k = b.op("Gather", List.of(r, b.scalarLong(0)), Attribute.of("axis", 0L));
+    String v = b.op("Gather", List.of(r, b.scalarLong(1)), Attribute.of("axis", 0L));
+    String kT = b.op("Transpose", List.of(k), Attribute.ofInts("perm", 0, 1, 3, 2));
+    String scores = b.op("MatMul", List.of(b.op("Mul", List.of(qh, b.scalar((float) (1 / Math.sqrt(hd))))), kT));
+    String probs = b.op("Softmax", List.of(scores), Attribute.of("axis", -1L));
+    String ctx = b.op("Transpose", List.of(b.op("MatMul", List.of(probs, v))), Attribute.ofInts("perm", 0, 2, 1, 3));
+    ctx = b.op("Reshape", List.of(ctx, b.longs(0, 0, d)));
+    b.scope("head/attn_pool/proj");
+    String x = linear("attn_pool.proj", ctx, d, d);
+    b.scope("head/attn_pool/norm");
+    String h = layerNorm("attn_pool.norm", x);
+    String m = mlp("attn_pool.mlp", "head/attn_pool/mlp", h, EncoderFeatures.Mlp.GELU);
+    b.scope("head/attn_pool");
+    x = b.op("Add", List.of(x, m));
+    b.add(Node.of("/head/Gather", "Gather", List.of(x, b.scalarLong(0)), List.of(EMBEDDING),
+        Attribute.of("axis", 1L)));
   }
 
   // ---- weights -----------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ package dev.vitq.models.vit;
 import dev.vitq.models.GraphIndex;
 import dev.vitq.models.Node;
 import dev.vitq.models.Tensor;
-import dev.vitq.models.vit.VitStructure.Gelu;
+import dev.vitq.models.vit.VitStructure.Activation;
 import dev.vitq.models.vit.VitStructure.Linear;
 import dev.vitq.models.vit.VitStructure.Norm;
 import java.util.ArrayDeque;
@@ -104,6 +104,11 @@ final class Patterns {
     return core == null ? Optional.empty() : fromCore(core).filter(l -> l.output().equals(y));
   }
 
+  /** The linear layer around a MatMul or Gemm node, when its weight is a 2-D constant. */
+  Optional<Linear> linearAt(Node core) {
+    return fromCore(core);
+  }
+
   /** A linear layer around its MatMul or Gemm node, when the weight is a 2-D constant. */
   private Optional<Linear> fromCore(Node core) {
     Tensor w = idx.constant(core.input(1)).filter(t -> t.rank() == 2 && VitRecognizer.isFloat(t.dtype()))
@@ -158,9 +163,15 @@ final class Patterns {
 
   // ---- layer norm --------------------------------------------------------------------------------------------
 
-  /** The layer norm that normalises {@code x}, if one does. */
+  /** The layer norm or RMS norm that normalises {@code x}, if one does. */
   Optional<Norm> normFrom(String x) {
     for (Node c : dataConsumers(x)) {
+      if ((c.is("RMSNormalization") || c.opType().equals("SimplifiedLayerNormalization")) && c.input(0).equals(x)
+          && (c.intAttr("axis", -1) == -1 || c.intAttr("axis", -1) == 2)) {
+        String scale = c.inputs().size() < 2 || c.input(1).isEmpty() ? null : c.input(1);
+        return Optional.of(new Norm(Norm.Kind.RMS_OPERATOR, x, c.output(), scale, null, c.floatAttr("epsilon", 1e-5f),
+            List.of(c.output())));
+      }
       if (c.is("LayerNormalization") && c.input(0).equals(x)) {
         long axis = c.intAttr("axis", -1);
         if (axis != -1 && axis != 2) {
@@ -177,8 +188,52 @@ final class Patterns {
           return n;
         }
       }
+      if ((c.is("Pow") || c.is("Mul")) && c.input(0).equals(x)) {
+        Optional<Norm> n = decomposedRmsNorm(x, c);
+        if (n.isPresent()) {
+          return n;
+        }
+      }
     }
     return Optional.empty();
+  }
+
+  /** {@code x / sqrt(mean(x^2) + eps) * gamma}, with Div or Mul-by-Reciprocal: an RMSNorm spelled out. */
+  private Optional<Norm> decomposedRmsNorm(String x, Node square) {
+    boolean squares = square.is("Pow") ? idx.scalar(square.input(1)).map(e -> e == 2f).orElse(false)
+        : square.input(1).equals(x);
+    Node mean = squares ? onlyConsumer(square.output(), "ReduceMean") : null;
+    Node plusEps = mean == null ? null : onlyConsumer(mean.output(), "Add");
+    String epsValue = plusEps == null ? null : other(plusEps, mean.output());
+    Optional<Float> eps = epsValue == null ? Optional.empty() : idx.scalar(epsValue);
+    Node sqrt = plusEps == null ? null : onlyConsumer(plusEps.output(), "Sqrt");
+    if (sqrt == null || eps.isEmpty()) {
+      return Optional.empty();
+    }
+    List<String> nodes = new ArrayList<>(List.of(square.output(), mean.output(), plusEps.output(), sqrt.output()));
+    String normed;
+    Node div = single(dataConsumers(x), n -> n.is("Div") && n.input(0).equals(x) && n.input(1).equals(sqrt.output()));
+    if (div != null) {
+      normed = div.output();
+    } else {
+      Node recip = onlyConsumer(sqrt.output(), "Reciprocal");
+      Node mul = recip == null ? null : onlyConsumer(recip.output(), "Mul");
+      if (mul == null || !x.equals(other(mul, recip.output()))) {
+        return Optional.empty();
+      }
+      nodes.add(recip.output());
+      normed = mul.output();
+    }
+    nodes.add(normed);
+    String out = normed;
+    String scale = null;
+    Node mulGamma = onlyConsumer(out, "Mul");
+    if (mulGamma != null && idx.isConstant(other(mulGamma, out) == null ? "" : other(mulGamma, out))) {
+      scale = other(mulGamma, out);
+      out = mulGamma.output();
+      nodes.add(out);
+    }
+    return Optional.of(new Norm(Norm.Kind.RMS_DECOMPOSED, x, out, scale, null, eps.get(), nodes));
   }
 
   /** {@code (x - mean(x)) / sqrt(mean((x - mean)^2) + eps) * gamma + beta}, with Div or Mul-by-Reciprocal. */
@@ -237,14 +292,25 @@ final class Patterns {
     return Optional.of(new Norm(Norm.Kind.DECOMPOSED, x, out, scale, bias, eps.get(), nodes));
   }
 
-  // ---- GELU --------------------------------------------------------------------------------------------------
+  // ---- activations -------------------------------------------------------------------------------------------
 
-  /** The GELU applied to {@code x}: the Gelu op, or the Erf or tanh formula around it. */
-  Optional<Gelu> geluFrom(String x) {
+  /**
+   * The activation applied to {@code x}: GELU as the Gelu op or the Erf or tanh formula around it, QuickGELU, SiLU
+   * ({@code x * sigmoid(x)}, or the Swish operator), or ReLU.
+   */
+  Optional<Activation> activationFrom(String x) {
     for (Node c : dataConsumers(x)) {
-      if ((c.opType().equals("Gelu") || c.opType().equals("FastGelu") || c.opType().equals("QuickGelu"))
-          && c.input(0).equals(x)) {
-        return Optional.of(new Gelu(Gelu.Kind.OPERATOR, x, c.output(), List.of(c.output())));
+      if (!c.input(0).equals(x)) {
+        continue;
+      }
+      if (c.opType().equals("Gelu") || c.opType().equals("FastGelu") || c.opType().equals("QuickGelu")) {
+        return Optional.of(new Activation(Activation.Kind.OPERATOR, x, c.output(), List.of(c.output())));
+      }
+      if (c.is("Relu")) {
+        return Optional.of(new Activation(Activation.Kind.RELU, x, c.output(), List.of(c.output())));
+      }
+      if (c.opType().equals("Swish") || c.opType().equals("Silu")) {
+        return Optional.of(new Activation(Activation.Kind.SILU, x, c.output(), List.of(c.output())));
       }
     }
     // Grow the region of elementwise nodes computed from x and constants until it meets Erf or Tanh.
@@ -310,8 +376,10 @@ final class Patterns {
       idx.producer(v).ifPresent(p -> work.addAll(p.inputs()));
     }
     List<String> nodes = inside.stream().filter(used::contains).toList();
-    Gelu.Kind kind = core.is("Erf") ? Gelu.Kind.ERF : core.is("Tanh") ? Gelu.Kind.TANH : Gelu.Kind.SIGMOID;
-    return Optional.of(new Gelu(kind, x, out, nodes));
+    // x * sigmoid(x) is SiLU; QuickGELU scales x by 1.702 before the sigmoid.
+    Activation.Kind kind = core.is("Erf") ? Activation.Kind.ERF : core.is("Tanh") ? Activation.Kind.TANH
+        : core.input(0).equals(x) ? Activation.Kind.SILU : Activation.Kind.SIGMOID;
+    return Optional.of(new Activation(kind, x, out, nodes));
   }
 
   /** Whether every input of {@code n} is in {@code region} or a constant. */

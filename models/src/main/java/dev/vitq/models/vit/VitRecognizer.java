@@ -11,7 +11,7 @@ import dev.vitq.models.canon.Shapes;
 import dev.vitq.models.vit.VitStructure.Attention;
 import dev.vitq.models.vit.VitStructure.Block;
 import dev.vitq.models.vit.VitStructure.Embedding;
-import dev.vitq.models.vit.VitStructure.Gelu;
+import dev.vitq.models.vit.VitStructure.Activation;
 import dev.vitq.models.vit.VitStructure.Head;
 import dev.vitq.models.vit.VitStructure.Linear;
 import dev.vitq.models.vit.VitStructure.Mlp;
@@ -24,16 +24,19 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * Finds the ViT in a canonical graph (see {@link dev.vitq.models.canon.Canonicalizer}): the patch embedding on the
- * image input, then block after block along the residual stream (norm, attention, residual add, norm, MLP, residual
- * add), then the final norm, the pooling and the head.
+ * Finds the transformer encoder in a canonical graph (see {@link dev.vitq.models.canon.Canonicalizer}): the patch
+ * embedding on the image input, then block after block along the residual stream (what lies between two residual
+ * adds: a norm and a token mixer, then a norm and a channel MLP), then whatever the model outputs.
  *
- * <p>It recognises structure, not spelling: layer norm as the operator or spelled out; GELU as the operator, its Erf
- * or tanh formula, or QuickGELU; q/k/v fused (split by Split, Slice or Gather, before or after the heads are split)
- * or separate; heads split by Reshape and Transpose in any order, batch-first or not; linear layers as Gemm or
- * MatMul+Add; LayerScale; class, distillation and register tokens; a norm before the blocks (CLIP); class-token or
- * mean pooling, with the final norm before or after it; one classifier or two averaged (distilled DeiT). What it
- * cannot find, it names.
+ * <p>It recognises roles, not a template or a spelling: layer norm or RMS norm as the operator or spelled out;
+ * attention with q/k/v fused (split by Split, Slice or Gather, before or after the heads are split) or separate, with
+ * or without biases, rotary position embedding, q/k norms and LayerScale; heads split by Reshape and Transpose in any
+ * order, batch-first or not; an MLP with GELU in any spelling, QuickGELU, SiLU or ReLU, or gated (SwiGLU, GeGLU:
+ * {@code act(gate) * up}, the two as separate layers or one), with a norm inside or not; linear layers as Gemm or
+ * MatMul+Add; class, distillation and register tokens; a norm before the blocks (CLIP). After the blocks: the tokens
+ * themselves (a headless encoder), class-token, mean or attention pooling (SigLIP's MAP head), with the final norm
+ * before or after it, then nothing more, a projection (CLIP) or one classifier or two averaged (distilled DeiT). What
+ * it cannot find, it names.
  *
  * {@snippet lang="java" :
  * Recognition r = VitRecognizer.recognize(canonical, "vit.onnx");
@@ -49,6 +52,8 @@ public final class VitRecognizer {
   private final GraphIndex idx;
   private final Shapes shapes;
   private final String source;
+  /** The token width from the patch embedding, for values whose shape inference could not tell. */
+  private long tokenWidth = -1;
 
   private VitRecognizer(Model model, String source) {
     this.idx = GraphIndex.of(model.graph());
@@ -66,7 +71,7 @@ public final class VitRecognizer {
     try {
       return Recognition.of(new VitRecognizer(model, source).recognize());
     } catch (NotAVit e) {
-      return Recognition.notAVit(source + " is not a ViT vitq recognises: " + e.getMessage() + ".");
+      return Recognition.notAVit(source + " is not a transformer encoder vitq recognises: " + e.getMessage() + ".");
     }
   }
 
@@ -86,6 +91,7 @@ public final class VitRecognizer {
     Embedding embedding = embedding(image.name());
     Tensor convWeight = idx.constant(embedding.weight()).orElseThrow();
     int embedDim = (int) (long) convWeight.dims().get(0);
+    tokenWidth = embedDim;
     int patch = (int) (long) convWeight.dims().get(2);
 
     List<Block> blocks = new ArrayList<>();
@@ -115,8 +121,9 @@ public final class VitRecognizer {
     int heads = heads(blocks.get(0), embedDim);
     int tokens = tokens(embedding, image, patch);
     int imageSize = imageSize(image, tokens - embedding.prefixTokens(), patch);
+    int classes = head.head().kind() == Head.Kind.CLASSIFIER ? head.head().linears().get(0).outFeatures() : 0;
     return new VitStructure(image.name(), head.head().output(), embedding, blocks, head.norm(), head.head(),
-        embedDim, heads, tokens, imageSize, patch, head.head().linears().get(0).outFeatures());
+        embedDim, heads, tokens, imageSize, patch, classes);
   }
 
   private Value imageInput() throws NotAVit {
@@ -159,6 +166,18 @@ public final class VitRecognizer {
         x = preNorm.output();
         continue;
       }
+      Optional<Node> inserted = tokensInserted(x, cs, width);
+      if (inserted.isPresent()) {
+        // Hugging Face's Dinov2WithRegisters: x[:, :1], the registers, x[:, 1:] concatenated after the position add.
+        for (String in : inserted.get().inputs()) {
+          Optional<PrefixTokens> t = prefixTokens(in, width);
+          if (t.isPresent()) {
+            prefix += t.get().count();
+          }
+        }
+        x = inserted.get().output();
+        continue;
+      }
       if (cs.size() != 1) {
         break;
       }
@@ -179,7 +198,8 @@ public final class VitRecognizer {
           classToken = classToken == null ? t.get().tensor() : classToken;
           prefix += t.get().count();
         }
-      } else if (c.is("Add") && Patterns.other(c, x) != null && idx.isConstant(Patterns.other(c, x))) {
+      } else if (c.is("Add") && Patterns.other(c, x) != null && !dependsOnInput(Patterns.other(c, x))) {
+        // A learned position embedding, or one computed from constants only (an interpolation to the same grid).
         pos = Patterns.other(c, x);
       } else {
         break;
@@ -188,6 +208,55 @@ public final class VitRecognizer {
     }
     return new Embedding(conv.output(), conv.input(0), conv.input(1), conv.input(2).isEmpty() ? null : conv.input(2),
         classToken, pos, preNorm, x, prefix);
+  }
+
+  /**
+   * The Concat that puts learned tokens between the leading and trailing tokens of {@code x} (Slices of it on the
+   * token axis), or empty.
+   */
+  private Optional<Node> tokensInserted(String x, List<Node> consumers, long width) {
+    if (consumers.size() < 2 || !consumers.stream().allMatch(n -> n.is("Slice") && n.input(0).equals(x))) {
+      return Optional.empty();
+    }
+    Node concat = null;
+    for (Node slice : consumers) {
+      List<Node> next = p.dataConsumers(slice.output());
+      if (next.size() != 1 || !next.get(0).is("Concat") || (concat != null && next.get(0) != concat)) {
+        return Optional.empty();
+      }
+      concat = next.get(0);
+    }
+    int learned = 0;
+    for (String in : concat.inputs()) {
+      boolean slice = consumers.stream().anyMatch(n -> n.output().equals(in));
+      if (!slice && prefixTokens(in, width).isEmpty()) {
+        return Optional.empty();
+      }
+      learned += slice ? 0 : 1;
+    }
+    long axis = concat.intAttr("axis", 0);
+    return learned > 0 && (axis == 1 || axis == -2) ? Optional.of(concat) : Optional.empty();
+  }
+
+  /** Whether {@code v} depends on a graph input that is not an initializer (the image). */
+  private boolean dependsOnInput(String v) {
+    Set<String> seen = new HashSet<>();
+    ArrayDeque<String> work = new ArrayDeque<>(List.of(v));
+    while (!work.isEmpty()) {
+      String cur = work.pop();
+      if (cur.isEmpty() || !seen.add(cur)) {
+        continue;
+      }
+      Optional<Node> n = idx.producer(cur);
+      if (n.isEmpty()) {
+        if (idx.graph().input(cur).isPresent() && idx.initializer(cur).isEmpty()) {
+          return true;
+        }
+        continue;
+      }
+      n.get().inputs().forEach(work::push);
+    }
+    return false;
   }
 
   /** The patch convolution: a Conv on the image, or on the image after an in-graph normalisation. */
@@ -292,7 +361,7 @@ public final class VitRecognizer {
   }
 
   private Attention attention(int i, String h, String out) throws NotAVit {
-    long width = widthOf(h);
+    long width = streamWidth(h);
     Branch branch = branch(out, width)
         .orElseThrow(() -> missing("block " + i + " has no output projection before its residual add"));
     Linear proj = branch.linear();
@@ -342,13 +411,27 @@ public final class VitRecognizer {
       throw missing("block " + i + " has " + projections.size()
           + " linear layers reading its first norm, not 1 (fused q/k/v) or 3");
     }
+    boolean rotary = false;
+    boolean qkNorm = false;
+    for (String v : between(h, scores.output())) {
+      Node n = idx.producer(v).orElseThrow();
+      rotary |= n.is("Neg") || n.is("Sin") || n.is("Cos") || n.is("RotaryEmbedding");
+      qkNorm |= n.is("LayerNormalization") || n.is("RMSNormalization") || n.is("ReduceMean")
+          || n.opType().equals("SimplifiedLayerNormalization");
+    }
     return new Attention(projections, scores.input(0), scores.input(1), scores.output(), softmax.output(), probs,
-        context.input(1), context.output(), proj, branch.layerScale(), out);
+        context.input(1), context.output(), proj, branch.layerScale(), out, rotary, qkNorm);
   }
 
   /** The last dimension of a value, or -1. */
   private long widthOf(String v) {
     return shapes.dims(v).filter(d -> d.length > 0).map(d -> d[d.length - 1]).orElse(-1L);
+  }
+
+  /** The width of the residual stream {@code h} is read from: its shape, else the patch embedding's. */
+  private long streamWidth(String h) {
+    long w = widthOf(h);
+    return w > 0 ? w : tokenWidth;
   }
 
   /** Follows single Cast consumers. */
@@ -396,20 +479,102 @@ public final class VitRecognizer {
   }
 
   private Mlp mlp(int i, String h, String out) throws NotAVit {
-    Linear fc1 = p.linearFrom(h).orElseThrow(() -> missing("block " + i + " has no linear layer after its second norm"));
-    Gelu gelu = p.geluFrom(fc1.output()).orElseThrow(() -> missing("block " + i + " has no GELU after fc1"));
-    Branch branch = branch(out, widthOf(h))
+    Branch branch = branch(out, streamWidth(h))
         .orElseThrow(() -> missing("block " + i + " has no linear layer ending its MLP"));
     Linear fc2 = branch.linear();
-    if (!fc2.input().equals(gelu.output())) {
-      throw missing("block " + i + "'s MLP is not fc1, GELU, fc2 in a row");
+    List<Linear> ins = p.linearsFrom(h);
+    if (ins.isEmpty()) {
+      throw missing("block " + i + " has no linear layer after its second norm");
     }
-    return new Mlp(fc1, gelu, fc2, branch.layerScale(), out);
+    Linear fc1 = null;
+    Linear gate = null;
+    Activation act = null;
+    String hidden = null;
+    if (ins.size() == 2) {
+      // A gated MLP with separate layers: act(gate) * up.
+      for (int g = 0; g < 2 && act == null; g++) {
+        Optional<Activation> a = p.activationFrom(ins.get(g).output());
+        String product = a.isEmpty() ? null : product(a.get().output(), ins.get(1 - g).output());
+        if (product != null) {
+          gate = ins.get(g);
+          fc1 = ins.get(1 - g);
+          act = a.get();
+          hidden = product;
+        }
+      }
+    } else if (ins.size() == 1) {
+      fc1 = ins.get(0);
+      Optional<Activation> a = p.activationFrom(fc1.output());
+      if (a.isPresent()) {
+        act = a.get();
+        hidden = act.output();
+      } else {
+        // Gate and up fused in one layer, then split in two halves (chunk): act(one half) * the other.
+        for (Node part : p.dataConsumers(fc1.output())) {
+          for (String half : part.outputs()) {
+            Optional<Activation> ah = (part.is("Split") || part.is("Slice") || part.is("Gather"))
+                ? p.activationFrom(half) : Optional.empty();
+            String product = ah.isEmpty() ? null : productWithSibling(ah.get().output(), fc1.output(), half);
+            if (product != null && act == null) {
+              act = ah.get();
+              hidden = product;
+            }
+          }
+        }
+      }
+    }
+    if (act == null) {
+      throw missing("block " + i + "'s MLP has no activation (GELU, SiLU or ReLU, gated or not) after fc1");
+    }
+    String reads = skipLayoutBack(fc2.input());
+    Norm inner = null;
+    if (!reads.equals(hidden)) {
+      inner = p.normFrom(hidden).filter(n -> n.output().equals(reads)).orElse(null);
+      if (inner == null) {
+        throw missing("block " + i + "'s MLP is not fc1, activation, fc2 in a row");
+      }
+    }
+    return new Mlp(fc1, gate, act, hidden, inner, fc2, branch.layerScale(), out);
+  }
+
+  /** The Mul of {@code a} and {@code b} (the gated product), or null. */
+  private String product(String a, String b) {
+    for (Node c : p.dataConsumers(a)) {
+      if (c.is("Mul") && b.equals(Patterns.other(c, a))) {
+        return c.output();
+      }
+    }
+    return null;
+  }
+
+  /** The Mul of {@code a} and another half of {@code fused} than {@code half}, or null. */
+  private String productWithSibling(String a, String fused, String half) {
+    for (Node c : p.dataConsumers(a)) {
+      String o = c.is("Mul") ? Patterns.other(c, a) : null;
+      Node sibling = o == null ? null : idx.producer(o).orElse(null);
+      if (sibling != null && !o.equals(half) && sibling.input(0).equals(fused)) {
+        return c.output();
+      }
+    }
+    return null;
+  }
+
+  /** Follows a value back through layout changes to what computed it. */
+  private String skipLayoutBack(String v) {
+    String cur = v;
+    for (int i = 0; i < 4; i++) {
+      Node n = idx.producer(cur).orElse(null);
+      if (n == null || !LAYOUT.contains(n.opType())) {
+        break;
+      }
+      cur = n.input(0);
+    }
+    return cur;
   }
 
   // ---- head --------------------------------------------------------------------------------------------------
 
-  /** The head and the final norm, which may come before or after the pooling. */
+  /** The head and the final norm (or null), which may come before or after the pooling. */
   private record HeadParts(Norm norm, Head head) {}
 
   private HeadParts head(String x, int prefix) throws NotAVit {
@@ -422,38 +587,128 @@ public final class VitRecognizer {
         pooled.add(pl);
       }
     }
+    List<Linear> poolLinears = List.of();
     if (pooled.isEmpty()) {
-      throw missing(sequenceNorm.isPresent() ? "the final norm is followed by no class-token or mean pooling"
-          : "the last block is followed by no final layer norm or pooling");
+      Optional<AttentionPool> pool = attentionPool(f);
+      if (pool.isPresent()) {
+        pooled.add(new Pooled(Head.Pooling.ATTENTION, pool.get().value()));
+        poolLinears = pool.get().linears();
+      }
+    }
+    String tokensOut = skipCasts(f);
+    if (pooled.isEmpty()) {
+      if (idx.isGraphOutput(tokensOut)) {
+        return new HeadParts(sequenceNorm.orElse(null), new Head(Head.Pooling.NONE, List.of(), List.of(), tokensOut));
+      }
+      throw missing(sequenceNorm.isPresent()
+          ? "the final norm is followed by no class-token, mean or attention pooling, and is not a model output"
+          : "the last block is followed by no final norm, pooling or model output");
     }
     if (pooled.size() > 2 || pooled.stream().map(Pooled::kind).distinct().count() > 1) {
       throw missing("the tokens are pooled " + pooled.size() + " ways, which vitq does not know");
     }
     Norm norm = sequenceNorm.orElse(null);
     List<Linear> linears = new ArrayList<>();
+    String end = null;
     for (Pooled pl : pooled) {
       String v = pl.value();
       if (sequenceNorm.isEmpty()) {
         Optional<Norm> after = p.normFrom(v);
-        if (after.isEmpty() || pooled.size() != 1) {
-          throw missing("the pooled tokens are not normalised before the classifier");
+        if (after.isPresent() && pooled.size() == 1) {
+          norm = after.get();
+          v = norm.output();
+        } else if (pooled.size() != 1) {
+          throw missing("the pooled tokens are not normalised before the classifiers");
         }
-        norm = after.get();
-        v = norm.output();
       }
-      final String in = v;
-      linears.add(p.linearFrom(v).orElseThrow(() -> missing("no classification layer reads the pooled " + in)));
+      Optional<Linear> l = p.linearFrom(v);
+      l.ifPresent(linears::add);
+      end = l.map(Linear::output).orElse(v);
     }
     String output;
-    if (linears.size() == 1) {
-      output = linears.get(0).output();
-    } else {
+    if (pooled.size() == 2) {
+      if (linears.size() != 2) {
+        throw missing("the two pooled tokens are not read by two classifiers");
+      }
       output = averaged(linears.get(0).output(), linears.get(1).output());
+    } else {
+      output = end;
     }
     if (!idx.isGraphOutput(output)) {
-      throw missing("the classification layer's output is not a model output");
+      if (linears.isEmpty() && idx.isGraphOutput(tokensOut)) {
+        return new HeadParts(sequenceNorm.orElse(null), new Head(Head.Pooling.NONE, List.of(), List.of(), tokensOut));
+      }
+      throw missing(linears.isEmpty() ? "the pooled embedding is not a model output"
+          : "the classification layer's output is not a model output");
     }
-    return new HeadParts(norm, new Head(pooled.get(0).kind(), linears, output));
+    return new HeadParts(norm, new Head(pooled.get(0).kind(), poolLinears, linears, output));
+  }
+
+  /** An attention pool's output (one vector per image) and its linear layers in graph order. */
+  private record AttentionPool(String value, List<Linear> linears) {}
+
+  /**
+   * Attention pooling (SigLIP's MAP head): on the way from the tokens {@code f} to a model output, one softmax, and
+   * after it a pick of the one pooled token (or a mean), which is the pooled vector.
+   */
+  private Optional<AttentionPool> attentionPool(String f) {
+    for (Value o : idx.graph().outputs()) {
+      Set<String> region = dataAncestors(f, o.name());
+      if (!region.contains(o.name()) && !o.name().equals(f)) {
+        continue;
+      }
+      List<Node> inOrder = idx.graph().nodes().stream().filter(n -> !n.outputs().isEmpty()
+          && region.contains(n.output())).toList();
+      for (Node pick : inOrder) {
+        String pickInput = pick.is("Slice") ? null : pick.input(0);
+        Pooled pl = pick.is("Gather") || pick.is("ReduceMean") ? pooling(pick, pick.input(0), 1) : null;
+        if (pl == null || pickInput == null) {
+          continue;
+        }
+        Set<String> before = dataAncestors(f, pl.value());
+        long softmaxes = before.stream().filter(v -> idx.producer(v).orElseThrow().is("Softmax")).count();
+        if (softmaxes != 1) {
+          continue;
+        }
+        List<Linear> linears = new ArrayList<>();
+        for (Node n : idx.graph().nodes()) {
+          if ((n.is("MatMul") || n.is("Gemm")) && before.contains(n.output())) {
+            p.linearAt(n).ifPresent(linears::add);
+          }
+        }
+        return Optional.of(new AttentionPool(pl.value(), linears));
+      }
+    }
+    return Optional.empty();
+  }
+
+  /**
+   * Values computed on the way from {@code from} to {@code to} that depend on {@code from}: {@code to}'s ancestors
+   * that are {@code from}'s descendants, not counting reads of a shape.
+   */
+  private Set<String> dataAncestors(String from, String to) {
+    Set<String> descendants = new HashSet<>();
+    ArrayDeque<String> work = new ArrayDeque<>(List.of(from));
+    while (!work.isEmpty()) {
+      String v = work.pop();
+      for (Node c : p.dataConsumers(v)) {
+        for (String out : c.outputs()) {
+          if (descendants.add(out)) {
+            work.push(out);
+          }
+        }
+      }
+    }
+    Set<String> region = new HashSet<>();
+    work.push(to);
+    while (!work.isEmpty()) {
+      String v = work.pop();
+      if (!descendants.contains(v) || !region.add(v)) {
+        continue;
+      }
+      idx.producer(v).ifPresent(n -> n.inputs().stream().filter(in -> !in.isEmpty()).forEach(work::push));
+    }
+    return region;
   }
 
   /** One way the token sequence becomes a vector: a token picked, or the mean over tokens. */
@@ -544,7 +799,7 @@ public final class VitRecognizer {
     if (fromShape > 0) {
       return (int) fromShape;
     }
-    if (e.positionEmbedding() != null) {
+    if (e.positionEmbedding() != null && idx.constant(e.positionEmbedding()).isPresent()) {
       List<Long> dims = idx.constant(e.positionEmbedding()).orElseThrow().dims();
       if (dims.size() >= 2) {
         long n = dims.get(dims.size() - 2);

@@ -6,21 +6,22 @@ import java.util.Optional;
 import java.util.stream.Stream;
 
 /**
- * The ViT view of a graph: where the embedding, each block's parts, the final norm and the head are. Parts are
- * named by value: a node by its first output, a tensor by its name.
+ * The transformer-encoder view of a graph (a ViT classifier, or an embedding encoder such as DINOv2, SigLIP, EVA-02
+ * or a CLIP tower): where the embedding, each block's parts, the final norm and the head are, found by the roles of
+ * the parts. Parts are named by value: a node by its first output, a tensor by its name.
  *
  * @param input the image input [batch, channels, size, size]
- * @param output the logits output
+ * @param output the model output the encoder computes: logits, a projection, a pooled embedding or the tokens
  * @param embedding the patch embedding with class token and position embedding
  * @param blocks the transformer blocks, in order
- * @param finalNorm the norm after the last block, over the token sequence or over the pooled vector
- * @param head the pooling and classification layer
+ * @param finalNorm the norm after the last block, over the token sequence or over the pooled vector, or null
+ * @param head the pooling and the layers after it (none for a headless encoder)
  * @param embedDim token width
  * @param heads attention heads per block
  * @param tokens tokens per image (patches plus class tokens)
  * @param imageSize input side, in pixels
  * @param patchSize patch side, in pixels
- * @param classes head outputs
+ * @param classes classifier outputs, or 0 when the model has no classifier
  */
 public record VitStructure(
     String input,
@@ -41,18 +42,23 @@ public record VitStructure(
     Objects.requireNonNull(output);
     Objects.requireNonNull(embedding);
     blocks = List.copyOf(blocks);
-    Objects.requireNonNull(finalNorm);
     Objects.requireNonNull(head);
   }
 
-  /** Every linear layer, in graph order: each block's projections and MLP, then the head's classifiers. */
+  /** Every linear layer, in graph order: each block's projections and MLP, then the head's (pooling, classifiers). */
   public List<Linear> linears() {
-    return Stream.concat(blocks.stream().flatMap(b -> b.linears().stream()), head.linears().stream()).toList();
+    return Stream.of(blocks.stream().flatMap(b -> b.linears().stream()), head.poolLinears().stream(),
+        head.linears().stream()).flatMap(s -> s).toList();
   }
 
-  /** Whether the final norm reads the pooled vector rather than the whole token sequence. */
+  /** Whether there is a final norm and it reads the pooled vector rather than the whole token sequence. */
   public boolean normAfterPooling() {
-    return !finalNorm.input().equals(blocks.get(blocks.size() - 1).output());
+    return finalNorm != null && !finalNorm.input().equals(blocks.get(blocks.size() - 1).output());
+  }
+
+  /** Whether the model ends in a classifier (its output is logits, measured by top-1), not an embedding. */
+  public boolean classifier() {
+    return head.kind() == Head.Kind.CLASSIFIER;
   }
 
   /**
@@ -73,7 +79,7 @@ public record VitStructure(
       String output, int prefixTokens) {}
 
   /**
-   * A layer norm over the last axis.
+   * A layer norm or RMS norm over the last axis.
    *
    * @param kind whether it is one operator or spelled out
    * @param input the normalised value
@@ -89,8 +95,13 @@ public record VitStructure(
       nodes = List.copyOf(nodes);
     }
 
-    /** How a norm is spelled. */
-    public enum Kind { OPERATOR, DECOMPOSED }
+    /** Whether it is an RMSNorm (no mean subtracted, no bias) rather than a LayerNorm. */
+    public boolean rms() {
+      return kind == Kind.RMS_OPERATOR || kind == Kind.RMS_DECOMPOSED;
+    }
+
+    /** How a norm is spelled: LayerNorm or RMSNorm, as one operator or spelled out. */
+    public enum Kind { OPERATOR, DECOMPOSED, RMS_OPERATOR, RMS_DECOMPOSED }
   }
 
   /**
@@ -116,20 +127,28 @@ public record VitStructure(
   }
 
   /**
-   * A GELU activation.
+   * The MLP's activation.
    *
-   * @param kind how it is spelled
+   * @param kind which function, and how it is spelled
    * @param input its input
    * @param output its output
    * @param nodes the nodes that compute it
    */
-  public record Gelu(Kind kind, String input, String output, List<String> nodes) {
-    public Gelu {
+  public record Activation(Kind kind, String input, String output, List<String> nodes) {
+    public Activation {
       nodes = List.copyOf(nodes);
     }
 
-    /** How a GELU is spelled: the operator, its Erf or tanh formula, or QuickGELU's {@code x * sigmoid(1.702 x)}. */
-    public enum Kind { OPERATOR, ERF, TANH, SIGMOID }
+    /** Whether it is a GELU in one of its spellings (QuickGELU included). */
+    public boolean gelu() {
+      return kind == Kind.OPERATOR || kind == Kind.ERF || kind == Kind.TANH || kind == Kind.SIGMOID;
+    }
+
+    /**
+     * The function and its spelling: GELU as the operator, its Erf or tanh formula, or QuickGELU's
+     * {@code x * sigmoid(1.702 x)}; SiLU {@code x * sigmoid(x)} (as the formula or an operator); ReLU.
+     */
+    public enum Kind { OPERATOR, ERF, TANH, SIGMOID, SILU, RELU }
   }
 
   /**
@@ -146,9 +165,12 @@ public record VitStructure(
    * @param proj the output projection
    * @param layerScale the per-channel gamma multiplying the branch (LayerScale), or null
    * @param output the branch as the residual add reads it
+   * @param rotary whether a rotary position embedding turns the queries and keys
+   * @param qkNorm whether the queries and keys are normalised before the scores
    */
   public record Attention(List<Linear> projections, String query, String key, String scores, String softmax,
-      String probabilities, String value, String context, Linear proj, String layerScale, String output) {
+      String probabilities, String value, String context, Linear proj, String layerScale, String output,
+      boolean rotary, boolean qkNorm) {
     public Attention {
       projections = List.copyOf(projections);
       if (projections.size() != 1 && projections.size() != 3) {
@@ -163,15 +185,43 @@ public record VitStructure(
   }
 
   /**
-   * The MLP: fc1, GELU, fc2.
+   * The channel MLP: fc1, an activation, fc2; or gated (SwiGLU, GeGLU): {@code act(gate) * up}, then fc2.
    *
-   * @param fc1 the expanding layer
-   * @param gelu the activation
+   * @param fc1 the expanding layer: the only one, the up projection of a gated MLP, or gate and up fused in one
+   * @param gate the gate projection of a gated MLP whose gate and up are separate layers, or null
+   * @param activation the activation (of the gate, in a gated MLP)
+   * @param hidden what fc2 reads, before any norm inside the MLP: the activation's output, or the gated product
+   * @param norm a norm between the activation and fc2 (EVA's scaled MLP), or null
    * @param fc2 the contracting layer
    * @param layerScale the per-channel gamma multiplying the branch (LayerScale), or null
    * @param output the branch as the residual add reads it
    */
-  public record Mlp(Linear fc1, Gelu gelu, Linear fc2, String layerScale, String output) {}
+  public record Mlp(Linear fc1, Linear gate, Activation activation, String hidden, Norm norm, Linear fc2,
+      String layerScale, String output) {
+
+    /** Whether the activation's output is multiplied by an up projection before fc2. */
+    public boolean gated() {
+      return !hidden.equals(activation.output());
+    }
+
+    /** The MLP's linear layers in graph order: fc1 (and the gate), then fc2. */
+    public List<Linear> linears() {
+      return gate == null ? List.of(fc1, fc2) : List.of(gate, fc1, fc2);
+    }
+
+    /** A short name of the MLP's kind: gelu, quick-gelu, silu, relu, or swiglu / geglu when gated. */
+    public String kindName() {
+      if (gated()) {
+        return activation.kind() == Activation.Kind.SILU ? "swiglu" : activation.gelu() ? "geglu" : "glu";
+      }
+      return switch (activation.kind()) {
+        case SIGMOID -> "quick-gelu";
+        case SILU -> "silu";
+        case RELU -> "relu";
+        default -> "gelu";
+      };
+    }
+  }
 
   /**
    * One pre-norm transformer block.
@@ -193,31 +243,61 @@ public record VitStructure(
       return residual2;
     }
 
-    /** The block's linear layers: projections, output projection, fc1, fc2. */
+    /** The block's linear layers: projections, output projection, then the MLP's. */
     public List<Linear> linears() {
-      return Stream.concat(attention.projections().stream(), Stream.of(attention.proj(), mlp.fc1(), mlp.fc2()))
-          .toList();
+      return Stream.of(attention.projections().stream(), Stream.of(attention.proj()), mlp.linears().stream())
+          .flatMap(s -> s).toList();
+    }
+
+    /** The roles found in the block, for {@code inspect}: its norms, token mixer and channel MLP. */
+    public List<String> roles() {
+      List<String> roles = new java.util.ArrayList<>();
+      roles.add((norm1.rms() ? "rms-norm" : "layer-norm"));
+      String mixer = "attention (" + (attention.fused() ? "fused q/k/v" : "separate q/k/v")
+          + (attention.rotary() ? ", rotary" : "") + (attention.qkNorm() ? ", q/k norm" : "")
+          + (attention.layerScale() != null ? ", layer-scale" : "") + ")";
+      roles.add(mixer);
+      roles.add((norm2.rms() ? "rms-norm" : "layer-norm"));
+      roles.add("mlp (" + mlp.kindName() + (mlp.norm() != null ? ", inner norm" : "")
+          + (mlp.layerScale() != null ? ", layer-scale" : "") + ")");
+      return List.copyOf(roles);
     }
   }
 
   /**
-   * The classification head: pooling, then one classifier, or two whose outputs are averaged (DeiT's class and
-   * distillation heads).
+   * What follows the blocks: the pooling, then nothing more (an embedding), a projection (CLIP's), one classifier,
+   * or two whose outputs are averaged (DeiT's class and distillation heads).
    *
-   * @param pooling how tokens become one vector per classifier
-   * @param linears the classifiers, each reading its pooled vector [batch, embedDim]
+   * @param pooling how tokens become one vector, or {@link Pooling#NONE} when the model outputs the tokens
+   * @param poolLinears the linear layers of an attention pool (SigLIP's MAP head), in graph order; else empty
+   * @param linears the layers after the pooling, each reading its pooled vector [batch, embedDim]; empty when none
    * @param output the model output the head computes
    */
-  public record Head(Pooling pooling, List<Linear> linears, String output) {
+  public record Head(Pooling pooling, List<Linear> poolLinears, List<Linear> linears, String output) {
     public Head {
+      poolLinears = List.copyOf(poolLinears);
       linears = List.copyOf(linears);
-      if (linears.isEmpty()) {
-        throw new IllegalArgumentException("A head has at least one classifier");
+      if (pooling == Pooling.NONE && !linears.isEmpty()) {
+        throw new IllegalArgumentException("A head without pooling has no layers after it");
       }
     }
 
-    /** How the head reduces the tokens. */
-    public enum Pooling { CLASS_TOKEN, MEAN }
+    /**
+     * What the output is: logits when the layers after the pooling are a classifier (biased, or two averaged), a
+     * projection (one layer without bias, as CLIP's), else the embedding itself.
+     */
+    public Kind kind() {
+      if (linears.isEmpty()) {
+        return Kind.EMBEDDING;
+      }
+      return linears.size() > 1 || linears.get(0).bias() != null ? Kind.CLASSIFIER : Kind.PROJECTION;
+    }
+
+    /** How the head reduces the tokens: not at all, the class token, their mean, or a learned query attending. */
+    public enum Pooling { NONE, CLASS_TOKEN, MEAN, ATTENTION }
+
+    /** What a model's output is. */
+    public enum Kind { CLASSIFIER, PROJECTION, EMBEDDING }
   }
 
   /** The block with that index, if any. */

@@ -37,7 +37,7 @@ class HostileModelsTest {
     for (Map.Entry<String, Path> c : HostileModels.writeNonVits(dir).entrySet()) {
       Recognition r = VitRecognizer.recognize(Canonicalizer.apply(OnnxReader.read(c.getValue()), 0, 0), c.getKey());
       assertFalse(r.recognised(), c.getKey());
-      assertTrue(r.reason().startsWith(c.getKey() + " is not a ViT vitq recognises: "), r.reason());
+      assertTrue(r.reason().startsWith(c.getKey() + " is not a transformer encoder vitq recognises: "), r.reason());
       assertOneSentence(c.getKey(), r.reason());
     }
   }

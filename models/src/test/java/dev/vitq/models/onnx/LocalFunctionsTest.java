@@ -52,7 +52,7 @@ class LocalFunctionsTest {
   private static byte[] withFunctions(Model vit) throws Exception {
     VitStructure s = VitRecognizer.recognize(vit, "vit").require();
     Set<String> geluValues = new HashSet<>();
-    s.blocks().forEach(b -> geluValues.addAll(b.mlp().gelu().nodes()));
+    s.blocks().forEach(b -> geluValues.addAll(b.mlp().activation().nodes()));
     ModelProto.Builder m = OnnxWriter.toProto(vit).toBuilder();
     m.getGraphBuilder().clearNode();
     for (NodeProto n : OnnxWriter.toProto(vit).getGraph().getNodeList()) {
@@ -62,7 +62,7 @@ class LocalFunctionsTest {
     }
     for (var b : s.blocks()) {
       m.getGraphBuilder().addNode(NodeProto.newBuilder().setName("gelu_" + b.index()).setOpType(MODULE)
-          .setDomain(DOMAIN).addInput(b.mlp().gelu().input()).addOutput(b.mlp().gelu().output())
+          .setDomain(DOMAIN).addInput(b.mlp().activation().input()).addOutput(b.mlp().activation().output())
           .addAttribute(AttributeProto.newBuilder().setName("half").setType(AttributeProto.AttributeType.FLOAT)
               .setF(0.5f)));
     }
@@ -78,7 +78,7 @@ class LocalFunctionsTest {
     Model read = OnnxReader.read(bytes, null, "functions.onnx");
     Recognition hidden = VitRecognizer.recognize(Canonicalizer.apply(read, 0, 0), "functions.onnx");
     assertFalse(hidden.recognised());
-    assertTrue(hidden.reason().contains("no GELU after fc1"), hidden.reason());
+    assertTrue(hidden.reason().contains("has no activation (GELU, SiLU or ReLU, gated or not) after fc1"), hidden.reason());
 
     Model inlined = LocalFunctions.inline(read, "functions.onnx");
 

@@ -16,7 +16,7 @@ import dev.vitq.models.canon.Float32;
 import dev.vitq.models.onnx.LocalFunctions;
 import dev.vitq.models.onnx.OnnxReader;
 import dev.vitq.models.onnx.OnnxWriter;
-import dev.vitq.models.vit.VitStructure.Gelu;
+import dev.vitq.models.vit.VitStructure.Activation;
 import dev.vitq.models.vit.VitStructure.Head;
 import dev.vitq.models.vit.VitStructure.Norm;
 import java.util.Arrays;
@@ -83,14 +83,17 @@ class RealExportsTest {
     assertEquals(8, vit.patchSize());
     assertEquals(prefix, vit.embedding().prefixTokens(), "prefix tokens");
     assertEquals(16 + prefix, vit.tokens());
-    assertEquals(clip ? 16 : 10, vit.classes());
+    // CLIP's visual projection has no bias: a projection to the embedding, not a classifier.
+    assertEquals(clip ? 0 : 10, vit.classes());
+    assertEquals(clip ? Head.Kind.PROJECTION : Head.Kind.CLASSIFIER, vit.head().kind());
+    assertEquals(clip ? 16 : 10, vit.head().linears().get(0).outFeatures());
     assertEquals(distilled ? 2 : 1, vit.head().linears().size());
     boolean mean = name.contains("meanpool");
     assertEquals(mean ? Head.Pooling.MEAN : Head.Pooling.CLASS_TOKEN, vit.head().pooling());
     assertEquals(mean || clip, vit.normAfterPooling());
     assertEquals(clip, vit.embedding().preNorm() != null);
     for (VitStructure.Block b : vit.blocks()) {
-      assertEquals(clip ? Gelu.Kind.SIGMOID : Gelu.Kind.ERF, b.mlp().gelu().kind());
+      assertEquals(clip ? Activation.Kind.SIGMOID : Activation.Kind.ERF, b.mlp().activation().kind());
       boolean fused = name.startsWith("tv_") || name.startsWith("timm");
       assertEquals(fused, b.attention().fused(), "fused q/k/v");
       int opset = Integer.parseInt(name.replaceAll(".*_op(\\d+).*", "$1"));
@@ -105,7 +108,7 @@ class RealExportsTest {
     Recognition r = VitRecognizer.recognize(canonical(RealExports.SWIN), RealExports.SWIN + ".onnx");
     assertFalse(r.recognised());
     assertNull(r.vit());
-    assertTrue(r.reason().startsWith("tv_swin_op14.onnx is not a ViT vitq recognises: "), r.reason());
+    assertTrue(r.reason().startsWith("tv_swin_op14.onnx is not a transformer encoder vitq recognises: "), r.reason());
     assertFalse(r.reason().contains("\n"));
   }
 

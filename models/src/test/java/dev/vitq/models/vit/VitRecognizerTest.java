@@ -15,7 +15,7 @@ import dev.vitq.models.builder.VitBuilder;
 import dev.vitq.models.builder.VitConfig;
 import dev.vitq.models.onnx.OnnxReader;
 import dev.vitq.models.vit.VitStructure.Block;
-import dev.vitq.models.vit.VitStructure.Gelu;
+import dev.vitq.models.vit.VitStructure.Activation;
 import dev.vitq.models.vit.VitStructure.Head;
 import dev.vitq.models.vit.VitStructure.Norm;
 import java.util.List;
@@ -51,24 +51,24 @@ class VitRecognizerTest {
 
     Norm.Kind norm = spelling == Spelling.TIMM_17 || spelling == Spelling.DYNAMO_20
         || spelling == Spelling.TORCH_EXPORT_18 ? Norm.Kind.OPERATOR : Norm.Kind.DECOMPOSED;
-    Gelu.Kind gelu = switch (spelling) {
-      case DYNAMO_20 -> Gelu.Kind.OPERATOR;
-      case TANH_18 -> Gelu.Kind.TANH;
-      default -> Gelu.Kind.ERF;
+    Activation.Kind gelu = switch (spelling) {
+      case DYNAMO_20 -> Activation.Kind.OPERATOR;
+      case TANH_18 -> Activation.Kind.TANH;
+      default -> Activation.Kind.ERF;
     };
     boolean fused = spelling == Spelling.TIMM_17 || spelling == Spelling.DYNAMO_20;
     for (Block b : vit.blocks()) {
       assertEquals(norm, b.norm1().kind());
       assertEquals(norm, b.norm2().kind());
       assertEquals(1e-6f, b.norm1().epsilon());
-      assertEquals(gelu, b.mlp().gelu().kind());
+      assertEquals(gelu, b.mlp().activation().kind());
       assertEquals(fused, b.attention().fused());
       assertEquals("Softmax", op(idx, b.attention().softmax()));
       assertEquals("MatMul", op(idx, b.attention().scores()));
       assertEquals("MatMul", op(idx, b.attention().context()));
       assertEquals("Add", op(idx, b.residual1()));
       assertEquals("Add", op(idx, b.residual2()));
-      assertEquals(b.mlp().gelu().output(), b.mlp().fc2().input());
+      assertEquals(b.mlp().activation().output(), b.mlp().fc2().input());
       assertEquals(b.norm2().output(), b.mlp().fc1().input());
       assertEquals(256, b.mlp().fc1().outFeatures());
       assertEquals(fused ? 288 : 96, b.attention().projections().get(0).outFeatures());
@@ -104,8 +104,8 @@ class VitRecognizerTest {
     assertEquals(10, vit.classes());
     Block b = vit.blocks().get(7);
     assertTrue(b.attention().fused());
-    assertEquals(Gelu.Kind.ERF, b.mlp().gelu().kind());
-    assertEquals(5, b.mlp().gelu().nodes().size());
+    assertEquals(Activation.Kind.ERF, b.mlp().activation().kind());
+    assertEquals(5, b.mlp().activation().nodes().size());
     assertEquals("/blocks/blocks.7/attn/Softmax_output_0", b.attention().softmax());
     assertEquals("head.weight", vit.head().linears().get(0).weight());
     assertTrue(vit.head().linears().get(0).weightTransposed());
@@ -121,7 +121,7 @@ class VitRecognizerTest {
             : n)
         .toList();
     Model broken = model.withGraph(model.graph().withNodes(nodes));
-    assertEquals("x.onnx is not a ViT vitq recognises: block 0 has 0 softmax nodes in its attention, not 1.",
+    assertEquals("x.onnx is not a transformer encoder vitq recognises: block 0 has 0 softmax nodes in its attention, not 1.",
         VitRecognizer.recognize(broken, "x.onnx").reason());
     assertNull(idx.producer("nothing").orElse(null));
   }

@@ -200,11 +200,10 @@ public final class AutoSearch {
     }
     int perRun = ChunkedRuns.imagesPerRun(vit);
     float[] reference;
-    int[] heldOutReference;
+    float[] heldOutReference;
     try (InferenceSession fp32 = InferenceSession.of(model, session)) {
       reference = Images.run(fp32, vit.input(), vit.output(), searchImages, Map.of(), perRun);
-      heldOutReference = predictions(Images.run(fp32, vit.input(), vit.output(), heldOut, Map.of(), perRun),
-          heldOut.count());
+      heldOutReference = Images.run(fp32, vit.input(), vit.output(), heldOut, Map.of(), perRun);
     }
     double fp32Seconds = (System.nanoTime() - t0) / 1e9 * calibration.size() / Math.max(1, picked.size());
 
@@ -360,14 +359,7 @@ public final class AutoSearch {
     throw new IllegalArgumentException("Bits " + v + " not among " + Arrays.toString(options));
   }
 
-  private static int[] predictions(float[] logits, int images) {
-    int[] out = new int[images];
-    int classes = images == 0 ? 0 : logits.length / images;
-    for (int i = 0; i < images; i++) {
-      out[i] = Evaluation.argmax(logits, i * classes, classes);
-    }
-    return out;
-  }
+
 
   /** A candidate's objectives. */
   private record Scored(double loss, long bytes) {
@@ -432,7 +424,7 @@ public final class AutoSearch {
     }
 
     /** Ships a front point and measures it: exact bytes, batch-1 latency, held-out agreement. */
-    Point measure(Genes g, Scored s, String name, Images heldOut, int[] heldOutReference, int perRun)
+    Point measure(Genes g, Scored s, String name, Images heldOut, float[] heldOutReference, int perRun)
         throws VitqException {
       QuantPlan plan = space.plan(g);
       Model shipped = shipper.ship(plan);
@@ -441,13 +433,8 @@ public final class AutoSearch {
       double latency;
       try (InferenceSession session = InferenceSession.of(shipped, config)) {
         if (heldOut.count() > 0) {
-          int[] predicted = predictions(Images.run(session, vit.input(), vit.output(), heldOut, Map.of(),
-              perRun), heldOut.count());
-          int same = 0;
-          for (int i = 0; i < predicted.length; i++) {
-            same += predicted[i] == heldOutReference[i] ? 1 : 0;
-          }
-          agreement = (double) same / predicted.length;
+          agreement = HeldOut.score(vit.classifier(), Images.run(session, vit.input(), vit.output(), heldOut,
+              Map.of(), perRun), heldOutReference, heldOut.count());
         }
         latency = latency(session);
       }

@@ -84,19 +84,17 @@ final class BlockSearch implements AutoCloseable {
     full.close();
   }
 
-  /** Agreement of the plan's top-1 classes with the float model's on the held-out images, or null without any. */
-  Double agreement(QuantPlan plan, Images heldOut, int[] heldOutReference) throws VitqException {
+  /**
+   * The plan's {@link HeldOut} score against the float model's outputs on the held-out images (top-1 agreement, or
+   * mean cosine for an embedding model), or null without any.
+   */
+  Double agreement(QuantPlan plan, Images heldOut, float[] heldOutReference) throws VitqException {
     if (heldOut.count() == 0) {
       return null;
     }
-    float[] logits = Images.run(full, vit.input(), vit.output(), heldOut, ScaleGenes.scales(plan, full.inputNames()),
+    float[] outputs = Images.run(full, vit.input(), vit.output(), heldOut, ScaleGenes.scales(plan, full.inputNames()),
         perRun);
-    int[] predicted = predictions(logits, heldOut.count());
-    int same = 0;
-    for (int i = 0; i < predicted.length; i++) {
-      same += predicted[i] == heldOutReference[i] ? 1 : 0;
-    }
-    return (double) same / predicted.length;
+    return HeldOut.score(vit.classifier(), outputs, heldOutReference, heldOut.count());
   }
 
   /**
@@ -273,16 +271,6 @@ final class BlockSearch implements AutoCloseable {
       super(cause);
       this.cause = cause;
     }
-  }
-
-  /** The top-1 class of each image's logits. */
-  static int[] predictions(float[] logits, int images) {
-    int[] out = new int[images];
-    int classes = images == 0 ? 0 : logits.length / images;
-    for (int i = 0; i < images; i++) {
-      out[i] = Evaluation.argmax(logits, i * classes, classes);
-    }
-    return out;
   }
 
   /** The model with {@code target} among its outputs. */

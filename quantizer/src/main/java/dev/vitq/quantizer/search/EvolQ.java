@@ -112,15 +112,14 @@ public final class EvolQ {
     String target = target(vit, initial, settings);
     Targets search;
     Targets validation;
-    int[] heldOutReference;
+    float[] heldOutReference;
     try (InferenceSession fp32 = InferenceSession.of(BlockSearch.exposing(model, target, vit), session)) {
       long runStart = System.nanoTime();
       int perRun = ChunkedRuns.imagesPerRun(vit);
       search = new Targets(searchImages, Images.run(fp32, vit.input(), target, searchImages, Map.of(), perRun));
       validation = new Targets(validationImages,
           Images.run(fp32, vit.input(), target, validationImages, Map.of(), perRun));
-      heldOutReference = BlockSearch.predictions(Images.run(fp32, vit.input(), vit.output(), heldOutImages, Map.of(),
-          perRun), heldOutImages.count());
+      heldOutReference = Images.run(fp32, vit.input(), vit.output(), heldOutImages, Map.of(), perRun);
       fp32Nanos += System.nanoTime() - runStart;
     }
     double fp32Seconds = fp32Nanos / 1e9 * calibration.size() / Math.max(1, picked.size());
@@ -164,10 +163,10 @@ public final class EvolQ {
 
   /**
    * The tensor the loss reads: the model's output, or for {@link Objective#onFeatures} the input of its (first)
-   * classifier.
+   * classifier; an encoder without one is compared on its output, which is its features.
    */
   private static String target(VitStructure vit, QuantPlan plan, SearchSettings settings) throws VitqException {
-    if (!settings.objective().onFeatures()) {
+    if (!settings.objective().onFeatures() || vit.head().linears().isEmpty()) {
       return vit.output();
     }
     String features = vit.head().linears().get(0).input();

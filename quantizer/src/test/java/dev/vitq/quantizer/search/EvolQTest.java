@@ -313,4 +313,24 @@ class EvolQTest {
       assertTrue(r.lossAfter() <= r.lossBefore());
     }
   }
+
+  @Test
+  void aHeadlessEncoderIsSearchedOnItsEmbeddingAndScoredByCosine() throws Exception {
+    Model encoder = dev.vitq.models.canon.Canonicalizer.apply(VitBuilder.build(new VitConfig(32, 8, 3, 32, 2, 2, 64,
+        5), Spelling.TIMM_17, new dev.vitq.models.builder.EncoderFeatures(
+            dev.vitq.models.builder.EncoderFeatures.Output.POOLED,
+            dev.vitq.models.builder.EncoderFeatures.Mlp.SWIGLU, true, true, 2), 5), 0, 0);
+    VitStructure headless = VitRecognizer.recognize(encoder, "encoder").require();
+    assertFalse(headless.classifier());
+    QuantPlan plan = Calibrator.calibrate(encoder, headless.input(), QuantSites.of(headless, Scheme.W4A8), "sha",
+        data, new Calibrator.Settings(Scheme.W4A8, Method.MSE, 20, 3, SESSION), Progress.NONE).plan();
+    EvolQ.Result r = EvolQ.search(encoder, headless, plan, data, SETTINGS, SESSION, null, false, Progress.NONE,
+        EvolQ.Listener.NONE);
+    assertEquals(2, r.blocks().size());
+    // The held-out score of an embedding model is its mean cosine with the float outputs, not an arg-max agreement.
+    assertTrue(r.heldOutBefore() > 0.5 && r.heldOutBefore() <= 1 + 1e-9, "cosine " + r.heldOutBefore());
+    assertTrue(r.heldOutAfter() > 0.5 && r.heldOutAfter() <= 1 + 1e-9, "cosine " + r.heldOutAfter());
+    assertTrue(r.heldOutBefore() != Math.rint(r.heldOutBefore() * 8) / 8 || r.heldOutBefore() == 1,
+        "a share of 8 images would be a multiple of 1/8");
+  }
 }
