@@ -277,16 +277,11 @@ public final class DecoderServer implements AutoCloseable {
       admitted.release();
     }
     if (classifier()) {
-      send(ex, 200, answer(result.values(), k == 0 ? 5 : k));
+      send(ex, 200, Answers.topClasses(result.values(), k == 0 ? 5 : k, labels));
     } else if (wantsOctets(ex)) {
       sendFloats(ex, result);
     } else {
-      Map<String, Object> out = new LinkedHashMap<>();
-      // One key whatever the output is, so a client reads every bundle alike; "kind" says what it holds.
-      out.put("kind", outputKind);
-      out.put("shape", result.dims());
-      out.put("embedding", result.values());
-      send(ex, 200, out);
+      send(ex, 200, Answers.embedding(outputKind, result.dims(), result.values()));
     }
   }
 
@@ -345,37 +340,6 @@ public final class DecoderServer implements AutoCloseable {
     }
   }
 
-  private Map<String, Object> answer(float[] logits, int k) {
-    double max = Double.NEGATIVE_INFINITY;
-    for (float v : logits) {
-      max = Math.max(max, v);
-    }
-    double sum = 0;
-    double[] p = new double[logits.length];
-    for (int i = 0; i < logits.length; i++) {
-      p[i] = Math.exp(logits[i] - max);
-      sum += p[i];
-    }
-    Integer[] order = new Integer[logits.length];
-    for (int i = 0; i < order.length; i++) {
-      order[i] = i;
-    }
-    // Highest score first; ties by class index, so the answer is the same on every run.
-    java.util.Arrays.sort(order, (a, b) -> logits[a] != logits[b] ? Float.compare(logits[b], logits[a]) : a - b);
-    List<Map<String, Object>> top = new ArrayList<>();
-    for (int i = 0; i < Math.min(k, order.length); i++) {
-      Map<String, Object> c = new LinkedHashMap<>();
-      c.put("class", order[i]);
-      c.put("label", order[i] < labels.size() ? labels.get(order[i]) : null);
-      c.put("score", p[order[i]] / sum);
-      c.put("logit", logits[order[i]]);
-      top.add(c);
-    }
-    Map<String, Object> out = new LinkedHashMap<>();
-    out.put("top", top);
-    return out;
-  }
-
   private Map<String, Object> health() {
     Map<String, Object> out = new LinkedHashMap<>();
     out.put("status", stopping ? "stopping" : "ok");
@@ -399,13 +363,9 @@ public final class DecoderServer implements AutoCloseable {
 
   /** One image's output as raw little-endian float32, its dimensions in {@value #SHAPE_HEADER}. */
   private static void sendFloats(HttpExchange ex, Output o) throws IOException {
-    java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4 * o.values().length)
-        .order(java.nio.ByteOrder.LITTLE_ENDIAN);
-    b.asFloatBuffer().put(o.values());
+    byte[] bytes = Answers.float32(o.values());
     ex.getResponseHeaders().set("Content-Type", OCTETS);
-    ex.getResponseHeaders().set(SHAPE_HEADER, java.util.Arrays.stream(o.dims()).mapToObj(Long::toString)
-        .collect(java.util.stream.Collectors.joining(",")));
-    byte[] bytes = b.array();
+    ex.getResponseHeaders().set(SHAPE_HEADER, Answers.dims(o.dims()));
     ex.sendResponseHeaders(200, bytes.length == 0 ? -1 : bytes.length);
     try (OutputStream out = ex.getResponseBody()) {
       out.write(bytes);

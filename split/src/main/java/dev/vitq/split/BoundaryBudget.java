@@ -71,7 +71,7 @@ final class BoundaryBudget {
         Split.tokensAfter(vit, r);
         fit.add(r);
       } catch (VitqException e) {
-        // This model cannot take this reduction (no class token, no square grid, rotary, tokens out): it is not a candidate.
+        // The model cannot take this reduction (no class token or square grid, rotary, tokens out): no candidate.
       }
     }
     return fit;
