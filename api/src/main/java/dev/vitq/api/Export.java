@@ -111,11 +111,11 @@ final class Export {
         m.vit(), plan, pre, r.split(), reduction, r.floatCloud(), r.maxBytes(), r.format()), calib, r.seed(), session,
         batch, progress);
     List<Reports.Export.Tried> tried = split.tried().stream()
-        .map(c -> new Reports.Export.Tried(c.configuration(), c.tokens(), c.bytesPerImage(), c.agreement())).toList();
+        .map(c -> new Reports.Export.Tried(c.configuration(), c.tokens(), c.bytesPerImage(), c.score())).toList();
     Reports.Export done = new Reports.Export(r.bundle().toString(), r.model().toString(), plan.scheme().cliName(),
         r.split(), m.vit().blocks().size(), split.reduction().kind(), split.tokensIn(), split.tokensOut(),
         split.bytesPerImage(), split.float32BytesPerImage(), split.deviceBytes(), split.cloudBytes(),
-        millis(t0, System.nanoTime()), split.configuration(), split.calibratedAgreement(), tried);
+        millis(t0, System.nanoTime()), split.configuration(), split.calibratedScore(), tried, split.measure());
     if (reportDir != null) {
       ReportPages.export(reportDir, r.reportSettings(done), done, calib == null ? List.of() : Sensitivity.of(m.model(),
           shipped, plan, calib, session, m.vit().blocks().size(), r.seed()), calib == null ? null

@@ -60,8 +60,8 @@ final class ExportCommand implements Callable<Integer> {
   Integer merge;
 
   @Option(names = "--max-bytes", paramLabel = "N", description = "Fit the boundary into N bytes per image: choose the "
-      + "token reduction, a PCA projection and 8/6/4-bit codes that keep the most agreement with the float model on "
-      + "calibration images (needs --calib).")
+      + "token reduction, a PCA projection and 8/6/4-bit codes that stay closest to the float model on calibration "
+      + "images: top-1 agreement for a classifier, mean cosine of the outputs for an embedding model (needs --calib).")
   Long maxBytes;
 
   @Mixin FormatOption format;
@@ -127,9 +127,11 @@ final class ExportCommand implements Callable<Integer> {
           e.configuration(), e.bytesPerImage(), e.float32BytesPerImage(), e.totalMillis() / 1000.0);
       if (e.calibratedAgreement() != null) {
         for (var t : e.tried()) {
-          pw.printf("  tried %s: %,d bytes, agreement %.4f%n", t.configuration(), t.bytesPerImage(), t.agreement());
+          pw.printf("  tried %s: %,d bytes, %s %.4f%n", t.configuration(), t.bytesPerImage(), e.measure(),
+              t.agreement());
         }
-        pw.printf("chosen: %s, agreement %.4f on calibration images%n", e.configuration(), e.calibratedAgreement());
+        pw.printf("chosen: %s, %s %.4f on calibration images%n", e.configuration(), e.measure(),
+            e.calibratedAgreement());
       }
     }
     pw.flush();

@@ -21,8 +21,9 @@ import picocli.CommandLine.Spec;
     description = {
         "Serve a bundle's cloud decoder over HTTP: POST /v1/decode takes one image's boundary bytes as the "
             + "manifest's wire section packs them (header " + DecoderServer.BUNDLE_HEADER + ": the SHA-256 of the "
-            + "bundle's manifest.json) and answers the top classes as JSON; GET /healthz answers the bundle and "
-            + "counters.",
+            + "bundle's manifest.json) and answers the top classes as JSON, or, for a model without a classifier, "
+            + "its embedding (JSON numbers, or raw little-endian float32 with Accept: application/octet-stream); "
+            + "GET /healthz answers the bundle and counters.",
         "Concurrent requests share ONNX Runtime runs of up to --max-batch images. SIGTERM or Ctrl-C stops accepting "
             + "and answers the requests in flight before exiting."})
 final class ServeCommand implements Callable<Integer> {

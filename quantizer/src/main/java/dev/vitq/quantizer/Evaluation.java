@@ -192,12 +192,33 @@ public final class Evaluation {
       throws VitqException {
     String input = session.inputNames().get(0);
     String output = session.outputNames().get(0);
+    return embed(pixels -> session.run(Map.of(input, pixels), List.of(output)).get(output), data, batchSize,
+        progress);
+  }
+
+  /** Whatever computes a model's first output from a batch of pixels: one session, or a device and a cloud half. */
+  @FunctionalInterface
+  public interface Runner {
+    /**
+     * The output for these pixels [batch, ...].
+     *
+     * @throws VitqException if ONNX Runtime fails
+     */
+    HostTensor run(HostTensor pixels) throws VitqException;
+  }
+
+  /**
+   * {@link #embed(InferenceSession, ImageDataset, int, Progress)} for any way of running the model.
+   *
+   * @throws VitqException if an image cannot be used or ONNX Runtime fails
+   */
+  public static Embeddings embed(Runner model, ImageDataset data, int batchSize, Progress progress)
+      throws VitqException {
     float[][] vectors = new float[data.size()][];
     int[] labels = new int[data.size()];
     int[] n = {0};
     data.forEachBatch(batchSize, progress, batch -> {
-      HostTensor out = session.run(Map.of(input, HostTensor.ofFloats(batch.shape(), batch.pixels())),
-          List.of(output)).get(output);
+      HostTensor out = model.run(HostTensor.ofFloats(batch.shape(), batch.pixels()));
       float[][] perImage = vectors(out.floats(), out.shape(), batch.count());
       for (int i = 0; i < batch.count(); i++) {
         vectors[n[0]] = perImage[i];

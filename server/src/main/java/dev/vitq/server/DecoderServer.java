@@ -36,7 +36,9 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * A bundle's cloud decoder behind HTTP (the JDK's server): {@code POST /v1/decode} takes one image's boundary bytes
  * as the manifest's wire section packs them ({@link WireFormat}) and answers the top classes with their softmax
- * scores; {@code GET /healthz} answers the bundle's identity and counters.
+ * scores, or, for a bundle whose model has no classifier, its output (the embedding) as JSON numbers or, when the
+ * request accepts {@code application/octet-stream}, as raw little-endian float32; {@code GET /healthz} answers the
+ * bundle's identity and counters.
  *
  * <p>Requests are handled on virtual threads; each valid one joins a bounded queue, and one decoder thread takes up
  * to {@code maxBatch} of them, waiting at most {@code maxWaitMillis} after the first, into one ONNX Runtime run (one
@@ -51,13 +53,27 @@ public final class DecoderServer implements AutoCloseable {
   /** How long a request waits for its batch before the server gives up on it (only when the decoder is stuck). */
   private static final long ANSWER_TIMEOUT_SECONDS = 60;
 
-  /** One admitted request: its body, when it joined the queue, and where its logits go. */
-  private record Job(byte[] body, long queuedNanos, CompletableFuture<float[]> result) {}
+  /** The media type of raw float32 answers (and of request bodies). */
+  private static final String OCTETS = "application/octet-stream";
+  /** The response header of a raw answer: the output's dimensions for one image, comma-separated. */
+  public static final String SHAPE_HEADER = "X-Vitq-Shape";
+
+  /**
+   * One image's output from the cloud model.
+   *
+   * @param values its elements, row-major
+   * @param dims its dimensions without the batch
+   */
+  private record Output(float[] values, long[] dims) {}
+
+  /** One admitted request: its body, when it joined the queue, and where its output goes. */
+  private record Job(byte[] body, long queuedNanos, CompletableFuture<Output> result) {}
 
   private final ServeRequest settings;
   private final WireFormat wire;
   private final String bundleSha256;
   private final List<String> labels;
+  private final String outputKind;
   private final String output;
   private final InferenceSession session;
   private final HttpServer http;
@@ -71,12 +87,13 @@ public final class DecoderServer implements AutoCloseable {
   private final AtomicLong rejected = new AtomicLong();
   private volatile boolean stopping;
 
-  private DecoderServer(ServeRequest r, WireFormat wire, String sha, List<String> labels, String output,
-      InferenceSession session) throws VitqException {
+  private DecoderServer(ServeRequest r, WireFormat wire, String sha, List<String> labels, String outputKind,
+      String output, InferenceSession session) throws VitqException {
     this.settings = r;
     this.wire = wire;
     this.bundleSha256 = sha;
     this.labels = labels;
+    this.outputKind = outputKind;
     this.output = output;
     this.session = session;
     this.queue = new ArrayBlockingQueue<>(r.queueLimit());
@@ -129,7 +146,7 @@ public final class DecoderServer implements AutoCloseable {
             + "names " + expected + ".");
       }
       String out = session.outputNames().get(0);
-      DecoderServer s = new DecoderServer(r, wire, sha, List.copyOf(labels), out, session);
+      DecoderServer s = new DecoderServer(r, wire, sha, List.copyOf(labels), b.outputKind(), out, session);
       s.decoder.start();
       s.http.start();
       return s;
@@ -220,6 +237,10 @@ public final class DecoderServer implements AutoCloseable {
       refuse(ex, 400, e.getMessage());
       return;
     }
+    if (!classifier() && k != 0) {
+      refuse(ex, 400, "This bundle's model has no classifier: it answers its " + outputKind + ", so leave out k.");
+      return;
+    }
     byte[] body = readBody(ex);
     if (body == null) {
       refuse(ex, 413, "The body is larger than this server's limit of " + settings.maxBodyBytes() + " bytes; one "
@@ -237,11 +258,11 @@ public final class DecoderServer implements AutoCloseable {
       refuse(ex, 503, "The server holds its limit of " + settings.queueLimit() + " requests; retry shortly.");
       return;
     }
-    float[] logits;
+    Output result;
     try {
       Job job = new Job(body, System.nanoTime(), new CompletableFuture<>());
       queue.add(job);
-      logits = job.result().get(ANSWER_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+      result = job.result().get(ANSWER_TIMEOUT_SECONDS, TimeUnit.SECONDS);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       refuse(ex, 503, "The server is shutting down.");
@@ -255,11 +276,29 @@ public final class DecoderServer implements AutoCloseable {
     } finally {
       admitted.release();
     }
-    send(ex, 200, answer(logits, k));
+    if (classifier()) {
+      send(ex, 200, Answers.topClasses(result.values(), k == 0 ? 5 : k, labels));
+    } else if (wantsOctets(ex)) {
+      sendFloats(ex, result);
+    } else {
+      send(ex, 200, Answers.embedding(outputKind, result.dims(), result.values()));
+    }
   }
 
+  /** Whether the cloud's output is a classifier's logits (answered as the top classes). */
+  private boolean classifier() {
+    return outputKind.equals(Bundle.OUTPUT_LOGITS);
+  }
+
+  /** Whether the request's Accept header names raw bytes: then an embedding is answered as float32, not JSON. */
+  private static boolean wantsOctets(HttpExchange ex) {
+    List<String> accept = ex.getRequestHeaders().get("Accept");
+    return accept != null && accept.stream().anyMatch(a -> a.toLowerCase(java.util.Locale.ROOT).contains(OCTETS));
+  }
+
+  /** The {@code k} of the query, or 0 when it names none. */
   private static int topK(String query) {
-    int k = 5;
+    int k = 0;
     if (query == null) {
       return k;
     }
@@ -301,43 +340,13 @@ public final class DecoderServer implements AutoCloseable {
     }
   }
 
-  private Map<String, Object> answer(float[] logits, int k) {
-    double max = Double.NEGATIVE_INFINITY;
-    for (float v : logits) {
-      max = Math.max(max, v);
-    }
-    double sum = 0;
-    double[] p = new double[logits.length];
-    for (int i = 0; i < logits.length; i++) {
-      p[i] = Math.exp(logits[i] - max);
-      sum += p[i];
-    }
-    Integer[] order = new Integer[logits.length];
-    for (int i = 0; i < order.length; i++) {
-      order[i] = i;
-    }
-    // Highest score first; ties by class index, so the answer is the same on every run.
-    java.util.Arrays.sort(order, (a, b) -> logits[a] != logits[b] ? Float.compare(logits[b], logits[a]) : a - b);
-    List<Map<String, Object>> top = new ArrayList<>();
-    for (int i = 0; i < Math.min(k, order.length); i++) {
-      Map<String, Object> c = new LinkedHashMap<>();
-      c.put("class", order[i]);
-      c.put("label", order[i] < labels.size() ? labels.get(order[i]) : null);
-      c.put("score", p[order[i]] / sum);
-      c.put("logit", logits[order[i]]);
-      top.add(c);
-    }
-    Map<String, Object> out = new LinkedHashMap<>();
-    out.put("top", top);
-    return out;
-  }
-
   private Map<String, Object> health() {
     Map<String, Object> out = new LinkedHashMap<>();
     out.put("status", stopping ? "stopping" : "ok");
     out.put("bundle_sha256", bundleSha256);
     out.put("bytes_per_image", wire.bytesPerImage());
     out.put("wire", wire.describe());
+    out.put("answer", classifier() ? "top classes" : outputKind);
     out.put("max_batch", settings.maxBatch());
     out.put("max_wait_ms", settings.maxWaitMillis());
     out.put("queue_limit", settings.queueLimit());
@@ -350,6 +359,17 @@ public final class DecoderServer implements AutoCloseable {
 
   private static void refuse(HttpExchange ex, int status, String sentence) throws IOException {
     send(ex, status, Map.of("error", sentence));
+  }
+
+  /** One image's output as raw little-endian float32, its dimensions in {@value #SHAPE_HEADER}. */
+  private static void sendFloats(HttpExchange ex, Output o) throws IOException {
+    byte[] bytes = Answers.float32(o.values());
+    ex.getResponseHeaders().set("Content-Type", OCTETS);
+    ex.getResponseHeaders().set(SHAPE_HEADER, Answers.dims(o.dims()));
+    ex.sendResponseHeaders(200, bytes.length == 0 ? -1 : bytes.length);
+    try (OutputStream out = ex.getResponseBody()) {
+      out.write(bytes);
+    }
   }
 
   private static void send(HttpExchange ex, int status, Map<String, Object> json) throws IOException {
@@ -408,9 +428,10 @@ public final class DecoderServer implements AutoCloseable {
     try {
       HostTensor out = session.run(wire.feed(batch.stream().map(Job::body).toList()), List.of(output)).get(output);
       float[] all = out.floats();
-      int classes = all.length / batch.size();
+      int per = all.length / batch.size();
+      long[] dims = java.util.Arrays.copyOfRange(out.shape(), 1, out.shape().length);
       for (int i = 0; i < batch.size(); i++) {
-        batch.get(i).result().complete(java.util.Arrays.copyOfRange(all, i * classes, (i + 1) * classes));
+        batch.get(i).result().complete(new Output(java.util.Arrays.copyOfRange(all, i * per, (i + 1) * per), dims));
       }
       batches.incrementAndGet();
       images.addAndGet(batch.size());

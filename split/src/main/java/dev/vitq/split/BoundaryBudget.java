@@ -17,8 +17,9 @@ import java.util.Map;
 /**
  * Chooses how the boundary is compressed under a byte budget per image ({@code vitq export --max-bytes}): every
  * token reduction vitq has, each with the codec of the most components that fit at 8, 6 and 4 bits, fitted on one
- * half of the calibration images and scored on the other half by agreement with the float model's top-1. The
- * validation images are never seen.
+ * half of the calibration images and scored on the other half against the float model: by agreement of the top-1
+ * class for a classifier, by the mean cosine similarity of each image's output for an embedding model (whose arg-max
+ * means nothing). The validation images are never seen.
  */
 final class BoundaryBudget {
   /** At most this many calibration images fit the codecs, and as many more score them. */
@@ -33,9 +34,10 @@ final class BoundaryBudget {
    * @param codec how they are coded
    * @param tokens tokens per image
    * @param bytesPerImage bytes per image on the wire
-   * @param agreement share of scoring images whose top-1 equals the float model's
+   * @param score against the float model on the scoring images: the share whose top-1 equals the float model's
+   *     (a classifier), or the mean cosine similarity of the outputs (an embedding model)
    */
-  record Candidate(Reduction reduction, BoundaryCodec codec, int tokens, long bytesPerImage, double agreement) {
+  record Candidate(Reduction reduction, BoundaryCodec codec, int tokens, long bytesPerImage, double score) {
     String describe() {
       return reduction.describe() + " (" + tokens + " tokens), " + codec;
     }
@@ -44,14 +46,20 @@ final class BoundaryBudget {
   /**
    * The choice and everything tried, in the order tried.
    *
-   * @param best the most agreement; among equals, the fewest bytes, then the first tried
+   * @param best the best score; among equals, the fewest bytes, then the first tried
    * @param tried every candidate
    * @param fitImages images the codecs were fitted on
    * @param scoreImages images they were scored on
+   * @param classifier whether the scores are top-1 agreement (else mean cosine)
    */
-  record Choice(Candidate best, List<Candidate> tried, int fitImages, int scoreImages) {}
+  record Choice(Candidate best, List<Candidate> tried, int fitImages, int scoreImages, boolean classifier) {
+    /** What the scores measure, in words: {@code agreement} or {@code mean cosine}. */
+    String measure() {
+      return classifier ? "agreement" : "mean cosine";
+    }
+  }
 
-  /** The token reductions tried, for a model of {@code tokens} tokens; those that do not fit the model drop out. */
+  /** The token reductions tried; those that do not fit the model drop out. */
   static List<Reduction> reductions(VitStructure vit) {
     int patches = vit.tokens() - vit.embedding().prefixTokens();
     List<Reduction> all = List.of(new Reduction.None(), new Reduction.Merge(patches / 4),
@@ -63,7 +71,7 @@ final class BoundaryBudget {
         Split.tokensAfter(vit, r);
         fit.add(r);
       } catch (VitqException e) {
-        // This model cannot take this reduction (no class token, no square grid): it is not a candidate.
+        // The model cannot take this reduction (no class token or square grid, rotary, tokens out): no candidate.
       }
     }
     return fit;
@@ -87,9 +95,15 @@ final class BoundaryBudget {
     }
     ImageDataset fit = shuffled.slice(0, half);
     ImageDataset score = shuffled.slice(half, 2 * half);
-    Evaluation.Predictions reference;
+    boolean classifier = vit.classifier();
+    Evaluation.Predictions reference = null;
+    float[] referenceOutputs = null;
     try (InferenceSession s = InferenceSession.of(model, config)) {
-      reference = Evaluation.predict(s, score, batch, progress);
+      if (classifier) {
+        reference = Evaluation.predict(s, score, batch, progress);
+      } else {
+        referenceOutputs = tokens(s, vit.output(), score, batch, progress);
+      }
     }
     List<Candidate> tried = new ArrayList<>();
     for (Reduction r : reductions(vit)) {
@@ -109,13 +123,21 @@ final class BoundaryBudget {
       int nFit = fitTokens.length / width;
       BoundaryCodec.Pca pca = BoundaryCodec.Pca.of(fitTokens, nFit, width);
       try (InferenceSession cloud = InferenceSession.of(probe.cloud(), config)) {
+        if (!(r instanceof Reduction.None) && !takes(cloud, probe.start(), tokens, width)) {
+          continue; // The graph after block K spells out the number of tokens: this reduction is not a candidate.
+        }
         for (int bits : bitsThatFit) {
           int rank = BoundaryCodec.largestRank(maxBytes, tokens, width, bits);
           BoundaryCodec codec = BoundaryCodec.fit(fitTokens, nFit, width, rank, bits, pca);
           float[] decoded = codec.roundTrip(scoreTokens, scoreTokens.length / width);
-          int[] predicted = predict(cloud, probe.start(), decoded, tokens, width, batch);
-          double agreement = new Evaluation.Predictions(predicted, reference.labels()).agreement(reference);
-          tried.add(new Candidate(r, codec, tokens, (long) tokens * codec.bytesPerToken(), agreement));
+          double s;
+          if (classifier) {
+            int[] predicted = predict(cloud, probe.start(), decoded, tokens, width, batch);
+            s = new Evaluation.Predictions(predicted, reference.labels()).agreement(reference);
+          } else {
+            s = meanCosine(cloud, probe.start(), decoded, tokens, width, batch, referenceOutputs);
+          }
+          tried.add(new Candidate(r, codec, tokens, (long) tokens * codec.bytesPerToken(), s));
         }
       }
     }
@@ -125,12 +147,11 @@ final class BoundaryBudget {
     }
     Candidate best = tried.get(0);
     for (Candidate c : tried) {
-      if (c.agreement() > best.agreement()
-          || c.agreement() == best.agreement() && c.bytesPerImage() < best.bytesPerImage()) {
+      if (c.score() > best.score() || c.score() == best.score() && c.bytesPerImage() < best.bytesPerImage()) {
         best = c;
       }
     }
-    return new Choice(best, tried, fit.size(), score.size());
+    return new Choice(best, tried, fit.size(), score.size(), classifier);
   }
 
   private static int minTokens(VitStructure vit) {
@@ -180,5 +201,46 @@ final class BoundaryBudget {
       }
     }
     return predicted;
+  }
+
+  /** Whether the cloud probe runs on one image of {@code tokens} tokens (zeros). */
+  private static boolean takes(InferenceSession cloud, String start, int tokens, int width) {
+    String out = cloud.outputNames().get(0);
+    try {
+      cloud.run(Map.of(start, HostTensor.ofFloats(new long[] {1, tokens, width}, new float[tokens * width])),
+          List.of(out));
+      return true;
+    } catch (VitqException e) {
+      return false;
+    }
+  }
+
+  /**
+   * The mean cosine similarity of the cloud probe's output for decoded tokens of {@code images} images with the
+   * float model's output for the same images ({@code reference}, flattened per image in image order).
+   */
+  private static double meanCosine(InferenceSession cloud, String start, float[] tokens, int perImage, int width,
+      int batch, float[] reference) throws VitqException {
+    int per = perImage * width;
+    int images = tokens.length / per;
+    int outPer = reference.length / images;
+    String out = cloud.outputNames().get(0);
+    double sum = 0;
+    for (int from = 0; from < images; from += batch) {
+      int n = Math.min(batch, images - from);
+      float[] chunk = Arrays.copyOfRange(tokens, from * per, (from + n) * per);
+      float[] outputs = cloud.run(Map.of(start, HostTensor.ofFloats(new long[] {n, perImage, width}, chunk)),
+          List.of(out)).get(out).floats();
+      if (outputs.length != n * outPer) {
+        throw new VitqException("The cloud half outputs " + outputs.length / n + " values per image and the float "
+            + "model " + outPer + ", so they cannot be compared.");
+      }
+      for (int i = 0; i < n; i++) {
+        int at = (from + i) * outPer;
+        sum += Evaluation.cosine(Arrays.copyOfRange(outputs, i * outPer, (i + 1) * outPer),
+            Arrays.copyOfRange(reference, at, at + outPer));
+      }
+    }
+    return sum / images;
   }
 }

@@ -5,12 +5,15 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.vitq.calibration.HostTensor;
+import dev.vitq.calibration.ImageDataset;
 import dev.vitq.calibration.InferenceSession;
+import dev.vitq.calibration.Progress;
 import dev.vitq.converter.Format;
 import dev.vitq.converter.ModelFiles;
 import dev.vitq.converter.Sha256;
 import dev.vitq.models.Model;
 import dev.vitq.models.VitqException;
+import dev.vitq.quantizer.Evaluation;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -35,6 +38,14 @@ public final class Bundle {
   /** The manifest's file name in a bundle folder. */
   public static final String MANIFEST = "manifest.json";
   static final String FORMAT = "vitq-bundle/2";
+  /** The manifest's {@code cloud.output_kind} of a pooled vector per image. */
+  public static final String OUTPUT_EMBEDDING = "embedding";
+  /** The manifest's {@code cloud.output_kind} of a pooled vector projected (CLIP's projection). */
+  public static final String OUTPUT_PROJECTION = "projection";
+  /** The manifest's {@code cloud.output_kind} of one vector per token. */
+  public static final String OUTPUT_TOKENS = "tokens";
+  /** The output kind of a classifier, whose manifest names none. */
+  public static final String OUTPUT_LOGITS = "logits";
   static final ObjectMapper JSON = new ObjectMapper()
       .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
       .enable(SerializationFeature.INDENT_OUTPUT);
@@ -132,6 +143,19 @@ public final class Bundle {
     long bytesPerImage() {
       return manifest.path("boundary").path("bytes_per_image").asLong();
     }
+
+    /**
+     * What the cloud half outputs: {@code logits} (a classifier), {@code embedding}, {@code projection} or
+     * {@code tokens}.
+     */
+    public String outputKind() {
+      return manifest.path("cloud").path("output_kind").asText(OUTPUT_LOGITS);
+    }
+
+    /** Whether the cloud half outputs a classifier's logits (measured by top-1), not an embedding. */
+    public boolean classifier() {
+      return outputKind().equals(OUTPUT_LOGITS);
+    }
   }
 
   /**
@@ -199,10 +223,26 @@ public final class Bundle {
       return device.run(Map.of(device.inputNames().get(0), pixels), device.outputNames());
     }
 
-    /** The logits the cloud computes from what crossed. */
+    /** The cloud's output (logits, or the embedding) from what crossed. */
     public HostTensor decode(Map<String, HostTensor> wire) throws VitqException {
       String out = cloud.outputNames().get(0);
       return cloud.run(wire, List.of(out)).get(out);
+    }
+
+    /** Device then cloud on these pixels: what the bundle computes, [batch, ...]. */
+    public HostTensor run(HostTensor pixels) throws VitqException {
+      return decode(encode(pixels));
+    }
+
+    /**
+     * The bundle's output for every image, run device then cloud batch by batch, as an embedding model's are
+     * measured ({@link Evaluation#embed}: a vector per image, the mean token of an output of tokens): compare it with
+     * the float model's by {@link Evaluation.Embeddings#cosines} and {@link Evaluation.Embeddings#retrievalAgreement}.
+     *
+     * @throws VitqException if an image cannot be used or ONNX Runtime fails
+     */
+    public Evaluation.Embeddings embed(ImageDataset images, int batchSize, Progress progress) throws VitqException {
+      return Evaluation.embed(this::run, images, batchSize, progress);
     }
 
     @Override

@@ -53,13 +53,14 @@ final class Manifest {
     reduction.put("merge", reductionUsed instanceof Reduction.Merge g ? g.merged() : null);
     reduction.put("tokens_in", vit.tokens());
     reduction.put("tokens_out", parts.tokens());
+    String kept = keptTokens(vit.embedding().prefixTokens());
     reduction.put("rule", switch (reductionUsed) {
-      case Reduction.Attention a -> "class token kept; patch tokens ranked by the class token's attention in "
+      case Reduction.Attention a -> kept + "; patch tokens ranked by the class token's attention in "
           + "block " + r.split() + " (summed over heads), the top share kept, in rank order"
           + (a.fuse() ? ", then one token: the dropped patch tokens' mean weighted by that attention" : "");
-      case Reduction.Pool p -> "class token kept; each " + p.size() + "x" + p.size() + " square of "
+      case Reduction.Pool p -> kept + "; each " + p.size() + "x" + p.size() + " square of "
           + "neighbouring patch tokens averaged, row-major";
-      case Reduction.Merge g -> "class token kept; patch tokens alternate between sets A (even) and B (odd); "
+      case Reduction.Merge g -> kept + "; patch tokens alternate between sets A (even) and B (odd); "
           + "the " + g.merged() + " tokens of A most similar (cosine) to a token of B are averaged into it; out: the "
           + "unmerged A tokens, most similar first, then B";
       case Reduction.None n -> "every token, in model order";
@@ -98,9 +99,11 @@ final class Manifest {
       chosen.put("max_bytes", r.maxBytes());
       chosen.put("fit_images", choice.fitImages());
       chosen.put("score_images", choice.scoreImages());
-      chosen.put("agreement", choice.best().agreement());
+      // A classifier's candidates are scored by top-1 agreement, an embedding model's by mean cosine.
+      String measure = choice.measure().replace(' ', '_');
+      chosen.put(measure, choice.best().score());
       chosen.put("tried", choice.tried().stream().map(c -> OrderedMaps.of("configuration", c.describe(),
-          "bytes_per_image", c.bytesPerImage(), "agreement", c.agreement())).toList());
+          "bytes_per_image", c.bytesPerImage(), measure, c.score())).toList());
       boundary.put("budget", chosen);
     }
     out.put("boundary", boundary);
@@ -116,8 +119,33 @@ final class Manifest {
     };
     out.put("device", OrderedMaps.of("files", deviceFiles, "input", vit.input(), "outputs",
         List.of(Bundle.TOKENS)));
-    out.put("cloud", OrderedMaps.of("files", cloudFiles, "inputs", List.of(Bundle.TOKENS), "output",
-        vit.output()));
+    Map<String, Object> cloud = OrderedMaps.of("files", cloudFiles, "inputs", List.of(Bundle.TOKENS), "output",
+        vit.output());
+    if (!vit.classifier()) {
+      // Absent for a classifier (its output is logits), as in every bundle before encoders split.
+      cloud.put("output_kind", outputKind(vit));
+    }
+    out.put("cloud", cloud);
     return out;
+  }
+
+  /**
+   * What the cloud's output is when it is not logits: {@code embedding} (one pooled vector per image),
+   * {@code projection} (a pooled vector projected, as CLIP's) or {@code tokens} (one vector per token crossing).
+   */
+  static String outputKind(VitStructure vit) {
+    if (vit.head().pooling() == VitStructure.Head.Pooling.NONE) {
+      return Bundle.OUTPUT_TOKENS;
+    }
+    return vit.head().kind() == VitStructure.Head.Kind.PROJECTION ? Bundle.OUTPUT_PROJECTION : Bundle.OUTPUT_EMBEDDING;
+  }
+
+  /** The tokens every reduction keeps, in the words of the manifest's rule. */
+  private static String keptTokens(int prefix) {
+    return switch (prefix) {
+      case 0 -> "no prefix token";
+      case 1 -> "class token kept";
+      default -> "the " + prefix + " prefix tokens kept";
+    };
   }
 }

@@ -290,12 +290,22 @@ final class Split {
   static int tokensAfter(VitStructure vit, Reduction reduction) throws VitqException {
     int prefix = vit.embedding().prefixTokens();
     int patches = vit.tokens() - prefix;
+    if (!(reduction instanceof Reduction.None) && vit.head().pooling() == VitStructure.Head.Pooling.NONE) {
+      throw new VitqException(reduction.describe() + " changes which tokens cross, and this model outputs one vector "
+          + "per token, so every token must; export it without token reduction.");
+    }
+    if (!(reduction instanceof Reduction.None) && vit.blocks().stream().anyMatch(b -> b.attention().rotary())) {
+      // A rotary embedding turns each token's queries and keys by its place in the grid: fewer or merged tokens
+      // have no place, and the cloud's rotation tables are made for every token.
+      throw new VitqException(reduction.describe() + " changes which tokens cross, and this model's blocks turn "
+          + "queries and keys by each token's grid position (rotary embedding); export it without token reduction.");
+    }
     return switch (reduction) {
       case Reduction.None n -> vit.tokens();
       case Reduction.Attention a -> {
         if (prefix == 0 || vit.embedding().classToken() == null) {
-          throw new VitqException("--keep-tokens ranks patches by the class token's attention, and this model has "
-              + "no class token; use --pool 2.");
+          throw new VitqException("--keep-tokens ranks patch tokens by the class token's attention, and this model "
+              + "has no class token; use --pool 2 or --merge N instead.");
         }
         if (!(a.keep() > 0 && a.keep() <= 1)) {
           throw new VitqException("--keep-tokens must be in (0, 1], got " + a.keep() + ".");

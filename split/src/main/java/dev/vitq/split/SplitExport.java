@@ -33,11 +33,14 @@ public final class SplitExport {
    * @param deviceBytes size of the device model file (ONNX, or ORT when only ORT was written)
    * @param cloudBytes size of the cloud model file, likewise
    * @param configuration the reduction and the coding used
-   * @param calibratedAgreement under a budget: the chosen configuration's agreement on calibration images, else null
+   * @param measure how a configuration is scored against the float model: {@code agreement} (of the top-1 class, for
+   *     a classifier) or {@code mean cosine} (of the outputs, for an embedding model)
+   * @param calibratedScore under a budget: the chosen configuration's score on calibration images, else null
    * @param tried under a budget: every configuration tried, else empty
    */
   public record Result(Reduction reduction, int tokensIn, int tokensOut, long bytesPerImage, long float32BytesPerImage,
-      long deviceBytes, long cloudBytes, String configuration, Double calibratedAgreement, List<Tried> tried) {}
+      long deviceBytes, long cloudBytes, String configuration, String measure, Double calibratedScore,
+      List<Tried> tried) {}
 
   /**
    * A configuration tried under a budget.
@@ -45,9 +48,9 @@ public final class SplitExport {
    * @param configuration the reduction and the coding
    * @param tokens tokens per image
    * @param bytesPerImage bytes per image
-   * @param agreement agreement with the float model on the scoring half of the calibration images
+   * @param score against the float model on the scoring half of the calibration images, as {@link Result#measure}
    */
-  public record Tried(String configuration, int tokens, long bytesPerImage, double agreement) {}
+  public record Tried(String configuration, int tokens, long bytesPerImage, double score) {}
 
   /**
    * Writes the bundle; under a budget first chooses the coding on {@code calibration} (fitted on one half, scored on
@@ -76,14 +79,14 @@ public final class SplitExport {
     Model cloud = Provenance.stamp(parts.cloud(), provenance);
     Bundle.write(r.bundle(), device, cloud, Manifest.of(r, parts, reduction, choice), r.format());
     List<Tried> tried = choice == null ? List.of() : choice.tried().stream()
-        .map(c -> new Tried(c.describe(), c.tokens(), c.bytesPerImage(), c.agreement())).toList();
+        .map(c -> new Tried(c.describe(), c.tokens(), c.bytesPerImage(), c.score())).toList();
     Path deviceFile = r.bundle().resolve(r.format() == Format.ORT ? Bundle.DEVICE_ORT : Bundle.DEVICE);
     Path cloudFile = r.bundle().resolve(r.format() == Format.ORT ? Bundle.CLOUD_ORT : Bundle.CLOUD);
     int tokensIn = r.vit().tokens();
     return new Result(reduction, tokensIn, parts.tokens(), parts.bytesPerImage(), 4L * tokensIn * parts.width(),
         ModelFiles.sizeOf(deviceFile), ModelFiles.sizeOf(cloudFile), reduction.describe() + ", "
         + (codec == null ? "the plan's " + parts.quantizer().bits() + "-bit levels" : codec),
-        choice == null ? null : choice.best().agreement(), tried);
+        r.vit().classifier() ? "agreement" : "mean cosine", choice == null ? null : choice.best().score(), tried);
   }
 
   /**

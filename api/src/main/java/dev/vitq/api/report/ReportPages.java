@@ -61,11 +61,14 @@ public final class ReportPages {
         x.float32BytesPerImage(), (double) x.float32BytesPerImage() / x.bytesPerImage(), x.deviceBytes(),
         x.cloudBytes()));
     row.add(bundleAgreement == null ? "not measured (no images)" : bundleAgreement);
-    page.table("Split: bytes against accuracy", bundleAgreement == null ? "" : "Agreement: share of "
-            + sampleImages + " calibration images whose top-1 class, run device then cloud, equals the float "
-            + "model's.",
+    boolean cosine = "mean cosine".equals(x.measure());
+    String note = bundleAgreement == null ? "" : cosine ? "Mean cosine: of each of " + sampleImages
+        + " calibration images' output, run device then cloud, with the float model's."
+        : "Agreement: share of " + sampleImages + " calibration images whose top-1 class, run device then cloud, "
+        + "equals the float model's.";
+    page.table("Split: bytes against accuracy", note,
         List.of("device blocks", "tokens sent", "bytes per image", "float32 bytes per image", "reduction",
-            "device.onnx bytes", "cloud.onnx bytes", "agreement"), List.of(row));
+            "device.onnx bytes", "cloud.onnx bytes", cosine ? "mean cosine" : "agreement"), List.of(row));
     sensitivity(page, sensitivity);
     return page.write(dir);
   }
@@ -195,12 +198,14 @@ public final class ReportPages {
 
   /**
    * The share of {@code images} (a seeded sample of {@value Sensitivity#IMAGES}) whose top-1 class, run through the
-   * bundle's device then cloud model, equals the float model's.
+   * bundle's device then cloud model, equals the float model's; for a bundle without a classifier, the mean cosine
+   * similarity of each image's output with the float model's.
    */
   public static double bundleAgreement(Model floatModel, Path bundle, ImageDataset images,
       InferenceSession.Config config, long seed) throws VitqException {
     Bundle.Loaded b = Bundle.read(bundle);
     int same = 0;
+    double cosines = 0;
     int n = 0;
     List<HostTensor> batches = new ArrayList<>();
     images.sample(Sensitivity.IMAGES, seed).forEachBatch(1, Progress.NONE,
@@ -211,10 +216,14 @@ public final class ReportPages {
       for (HostTensor x : batches) {
         float[] ref = f.run(Map.of(in, x), List.of(out)).get(out).floats();
         float[] got = pair.decode(pair.encode(x)).floats();
-        same += Evaluation.argmax(ref, 0, ref.length) == Evaluation.argmax(got, 0, got.length) ? 1 : 0;
+        if (b.classifier()) {
+          same += Evaluation.argmax(ref, 0, ref.length) == Evaluation.argmax(got, 0, got.length) ? 1 : 0;
+        } else {
+          cosines += Evaluation.cosine(ref, got);
+        }
         n++;
       }
     }
-    return n == 0 ? Double.NaN : (double) same / n;
+    return n == 0 ? Double.NaN : b.classifier() ? (double) same / n : cosines / n;
   }
 }

@@ -160,19 +160,23 @@ public final class Reports {
    * @param cloudBytes size of cloud.onnx
    * @param totalMillis time from start to the written bundle
    * @param configuration the reduction and the coding used
-   * @param calibratedAgreement with {@code --max-bytes}: the chosen configuration's agreement on calibration images
+   * @param calibratedAgreement with {@code --max-bytes}: the chosen configuration's score on calibration images, as
+   *     {@code measure} says
    * @param tried with {@code --max-bytes}: every configuration tried
+   * @param measure what the scores are: {@code agreement} of the top-1 class with the float model's (a classifier) or
+   *     {@code mean cosine} of the outputs with the float model's (an embedding model)
    */
   public record Export(String bundle, String source, String scheme, int split, int depth, String reduction,
       int tokensIn, int tokensOut, long bytesPerImage, long float32BytesPerImage, long deviceBytes, long cloudBytes,
-      long totalMillis, String configuration, Double calibratedAgreement, List<Tried> tried) {
+      long totalMillis, String configuration, Double calibratedAgreement, List<Tried> tried, String measure) {
     /**
      * A configuration {@code --max-bytes} tried.
      *
      * @param configuration the reduction and the coding
      * @param tokens tokens per image
      * @param bytesPerImage bytes per image
-     * @param agreement agreement with the float model on the scoring half of the calibration images
+     * @param agreement score against the float model on the scoring half of the calibration images, as the
+     *     export's {@code measure} says
      */
     public record Tried(String configuration, int tokens, long bytesPerImage, double agreement) {}
   }
