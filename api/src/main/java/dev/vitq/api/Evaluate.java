@@ -141,7 +141,8 @@ final class Evaluate {
     Bundle.Loaded b = Bundle.read(bundle);
     InferenceSession.Config config = InferenceSession.Config.defaults().withThreads(r.threads());
     Preprocessing pre = r.preprocess().resolve(b.device());
-    boolean embedding = reference != null && embedding(reference);
+    // The manifest says whether the cloud half outputs an embedding (bundles from before it did are classifiers).
+    boolean embedding = !b.classifier() || (reference != null && embedding(reference));
     Evaluation.Predictions refPredictions = reference == null || embedding ? null
         : predict(reference, ImageDataset.open(r.data(), pre), config, batchSize, progress);
     Evaluation.Embeddings refEmbeddings = embedding

@@ -136,6 +136,12 @@ class EncoderSplitCliTest {
       assertTrue(cosines[i] >= 0.999, name + " image " + i + ": cosine " + cosines[i] + " with the single quantized "
           + "model");
     }
+    // eval --bundle measures the pair as an embedding: against the single model, the same cosines.
+    CliRun eval = CliRun.of("eval", "--bundle", bundle.toString(), "--ref", single.toString(), "--data",
+        heldOut.toString(), "--json", "-q");
+    assertEquals(0, eval.exitCode(), eval.err());
+    JsonNode measured = JSON.readTree(eval.out()).path("embedding");
+    assertEquals(Evaluation.mean(cosines), measured.path("cosine_mean").asDouble(), 1e-6, eval.out());
   }
 
   private static Preprocessing preprocessing(Path bundle) throws Exception {
