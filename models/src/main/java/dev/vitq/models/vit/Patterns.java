@@ -412,4 +412,18 @@ final class Patterns {
     }
     return found;
   }
+
+  /** Follows single Cast, Dropout and Identity consumers. */
+  String skipCasts(String v) {
+    String cur = v;
+    for (int i = 0; i < 3; i++) {
+      List<Node> cs = dataConsumers(cur);
+      if (cs.size() == 1 && (cs.get(0).is("Cast") || cs.get(0).is("Dropout") || cs.get(0).is("Identity"))) {
+        cur = cs.get(0).output();
+      } else {
+        break;
+      }
+    }
+    return cur;
+  }
 }

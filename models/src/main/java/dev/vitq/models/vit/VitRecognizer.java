@@ -70,25 +70,18 @@ public final class VitRecognizer {
   public static Recognition recognize(Model model, String source) {
     try {
       return Recognition.of(new VitRecognizer(model, source).recognize());
-    } catch (NotAVit e) {
+    } catch (NotRecognised e) {
       return Recognition.notAVit(source + " is not a transformer encoder vitq recognises: " + e.getMessage() + ".");
     }
   }
 
-  /** Why a graph is not a ViT; caught in {@link #recognize}. */
-  private static final class NotAVit extends Exception {
-    NotAVit(String message) {
-      super(message, null, false, false);
-    }
+  private static NotRecognised missing(String what) {
+    return new NotRecognised(what);
   }
 
-  private static NotAVit missing(String what) {
-    return new NotAVit(what);
-  }
-
-  private VitStructure recognize() throws NotAVit {
+  private VitStructure recognize() throws NotRecognised {
     Value image = imageInput();
-    Embedding embedding = embedding(image.name());
+    Embedding embedding = new EmbeddingMatcher(p).embedding(image.name());
     Tensor convWeight = idx.constant(embedding.weight()).orElseThrow();
     int embedDim = (int) (long) convWeight.dims().get(0);
     tokenWidth = embedDim;
@@ -117,7 +110,7 @@ public final class VitRecognizer {
     if (blocks.isEmpty()) {
       throw missing("no transformer block (layer norm, attention and residual add) follows the patch embedding");
     }
-    HeadParts head = head(x, embedding.prefixTokens());
+    HeadMatcher.HeadParts head = new HeadMatcher(p).head(x, embedding.prefixTokens());
     int heads = heads(blocks.get(0), embedDim);
     int tokens = tokens(embedding, image, patch);
     int imageSize = imageSize(image, tokens - embedding.prefixTokens(), patch);
@@ -126,7 +119,7 @@ public final class VitRecognizer {
         embedDim, heads, tokens, imageSize, patch, classes);
   }
 
-  private Value imageInput() throws NotAVit {
+  private Value imageInput() throws NotRecognised {
     for (Value v : idx.graph().inputs()) {
       if (idx.initializer(v.name()).isEmpty() && v.type() != null && v.type().shape() != null
           && v.type().shape().size() == 4) {
@@ -137,172 +130,6 @@ public final class VitRecognizer {
       }
     }
     throw missing("it has no image input of rank 4 [batch, channels, height, width]");
-  }
-
-  // ---- embedding ---------------------------------------------------------------------------------------------
-
-  private Embedding embedding(String image) throws NotAVit {
-    Node conv = patchConv(image);
-    Tensor weight = idx.constant(conv.input(1)).orElseThrow();
-    if (!isFloat(weight.dtype())) {
-      throw missing("the patch embedding's weight holds " + weight.dtype() + ", not floating point");
-    }
-    long width = weight.dims().get(0);
-    String x = conv.output();
-    for (List<Node> cs = p.dataConsumers(x); cs.size() == 1 && LAYOUT.contains(cs.get(0).opType());
-        cs = p.dataConsumers(x)) {
-      x = cs.get(0).output();
-    }
-    String classToken = null;
-    String pos = null;
-    Norm preNorm = null;
-    int prefix = 0;
-    for (int step = 0; step < 6; step++) {
-      List<Node> cs = p.dataConsumers(x);
-      Optional<Norm> norm = p.normFrom(x);
-      if (norm.isPresent() && cs.stream().allMatch(c -> norm.get().nodes().contains(c.output()))) {
-        // The stream's only reader is a norm: a norm before the blocks (CLIP's pre-norm), not a block's norm1.
-        preNorm = norm.get();
-        x = preNorm.output();
-        continue;
-      }
-      Optional<Node> inserted = tokensInserted(x, cs, width);
-      if (inserted.isPresent()) {
-        // Hugging Face's Dinov2WithRegisters: x[:, :1], the registers, x[:, 1:] concatenated after the position add.
-        for (String in : inserted.get().inputs()) {
-          Optional<PrefixTokens> t = prefixTokens(in, width);
-          if (t.isPresent()) {
-            prefix += t.get().count();
-          }
-        }
-        x = inserted.get().output();
-        continue;
-      }
-      if (cs.size() != 1) {
-        break;
-      }
-      Node c = cs.get(0);
-      if (c.is("Concat") && c.inputs().size() >= 2) {
-        int at = c.inputs().indexOf(x);
-        for (int k = 0; k < c.inputs().size(); k++) {
-          if (k == at) {
-            continue;
-          }
-          if (k > at) {
-            throw missing("tokens are appended after the patch tokens, which vitq does not know");
-          }
-          Optional<PrefixTokens> t = prefixTokens(c.input(k), width);
-          if (t.isEmpty()) {
-            throw missing("the patch tokens are concatenated with something other than learned tokens");
-          }
-          classToken = classToken == null ? t.get().tensor() : classToken;
-          prefix += t.get().count();
-        }
-      } else if (c.is("Add") && Patterns.other(c, x) != null && !dependsOnInput(Patterns.other(c, x))) {
-        // A learned position embedding, or one computed from constants only (an interpolation to the same grid).
-        pos = Patterns.other(c, x);
-      } else {
-        break;
-      }
-      x = c.output();
-    }
-    return new Embedding(conv.output(), conv.input(0), conv.input(1), conv.input(2).isEmpty() ? null : conv.input(2),
-        classToken, pos, preNorm, x, prefix);
-  }
-
-  /**
-   * The Concat that puts learned tokens between the leading and trailing tokens of {@code x} (Slices of it on the
-   * token axis), or empty.
-   */
-  private Optional<Node> tokensInserted(String x, List<Node> consumers, long width) {
-    if (consumers.size() < 2 || !consumers.stream().allMatch(n -> n.is("Slice") && n.input(0).equals(x))) {
-      return Optional.empty();
-    }
-    Node concat = null;
-    for (Node slice : consumers) {
-      List<Node> next = p.dataConsumers(slice.output());
-      if (next.size() != 1 || !next.get(0).is("Concat") || (concat != null && next.get(0) != concat)) {
-        return Optional.empty();
-      }
-      concat = next.get(0);
-    }
-    int learned = 0;
-    for (String in : concat.inputs()) {
-      boolean slice = consumers.stream().anyMatch(n -> n.output().equals(in));
-      if (!slice && prefixTokens(in, width).isEmpty()) {
-        return Optional.empty();
-      }
-      learned += slice ? 0 : 1;
-    }
-    long axis = concat.intAttr("axis", 0);
-    return learned > 0 && (axis == 1 || axis == -2) ? Optional.of(concat) : Optional.empty();
-  }
-
-  /** Whether {@code v} depends on a graph input that is not an initializer (the image). */
-  private boolean dependsOnInput(String v) {
-    Set<String> seen = new HashSet<>();
-    ArrayDeque<String> work = new ArrayDeque<>(List.of(v));
-    while (!work.isEmpty()) {
-      String cur = work.pop();
-      if (cur.isEmpty() || !seen.add(cur)) {
-        continue;
-      }
-      Optional<Node> n = idx.producer(cur);
-      if (n.isEmpty()) {
-        if (idx.graph().input(cur).isPresent() && idx.initializer(cur).isEmpty()) {
-          return true;
-        }
-        continue;
-      }
-      n.get().inputs().forEach(work::push);
-    }
-    return false;
-  }
-
-  /** The patch convolution: a Conv on the image, or on the image after an in-graph normalisation. */
-  private Node patchConv(String image) throws NotAVit {
-    String v = image;
-    for (int step = 0; step < 4; step++) {
-      List<Node> cs = p.dataConsumers(v);
-      for (Node c : cs) {
-        if (c.is("Conv") && c.input(0).equals(v) && idx.constant(c.input(1)).filter(t -> t.rank() == 4).isPresent()) {
-          return c;
-        }
-      }
-      if (cs.size() != 1 || !(cs.get(0).is("Sub") || cs.get(0).is("Div") || cs.get(0).is("Mul")
-          || cs.get(0).is("Add") || cs.get(0).is("Cast")) || !constantsBesides(cs.get(0), v)) {
-        break;
-      }
-      v = cs.get(0).output();
-    }
-    throw missing("no patch embedding (a Conv on the image input) was found");
-  }
-
-  private boolean constantsBesides(Node n, String v) {
-    return n.inputs().stream().allMatch(in -> in.equals(v) || in.isEmpty() || idx.isConstant(in));
-  }
-
-  /** A learned token tensor concatenated before the patches, and how many tokens it holds. */
-  private record PrefixTokens(String tensor, int count) {}
-
-  /** The constant behind an Expand/Tile/Reshape/Unsqueeze of learned tokens [1, k, width] (or [width]). */
-  private Optional<PrefixTokens> prefixTokens(String value, long width) {
-    String v = value;
-    for (int i = 0; i < 6; i++) {
-      Optional<Tensor> t = idx.constant(v);
-      if (t.isPresent()) {
-        long n = t.get().elementCount();
-        boolean tokens = !t.get().dims().isEmpty() && t.get().dims().get(t.get().rank() - 1) == width
-            && n % width == 0 && n > 0;
-        return tokens ? Optional.of(new PrefixTokens(v, (int) (n / width))) : Optional.empty();
-      }
-      Node n = idx.producer(v).orElse(null);
-      if (n == null || !(n.is("Expand") || n.is("Tile") || LAYOUT.contains(n.opType()) || n.is("Cast"))) {
-        return Optional.empty();
-      }
-      v = n.input(0);
-    }
-    return Optional.empty();
   }
 
   static boolean isFloat(DType t) {
@@ -360,7 +187,7 @@ public final class VitRecognizer {
     return null;
   }
 
-  private Attention attention(int i, String h, String out) throws NotAVit {
+  private Attention attention(int i, String h, String out) throws NotRecognised {
     long width = streamWidth(h);
     Branch branch = branch(out, width)
         .orElseThrow(() -> missing("block " + i + " has no output projection before its residual add"));
@@ -372,7 +199,7 @@ public final class VitRecognizer {
       throw missing("block " + i + " has " + softmaxes.size() + " softmax nodes in its attention, not 1");
     }
     Node softmax = softmaxes.get(0);
-    String probs = skipCasts(softmax.output());
+    String probs = p.skipCasts(softmax.output());
     Node context = null;
     for (Node c : p.dataConsumers(probs)) {
       if (c.is("MatMul") && c.input(0).equals(probs) && region.contains(c.output())) {
@@ -434,19 +261,6 @@ public final class VitRecognizer {
     return w > 0 ? w : tokenWidth;
   }
 
-  /** Follows single Cast consumers. */
-  private String skipCasts(String v) {
-    String cur = v;
-    for (int i = 0; i < 3; i++) {
-      List<Node> cs = p.dataConsumers(cur);
-      if (cs.size() == 1 && (cs.get(0).is("Cast") || cs.get(0).is("Dropout") || cs.get(0).is("Identity"))) {
-        cur = cs.get(0).output();
-      } else {
-        break;
-      }
-    }
-    return cur;
-  }
 
   /** The layer among {@code layers} whose output {@code target} depends on, searching back to {@code stop}. */
   private Linear reaching(List<Linear> layers, String target, String stop) {
@@ -478,7 +292,7 @@ public final class VitRecognizer {
     return seen;
   }
 
-  private Mlp mlp(int i, String h, String out) throws NotAVit {
+  private Mlp mlp(int i, String h, String out) throws NotRecognised {
     Branch branch = branch(out, streamWidth(h))
         .orElseThrow(() -> missing("block " + i + " has no linear layer ending its MLP"));
     Linear fc2 = branch.linear();
@@ -572,208 +386,10 @@ public final class VitRecognizer {
     return cur;
   }
 
-  // ---- head --------------------------------------------------------------------------------------------------
-
-  /** The head and the final norm (or null), which may come before or after the pooling. */
-  private record HeadParts(Norm norm, Head head) {}
-
-  private HeadParts head(String x, int prefix) throws NotAVit {
-    Optional<Norm> sequenceNorm = p.normFrom(x);
-    String f = sequenceNorm.map(Norm::output).orElse(x);
-    List<Pooled> pooled = new ArrayList<>();
-    for (Node c : p.dataConsumers(f)) {
-      Pooled pl = pooling(c, f, prefix);
-      if (pl != null) {
-        pooled.add(pl);
-      }
-    }
-    List<Linear> poolLinears = List.of();
-    if (pooled.isEmpty()) {
-      Optional<AttentionPool> pool = attentionPool(f);
-      if (pool.isPresent()) {
-        pooled.add(new Pooled(Head.Pooling.ATTENTION, pool.get().value()));
-        poolLinears = pool.get().linears();
-      }
-    }
-    String tokensOut = skipCasts(f);
-    if (pooled.isEmpty()) {
-      if (idx.isGraphOutput(tokensOut)) {
-        return new HeadParts(sequenceNorm.orElse(null), new Head(Head.Pooling.NONE, List.of(), List.of(), tokensOut));
-      }
-      throw missing(sequenceNorm.isPresent()
-          ? "the final norm is followed by no class-token, mean or attention pooling, and is not a model output"
-          : "the last block is followed by no final norm, pooling or model output");
-    }
-    if (pooled.size() > 2 || pooled.stream().map(Pooled::kind).distinct().count() > 1) {
-      throw missing("the tokens are pooled " + pooled.size() + " ways, which vitq does not know");
-    }
-    Norm norm = sequenceNorm.orElse(null);
-    List<Linear> linears = new ArrayList<>();
-    String end = null;
-    for (Pooled pl : pooled) {
-      String v = pl.value();
-      if (sequenceNorm.isEmpty()) {
-        Optional<Norm> after = p.normFrom(v);
-        if (after.isPresent() && pooled.size() == 1) {
-          norm = after.get();
-          v = norm.output();
-        } else if (pooled.size() != 1) {
-          throw missing("the pooled tokens are not normalised before the classifiers");
-        }
-      }
-      Optional<Linear> l = p.linearFrom(v);
-      l.ifPresent(linears::add);
-      end = l.map(Linear::output).orElse(v);
-    }
-    String output;
-    if (pooled.size() == 2) {
-      if (linears.size() != 2) {
-        throw missing("the two pooled tokens are not read by two classifiers");
-      }
-      output = averaged(linears.get(0).output(), linears.get(1).output());
-    } else {
-      output = end;
-    }
-    if (!idx.isGraphOutput(output)) {
-      if (linears.isEmpty() && idx.isGraphOutput(tokensOut)) {
-        return new HeadParts(sequenceNorm.orElse(null), new Head(Head.Pooling.NONE, List.of(), List.of(), tokensOut));
-      }
-      throw missing(linears.isEmpty() ? "the pooled embedding is not a model output"
-          : "the classification layer's output is not a model output");
-    }
-    return new HeadParts(norm, new Head(pooled.get(0).kind(), poolLinears, linears, output));
-  }
-
-  /** An attention pool's output (one vector per image) and its linear layers in graph order. */
-  private record AttentionPool(String value, List<Linear> linears) {}
-
-  /**
-   * Attention pooling (SigLIP's MAP head): on the way from the tokens {@code f} to a model output, one softmax, and
-   * after it a pick of the one pooled token (or a mean), which is the pooled vector.
-   */
-  private Optional<AttentionPool> attentionPool(String f) {
-    for (Value o : idx.graph().outputs()) {
-      Set<String> region = dataAncestors(f, o.name());
-      if (!region.contains(o.name()) && !o.name().equals(f)) {
-        continue;
-      }
-      List<Node> inOrder = idx.graph().nodes().stream().filter(n -> !n.outputs().isEmpty()
-          && region.contains(n.output())).toList();
-      for (Node pick : inOrder) {
-        String pickInput = pick.is("Slice") ? null : pick.input(0);
-        Pooled pl = pick.is("Gather") || pick.is("ReduceMean") ? pooling(pick, pick.input(0), 1) : null;
-        if (pl == null || pickInput == null) {
-          continue;
-        }
-        Set<String> before = dataAncestors(f, pl.value());
-        long softmaxes = before.stream().filter(v -> idx.producer(v).orElseThrow().is("Softmax")).count();
-        if (softmaxes != 1) {
-          continue;
-        }
-        List<Linear> linears = new ArrayList<>();
-        for (Node n : idx.graph().nodes()) {
-          if ((n.is("MatMul") || n.is("Gemm")) && before.contains(n.output())) {
-            p.linearAt(n).ifPresent(linears::add);
-          }
-        }
-        return Optional.of(new AttentionPool(pl.value(), linears));
-      }
-    }
-    return Optional.empty();
-  }
-
-  /**
-   * Values computed on the way from {@code from} to {@code to} that depend on {@code from}: {@code to}'s ancestors
-   * that are {@code from}'s descendants, not counting reads of a shape.
-   */
-  private Set<String> dataAncestors(String from, String to) {
-    Set<String> descendants = new HashSet<>();
-    ArrayDeque<String> work = new ArrayDeque<>(List.of(from));
-    while (!work.isEmpty()) {
-      String v = work.pop();
-      for (Node c : p.dataConsumers(v)) {
-        for (String out : c.outputs()) {
-          if (descendants.add(out)) {
-            work.push(out);
-          }
-        }
-      }
-    }
-    Set<String> region = new HashSet<>();
-    work.push(to);
-    while (!work.isEmpty()) {
-      String v = work.pop();
-      if (!descendants.contains(v) || !region.add(v)) {
-        continue;
-      }
-      idx.producer(v).ifPresent(n -> n.inputs().stream().filter(in -> !in.isEmpty()).forEach(work::push));
-    }
-    return region;
-  }
-
-  /** One way the token sequence becomes a vector: a token picked, or the mean over tokens. */
-  private record Pooled(Head.Pooling kind, String value) {}
-
-  private Pooled pooling(Node c, String f, int prefix) {
-    if (c.is("Gather") && c.input(0).equals(f) && (c.intAttr("axis", 0) == 1 || c.intAttr("axis", 0) == -2)
-        && idx.longs(c.input(1)).filter(v -> v.length == 1 && v[0] >= 0 && v[0] < Math.max(1, prefix)).isPresent()
-        && idx.constant(c.input(1)).orElseThrow().rank() == 0) {
-      return new Pooled(Head.Pooling.CLASS_TOKEN, c.output());
-    }
-    if (c.is("Slice") && c.input(0).equals(f) && axisOne(c.input(3))) {
-      long start = idx.longs(c.input(1)).filter(v -> v.length == 1).map(v -> v[0]).orElse(-1L);
-      long end = idx.longs(c.input(2)).filter(v -> v.length == 1).map(v -> v[0]).orElse(-1L);
-      Node next = p.dataConsumers(c.output()).stream().findFirst().orElse(null);
-      if (next == null || p.dataConsumers(c.output()).size() != 1) {
-        return null;
-      }
-      if (start >= 0 && start < Math.max(1, prefix) && end == start + 1
-          && (next.is("Squeeze") || next.is("Reshape") || next.is("Flatten"))) {
-        return new Pooled(Head.Pooling.CLASS_TOKEN, next.output());
-      }
-      if (start >= 0 && start == prefix && end > start && next.is("ReduceMean") && reducesAxisOne(next)) {
-        return new Pooled(Head.Pooling.MEAN, next.output());
-      }
-      return null;
-    }
-    if (c.is("ReduceMean") && c.input(0).equals(f) && reducesAxisOne(c)) {
-      return new Pooled(Head.Pooling.MEAN, c.output());
-    }
-    return null;
-  }
-
-  private boolean axisOne(String axes) {
-    return axes.isEmpty() ? false : idx.longs(axes).filter(v -> v.length == 1 && (v[0] == 1 || v[0] == -2))
-        .isPresent();
-  }
-
-  private boolean reducesAxisOne(Node mean) {
-    Optional<List<Long>> attr = mean.intsAttr("axes");
-    boolean one = attr.isPresent() ? attr.get().size() == 1 && (attr.get().get(0) == 1 || attr.get().get(0) == -2)
-        : axisOne(mean.input(1));
-    return one && mean.intAttr("keepdims", 1) == 0;
-  }
-
-  /** The value {@code (a + b) / 2} of two classifier outputs (DeiT's distilled head), or "" when not so. */
-  private String averaged(String a, String b) throws NotAVit {
-    Node add = p.dataConsumers(a).stream().filter(n -> n.is("Add") && b.equals(Patterns.other(n, a))).findFirst()
-        .orElseThrow(() -> missing("the two classifiers' outputs are not averaged"));
-    List<Node> cs = p.dataConsumers(add.output());
-    if (cs.size() == 1) {
-      Node half = cs.get(0);
-      String c = Patterns.other(half, add.output());
-      Optional<Float> k = c == null ? Optional.empty() : idx.scalar(c);
-      if (k.isPresent() && ((half.is("Div") && k.get() == 2f) || (half.is("Mul") && k.get() == 0.5f))) {
-        return half.output();
-      }
-    }
-    throw missing("the two classifiers' outputs are not averaged");
-  }
-
   // ---- sizes -------------------------------------------------------------------------------------------------
 
   /** Heads: the embedding width over the queries' last dimension, else from a per-head Reshape or the scale. */
-  private int heads(Block block, int embedDim) throws NotAVit {
+  private int heads(Block block, int embedDim) throws NotRecognised {
     long headDim = widthOf(block.attention().query());
     if (headDim > 0 && embedDim % headDim == 0) {
       return (int) (embedDim / headDim);
@@ -794,7 +410,7 @@ public final class VitRecognizer {
     throw missing("the number of attention heads cannot be told from block 0");
   }
 
-  private int tokens(Embedding e, Value image, int patch) throws NotAVit {
+  private int tokens(Embedding e, Value image, int patch) throws NotRecognised {
     long fromShape = shapes.dims(e.output()).filter(d -> d.length == 3).map(d -> d[1]).orElse(-1L);
     if (fromShape > 0) {
       return (int) fromShape;
