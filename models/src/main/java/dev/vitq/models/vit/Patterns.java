@@ -202,38 +202,8 @@ final class Patterns {
   private Optional<Norm> decomposedRmsNorm(String x, Node square) {
     boolean squares = square.is("Pow") ? idx.scalar(square.input(1)).map(e -> e == 2f).orElse(false)
         : square.input(1).equals(x);
-    Node mean = squares ? onlyConsumer(square.output(), "ReduceMean") : null;
-    Node plusEps = mean == null ? null : onlyConsumer(mean.output(), "Add");
-    String epsValue = plusEps == null ? null : other(plusEps, mean.output());
-    Optional<Float> eps = epsValue == null ? Optional.empty() : idx.scalar(epsValue);
-    Node sqrt = plusEps == null ? null : onlyConsumer(plusEps.output(), "Sqrt");
-    if (sqrt == null || eps.isEmpty()) {
-      return Optional.empty();
-    }
-    List<String> nodes = new ArrayList<>(List.of(square.output(), mean.output(), plusEps.output(), sqrt.output()));
-    String normed;
-    Node div = single(dataConsumers(x), n -> n.is("Div") && n.input(0).equals(x) && n.input(1).equals(sqrt.output()));
-    if (div != null) {
-      normed = div.output();
-    } else {
-      Node recip = onlyConsumer(sqrt.output(), "Reciprocal");
-      Node mul = recip == null ? null : onlyConsumer(recip.output(), "Mul");
-      if (mul == null || !x.equals(other(mul, recip.output()))) {
-        return Optional.empty();
-      }
-      nodes.add(recip.output());
-      normed = mul.output();
-    }
-    nodes.add(normed);
-    String out = normed;
-    String scale = null;
-    Node mulGamma = onlyConsumer(out, "Mul");
-    if (mulGamma != null && idx.isConstant(other(mulGamma, out) == null ? "" : other(mulGamma, out))) {
-      scale = other(mulGamma, out);
-      out = mulGamma.output();
-      nodes.add(out);
-    }
-    return Optional.of(new Norm(Norm.Kind.RMS_DECOMPOSED, x, out, scale, null, eps.get(), nodes));
+    return squares ? fromSquare(x, x, square, new ArrayList<>(List.of(square.output())), Norm.Kind.RMS_DECOMPOSED)
+        : Optional.empty();
   }
 
   /** {@code (x - mean(x)) / sqrt(mean((x - mean)^2) + eps) * gamma + beta}, with Div or Mul-by-Reciprocal. */
@@ -251,6 +221,15 @@ final class Patterns {
       return Optional.empty();
     }
     nodes.add(square.output());
+    return fromSquare(x, d, square, nodes, Norm.Kind.DECOMPOSED);
+  }
+
+  /**
+   * The rest of a spelled-out norm of {@code input} from the square of its centred value {@code d} ({@code input}
+   * itself for an RMSNorm): the mean, plus epsilon, the square root, {@code d} divided by it, then gamma and (for a
+   * LayerNorm) beta.
+   */
+  private Optional<Norm> fromSquare(String input, String d, Node square, List<String> nodes, Norm.Kind kind) {
     Node variance = onlyConsumer(square.output(), "ReduceMean");
     Node plusEps = variance == null ? null : onlyConsumer(variance.output(), "Add");
     String epsValue = plusEps == null ? null : other(plusEps, variance.output());
@@ -283,13 +262,13 @@ final class Patterns {
       out = mulGamma.output();
       nodes.add(out);
     }
-    Node addBeta = onlyConsumer(out, "Add");
+    Node addBeta = kind == Norm.Kind.DECOMPOSED ? onlyConsumer(out, "Add") : null;
     if (addBeta != null && idx.isConstant(other(addBeta, out) == null ? "" : other(addBeta, out))) {
       bias = other(addBeta, out);
       out = addBeta.output();
       nodes.add(out);
     }
-    return Optional.of(new Norm(Norm.Kind.DECOMPOSED, x, out, scale, bias, eps.get(), nodes));
+    return Optional.of(new Norm(kind, input, out, scale, bias, eps.get(), nodes));
   }
 
   // ---- activations -------------------------------------------------------------------------------------------
