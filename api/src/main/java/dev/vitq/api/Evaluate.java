@@ -148,29 +148,25 @@ final class Evaluate {
     Evaluation.Embeddings refEmbeddings = embedding
         ? embed(reference, ImageDataset.open(r.data(), pre), config, batchSize, progress) : null;
     ImageDataset images = ImageDataset.open(r.data(), pre);
+    int run = Batches.runBatch(b.device(), batchSize);
+    if (embedding) {
+      try (Bundle.Pair pair = Bundle.Pair.open(b, config)) {
+        return embeddingEval(bundle.toString(), pair.embed(images, run, progress), images, reference, refEmbeddings);
+      }
+    }
     int[] predicted = new int[images.size()];
-    float[][] vectors = new float[images.size()][];
     int[] labels = new int[images.size()];
     int[] n = {0};
     try (Bundle.Pair pair = Bundle.Pair.open(b, config)) {
-      images.forEachBatch(Batches.runBatch(b.device(), batchSize), progress, batch -> {
-        HostTensor out = pair.decode(pair.encode(HostTensor.ofFloats(batch.shape(), batch.pixels())));
-        float[] logits = out.floats();
+      images.forEachBatch(run, progress, batch -> {
+        float[] logits = pair.run(HostTensor.ofFloats(batch.shape(), batch.pixels())).floats();
         int classes = logits.length / batch.count();
-        float[][] perImage = embedding ? Evaluation.vectors(logits, out.shape(), batch.count()) : null;
         for (int i = 0; i < batch.count(); i++) {
           predicted[n[0]] = Evaluation.argmax(logits, i * classes, classes);
-          if (embedding) {
-            vectors[n[0]] = perImage[i];
-          }
           labels[n[0]] = batch.labels()[i];
           n[0]++;
         }
       });
-    }
-    if (embedding) {
-      Evaluation.Embeddings e = new Evaluation.Embeddings(Arrays.copyOf(vectors, n[0]), Arrays.copyOf(labels, n[0]));
-      return embeddingEval(bundle.toString(), e, images, reference, refEmbeddings);
     }
     Evaluation.Predictions p = new Evaluation.Predictions(Arrays.copyOf(predicted, n[0]), Arrays.copyOf(labels, n[0]));
     return new Reports.Eval(bundle.toString(), n[0], images.skipped(), images.classes().isEmpty() ? null : p.top1(),

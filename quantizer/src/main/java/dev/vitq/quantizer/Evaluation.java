@@ -257,13 +257,20 @@ public final class Evaluation {
 
   /** The cosine similarity of two vectors; 1 when both are zero, 0 when one is. */
   public static double cosine(float[] a, float[] b) {
+    return cosine(a, 0, b, 0, a.length);
+  }
+
+  /** The cosine similarity of {@code a[aFrom, aFrom + len)} and {@code b[bFrom, bFrom + len)}. */
+  public static double cosine(float[] a, int aFrom, float[] b, int bFrom, int len) {
     double dot = 0;
     double na = 0;
     double nb = 0;
-    for (int i = 0; i < a.length; i++) {
-      dot += (double) a[i] * b[i];
-      na += (double) a[i] * a[i];
-      nb += (double) b[i] * b[i];
+    for (int i = 0; i < len; i++) {
+      double x = a[aFrom + i];
+      double y = b[bFrom + i];
+      dot += x * y;
+      na += x * x;
+      nb += y * y;
     }
     if (na == 0 || nb == 0) {
       return na == nb ? 1 : 0;

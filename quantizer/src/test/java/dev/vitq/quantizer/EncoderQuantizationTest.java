@@ -92,7 +92,7 @@ class EncoderQuantizationTest {
     double sum = 0;
     double worst = 1;
     for (int i = 0; i < n; i++) {
-      double c = cosine(reference, quantizedOut, i * width, width);
+      double c = Evaluation.cosine(reference, i * width, quantizedOut, i * width, width);
       sum += c;
       worst = Math.min(worst, c);
     }
@@ -117,17 +117,5 @@ class EncoderQuantizationTest {
       at += p.length;
     }
     return all;
-  }
-
-  private static double cosine(float[] a, float[] b, int from, int width) {
-    double dot = 0;
-    double na = 0;
-    double nb = 0;
-    for (int i = from; i < from + width; i++) {
-      dot += (double) a[i] * b[i];
-      na += (double) a[i] * a[i];
-      nb += (double) b[i] * b[i];
-    }
-    return dot / Math.sqrt(na * nb);
   }
 }

@@ -237,8 +237,7 @@ final class BoundaryBudget {
       }
       for (int i = 0; i < n; i++) {
         int at = (from + i) * outPer;
-        sum += Evaluation.cosine(Arrays.copyOfRange(outputs, i * outPer, (i + 1) * outPer),
-            Arrays.copyOfRange(reference, at, at + outPer));
+        sum += Evaluation.cosine(outputs, i * outPer, reference, at, outPer);
       }
     }
     return sum / images;

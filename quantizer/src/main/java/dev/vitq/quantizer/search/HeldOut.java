@@ -21,8 +21,7 @@ final class HeldOut {
       if (classifier) {
         sum += Evaluation.argmax(outputs, i * per, per) == Evaluation.argmax(reference, i * per, per) ? 1 : 0;
       } else {
-        sum += Evaluation.cosine(java.util.Arrays.copyOfRange(outputs, i * per, (i + 1) * per),
-            java.util.Arrays.copyOfRange(reference, i * per, (i + 1) * per));
+        sum += Evaluation.cosine(outputs, i * per, reference, i * per, per);
       }
     }
     return sum / images;
