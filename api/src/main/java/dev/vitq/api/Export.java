@@ -82,19 +82,20 @@ final class Export {
       }
       // A plan holds scales, not weights: with calibration images the weight corrections it records are redone on
       // its scales; without them its weights are rounded to nearest.
+      Calibrator.Settings settings = new Calibrator.Settings(plan.scheme(), plan.method(), Batches.runBatch(
+          m.model(), r.batchSize()), r.seed(), session, plan.weightCorrections());
       if (calib != null) {
-        shipped = WeightCorrection.apply(m.model(), m.vit().input(), plan, calib, new Calibrator.Settings(
-            plan.scheme(), plan.method(), Batches.runBatch(m.model(), r.batchSize()), r.seed(), session,
-            plan.weightCorrections()), progress);
+        shipped = WeightCorrection.apply(m.model(), m.vit().input(), plan, calib, settings, progress);
       }
+      plan = SplitExport.withBoundary(shipped, m.vit(), plan, r.split(), calib, settings, progress);
     } else {
       if (calib == null) {
         throw new VitqException("Pass --calib DIR (or --plan PLAN.json): exporting needs calibration images.");
       }
       Calibrator.Settings settings = new Calibrator.Settings(r.scheme(), r.method(), Batches.runBatch(m.model(),
           r.batchSize()), r.seed(), session);
-      Calibrator.Result calibrated = Calibrator.calibrate(m.model(), m.vit().input(), QuantSites.of(m.vit(),
-          r.scheme()), sha, calib, settings, progress);
+      Calibrator.Result calibrated = Calibrator.calibrate(m.model(), m.vit().input(), QuantSites.withBoundary(
+          QuantSites.of(m.vit(), r.scheme()), m.vit(), r.scheme(), r.split()), sha, calib, settings, progress);
       plan = SplitExport.boundaryWithFactors(calibrated, m.vit(), r.split());
       // The scheme's default weight corrections, as quantize applies them: the pair computes what its model does.
       shipped = WeightCorrection.apply(m.model(), m.vit().input(), plan, calib, settings, progress);

@@ -82,8 +82,9 @@ class ExportCliTest {
     for (Path plan : List.of(rounded, gptq)) {
       CliRun q = CliRun.of("quantize", model.toString(), "--calib", images.toString(), "--scheme", "w4a8", "--seed",
           "3", "-o", dir.resolve("single.onnx").toString(), "-q", "--plan-out", plan.toString(), "--quantizers",
-          // W4A8's defaults without GPTQ: the two plans differ only in their weight corrections.
-          plan == rounded ? "norm-input-factors" : "default");
+          // Layer-norm inputs quantized (the boundary needs no calibrating), with GPTQ or without: the two plans
+          // differ only in their weight corrections.
+          plan == rounded ? "norm-input-factors" : "norm-input-factors,gptq");
       assertEquals(0, q.exitCode(), q.err());
     }
     assertTrue(Files.readString(rounded).contains("\"weight_corrections\" : [ ]"));
@@ -101,6 +102,21 @@ class ExportCliTest {
       assertEquals(plan == rounded, java.util.Arrays.equals(Files.readAllBytes(nearest.resolve("device.onnx")),
           Files.readAllBytes(bundle.resolve("device.onnx"))), plan.getFileName().toString());
     }
+
+    // W4A8's defaults leave the layer-norm inputs in float: the boundary, where the stream crosses as levels, is
+    // calibrated on the export's images, and without them the export says so.
+    Path floatNorms = dir.resolve("float-norms.plan.json");
+    assertEquals(0, CliRun.of("quantize", model.toString(), "--calib", images.toString(), "--scheme", "w4a8",
+        "--seed", "3", "-o", dir.resolve("single.onnx").toString(), "-q", "--plan-out", floatNorms.toString())
+        .exitCode());
+    assertFalse(Files.readString(floatNorms).contains("NORM_INPUT"));
+    CliRun.of("export", model.toString(), "--plan", floatNorms.toString(), "--split", "1", "-o",
+        dir.resolve("refused").toString(), "-q").assertUserError("The plan leaves the input of block 2 in float; pass "
+        + "--calib DIR", dir.resolve("refused"));
+    Path calibrated = dir.resolve("calibrated");
+    assertEquals(0, export(calibrated, "--plan", floatNorms.toString(), "--split", "1").exitCode());
+    assertEquals(DType.UINT8, OnnxReader.read(calibrated.resolve("device.onnx")).graph().outputs().get(0).type()
+        .dtype(), "the boundary crosses as levels");
   }
 
   @Test

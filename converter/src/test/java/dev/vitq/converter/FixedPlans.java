@@ -13,7 +13,9 @@ import dev.vitq.quantizer.Quantizer;
 import dev.vitq.quantizer.Role;
 import dev.vitq.quantizer.ScaleInit;
 import dev.vitq.quantizer.Scheme;
+import dev.vitq.quantizer.Technique;
 import java.util.ArrayList;
+import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
 
@@ -21,11 +23,16 @@ import java.util.Set;
 public final class FixedPlans {
   private FixedPlans() {}
 
-  /** A plan with fixed activation ranges and MSE weight scales: enough to lower, no calibration needed. */
+  /**
+   * A plan with fixed activation ranges and MSE weight scales: enough to lower, no calibration needed. Its layer-norm
+   * inputs are quantized, whatever the scheme's default, so that every split has a boundary quantizer.
+   */
   public static QuantPlan plan(Model model, VitStructure vit, Scheme scheme) {
     GraphIndex idx = GraphIndex.of(model.graph());
     List<PlanEntry> entries = new ArrayList<>();
-    for (QuantSite s : QuantSites.of(vit, scheme)) {
+    Set<Technique> techniques = EnumSet.copyOf(Technique.defaults(scheme));
+    techniques.remove(Technique.FLOAT_NORM_INPUT);
+    for (QuantSite s : QuantSites.of(vit, scheme, techniques)) {
       Quantizer q;
       if (s.role() == Role.WEIGHT) {
         Tensor w = idx.initializer(s.tensor()).orElseThrow();

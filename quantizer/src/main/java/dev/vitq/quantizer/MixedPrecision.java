@@ -112,6 +112,26 @@ public final class MixedPrecision {
   }
 
   /**
+   * The sites a mixed plan quantizes, to calibrate before {@link #of}: every group's, the same tensors in the same
+   * order.
+   */
+  public static List<QuantSite> sites(VitStructure vit) {
+    return QuantSites.of(vit, Scheme.W8A8, groupTechniques(Scheme.W8A8));
+  }
+
+  /**
+   * A group's quantizers: its scheme's, with the layer-norm inputs quantized in every group (a W6A6 group measured
+   * better with them, and groups must quantize the same tensors) and with their factors (with 4-bit weights they
+   * measured better, and an A8 group may hold them: uniform W4A8 0.9828 with factors, 0.9814 without).
+   */
+  private static Set<Technique> groupTechniques(Scheme scheme) {
+    Set<Technique> techniques = EnumSet.copyOf(Technique.defaults(scheme));
+    techniques.remove(Technique.FLOAT_NORM_INPUT);
+    techniques.add(Technique.NORM_INPUT_FACTORS);
+    return techniques;
+  }
+
+  /**
    * The space of a ViT, from activation statistics gathered once ({@link Calibrator#calibrate}).
    *
    * @param sites the model's sites under any uniform scheme (the tensors are the same for every scheme)
@@ -129,11 +149,8 @@ public final class MixedPrecision {
     QuantPlan base = null;
     for (int a = 0; a < bySchemes.length; a++) {
       Scheme scheme = bySchemes[a];
-      List<QuantSite> schemeSites = QuantSites.of(vit, scheme);
-      // Every group keeps the layer-norm input factors: with 4-bit weights they measured better, and an A8 group
-      // may hold them (uniform W4A8 0.9828 with factors, 0.9814 without).
-      Set<Technique> techniques = EnumSet.copyOf(Technique.defaults(scheme));
-      techniques.add(Technique.NORM_INPUT_FACTORS);
+      Set<Technique> techniques = groupTechniques(scheme);
+      List<QuantSite> schemeSites = QuantSites.of(vit, scheme, techniques);
       Calibrator.Settings settings = new Calibrator.Settings(scheme, method, 1, seed, session, techniques);
       QuantPlan plan = Calibrator.fromStats(model, schemeSites, modelSha256, stats, images, pre, settings);
       if (scheme == Scheme.W8A8) {

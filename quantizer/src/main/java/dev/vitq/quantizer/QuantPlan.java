@@ -90,6 +90,17 @@ public record QuantPlan(String format, String modelSha256, Scheme scheme, Method
         new ArrayList<>(m.values()));
   }
 
+  /** This plan with {@code added} for a tensor it does not quantize, before the first entry of its block or later. */
+  public QuantPlan withAdded(PlanEntry added) {
+    List<PlanEntry> out = new ArrayList<>(entries);
+    int at = 0;
+    while (at < out.size() && out.get(at).block() < added.block()) {
+      at++;
+    }
+    out.add(at, added);
+    return new QuantPlan(format, modelSha256, scheme, method, search, seed, calibrationImages, weightCorrections, out);
+  }
+
   /** This plan marked as refined by {@code searchName}. */
   public QuantPlan withSearch(String searchName) {
     return new QuantPlan(format, modelSha256, scheme, method, searchName, seed, calibrationImages, weightCorrections,

@@ -34,10 +34,11 @@ public final class QuantSites {
   /**
    * The sites of {@code vit} under {@code scheme}, each tensor once, in graph order; with
    * {@link Technique#NORM_INPUT_8BIT} the layer-norm inputs keep 8 bits, with {@link Technique#IMAGE_8BIT} the
-   * patch embedding's input.
+   * patch embedding's input; with {@link Technique#FLOAT_NORM_INPUT} no layer-norm input is quantized.
    */
   public static List<QuantSite> of(VitStructure vit, Scheme scheme, Set<Technique> techniques) {
     Map<String, QuantSite> sites = new LinkedHashMap<>();
+    boolean norms = !techniques.contains(Technique.FLOAT_NORM_INPUT);
     int a = scheme.activationBits();
     int normBits = techniques.contains(Technique.NORM_INPUT_8BIT) ? Math.max(8, a) : a;
     int imageBits = techniques.contains(Technique.IMAGE_8BIT) ? Math.max(8, a) : a;
@@ -49,12 +50,14 @@ public final class QuantSites {
     add(sites, new QuantSite(image, image.equals(vit.input()) ? Role.CONV_INPUT : Role.LINEAR_INPUT, -1, imageBits,
         -1));
     add(sites, new QuantSite(vit.embedding().weight(), Role.WEIGHT, -1, 8, 0));
-    if (vit.embedding().preNorm() != null) {
+    if (norms && vit.embedding().preNorm() != null) {
       add(sites, new QuantSite(vit.embedding().preNorm().input(), Role.NORM_INPUT, -1, normBits, -1));
     }
     for (Block b : vit.blocks()) {
       int i = b.index();
-      add(sites, new QuantSite(b.norm1().input(), Role.NORM_INPUT, i, normBits, -1));
+      if (norms) {
+        add(sites, new QuantSite(b.norm1().input(), Role.NORM_INPUT, i, normBits, -1));
+      }
       for (Linear p : b.attention().projections()) {
         add(sites, new QuantSite(p.matmulInput(), Role.LINEAR_INPUT, i, a, -1));
         add(sites, weight(p, i, w));
@@ -66,7 +69,9 @@ public final class QuantSites {
       add(sites, new QuantSite(attn.probabilities(), Role.SOFTMAX_OUTPUT, i, a, -1));
       add(sites, new QuantSite(attn.proj().matmulInput(), Role.LINEAR_INPUT, i, a, -1));
       add(sites, weight(attn.proj(), i, w));
-      add(sites, new QuantSite(b.norm2().input(), Role.NORM_INPUT, i, normBits, -1));
+      if (norms) {
+        add(sites, new QuantSite(b.norm2().input(), Role.NORM_INPUT, i, normBits, -1));
+      }
       var mlp = b.mlp();
       add(sites, new QuantSite(mlp.fc1().matmulInput(), Role.LINEAR_INPUT, i, a, -1));
       if (mlp.gate() != null) {
@@ -88,7 +93,7 @@ public final class QuantSites {
     boolean readByLayers = !(vit.head().poolLinears().isEmpty() && vit.head().linears().isEmpty());
     boolean classTokenOfNormedTokens = vit.head().pooling() == VitStructure.Head.Pooling.CLASS_TOKEN
         && !vit.normAfterPooling();
-    if (vit.finalNorm() != null && readByLayers && !classTokenOfNormedTokens) {
+    if (norms && vit.finalNorm() != null && readByLayers && !classTokenOfNormedTokens) {
       add(sites, new QuantSite(vit.finalNorm().input(), Role.NORM_INPUT, head, normBits, -1));
     }
     for (Linear l : vit.head().poolLinears()) {
@@ -100,6 +105,28 @@ public final class QuantSites {
       add(sites, weight(l, head, 8));
     }
     return List.copyOf(sites.values());
+  }
+
+  /**
+   * The sites with the residual stream entering block {@code k} quantized too, where a device/cloud split crosses
+   * ({@link Technique#FLOAT_NORM_INPUT} leaves it out of {@link #of}): at 8 bits or the scheme's activation bits if
+   * wider, in graph order before block {@code k}'s first site. The sites unchanged if they have it already.
+   */
+  public static List<QuantSite> withBoundary(List<QuantSite> sites, VitStructure vit, Scheme scheme, int k) {
+    if (k < 1 || k >= vit.blocks().size()) {
+      return sites; // the split refuses it, in its own words
+    }
+    String boundary = vit.blocks().get(k).input();
+    if (sites.stream().anyMatch(s -> s.tensor().equals(boundary))) {
+      return sites;
+    }
+    List<QuantSite> out = new ArrayList<>(sites);
+    int first = 0;
+    while (first < out.size() && out.get(first).block() != k) {
+      first++;
+    }
+    out.add(first, new QuantSite(boundary, Role.NORM_INPUT, k, Math.max(8, scheme.activationBits()), -1));
+    return List.copyOf(out);
   }
 
   /**

@@ -42,17 +42,21 @@ class MixedPrecisionTest {
     vit = VitRecognizer.recognize(model, "test").require();
     TestImages.write(images, 24);
     data = ImageDataset.open(images, Preprocessing.fromMetadata(model.metadata("preprocess").orElseThrow()));
-    calibrated = Calibrator.calibrate(model, vit.input(), QuantSites.of(vit, Scheme.W8A8), "sha", data,
+    calibrated = Calibrator.calibrate(model, vit.input(), MixedPrecision.sites(vit), "sha", data,
         new Calibrator.Settings(Scheme.W8A8, Method.MSE, 8, 3, SESSION), Progress.NONE);
-    space = MixedPrecision.of(model, vit, QuantSites.of(vit, Scheme.W8A8), "sha", calibrated.stats(), 24,
+    space = MixedPrecision.of(model, vit, MixedPrecision.sites(vit), "sha", calibrated.stats(), 24,
         data.preprocessing(), Method.MSE, 3, SESSION);
   }
 
-  /** The uniform scheme's plan with layer-norm input factors, which every group of the space keeps. */
+  /**
+   * The uniform scheme's plan with layer-norm inputs quantized, with their factors, as every group of the space
+   * quantizes them.
+   */
   private static QuantPlan uniform(Scheme scheme) throws Exception {
     java.util.Set<Technique> techniques = java.util.EnumSet.copyOf(Technique.defaults(scheme));
+    techniques.remove(Technique.FLOAT_NORM_INPUT);
     techniques.add(Technique.NORM_INPUT_FACTORS);
-    return Calibrator.calibrate(model, vit.input(), QuantSites.of(vit, scheme), "sha", data,
+    return Calibrator.calibrate(model, vit.input(), QuantSites.of(vit, scheme, techniques), "sha", data,
         new Calibrator.Settings(scheme, Method.MSE, 8, 3, SESSION, techniques), Progress.NONE).plan();
   }
 

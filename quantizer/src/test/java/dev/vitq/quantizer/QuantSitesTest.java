@@ -62,13 +62,38 @@ class QuantSitesTest {
   void aFinalNormWhoseHeadReadsOnlyTheClassTokenIsNotQuantizedOverEveryToken() {
     assertEquals(VitStructure.Head.Pooling.CLASS_TOKEN, vit.head().pooling());
     for (Scheme scheme : List.of(Scheme.W8A8, Scheme.W4A8, Scheme.W6A6, Scheme.W4A4)) {
-      List<QuantSite> sites = QuantSites.of(vit, scheme);
+      Set<Technique> quantizedNorms = EnumSet.copyOf(Technique.defaults(scheme));
+      quantizedNorms.remove(Technique.FLOAT_NORM_INPUT);
+      List<QuantSite> sites = QuantSites.of(vit, scheme, quantizedNorms);
       assertTrue(sites.stream().noneMatch(s -> s.tensor().equals(vit.finalNorm().input())), scheme.toString());
       assertEquals(vit.blocks().size() * 2, sites.stream().filter(s -> s.role() == Role.NORM_INPUT).count(),
           "the blocks' norms keep theirs");
       assertTrue(sites.stream().anyMatch(s -> s.tensor().equals(vit.head().linears().get(0).matmulInput())),
           "the head's input, the class token after the norm, is quantized");
     }
+  }
+
+  @Test
+  void floatNormInputsLeaveTheStreamAloneExceptAtASplitsBoundary() {
+    Set<Technique> floatNorms = EnumSet.of(Technique.FLOAT_NORM_INPUT);
+    List<QuantSite> sites = QuantSites.of(vit, Scheme.W4A4, floatNorms);
+    assertTrue(sites.stream().noneMatch(s -> s.role() == Role.NORM_INPUT));
+    List<QuantSite> quantizedNorms = QuantSites.of(vit, Scheme.W4A4, EnumSet.noneOf(Technique.class));
+    assertEquals(sites, quantizedNorms.stream().filter(s -> s.role() != Role.NORM_INPUT).toList(),
+        "every other site is the same");
+
+    int k = 1;
+    List<QuantSite> split = QuantSites.withBoundary(sites, vit, Scheme.W4A4, k);
+    assertEquals(sites.size() + 1, split.size());
+    int at = split.indexOf(split.stream().filter(s -> s.role() == Role.NORM_INPUT).findFirst().orElseThrow());
+    QuantSite boundary = split.get(at);
+    assertEquals(vit.blocks().get(k).input(), boundary.tensor());
+    assertEquals(8, boundary.bits(), "the stream crosses at 8 bits whatever the scheme's activations");
+    assertEquals(k - 1, split.get(at - 1).block(), "after the sites of the block before");
+    assertEquals(k, split.get(at + 1).block(), "before the boundary block's own");
+    assertEquals(quantizedNorms, QuantSites.withBoundary(quantizedNorms, vit, Scheme.W4A4, k),
+        "a plan quantizing the stream has its boundary already");
+    assertEquals(sites, QuantSites.withBoundary(sites, vit, Scheme.W4A4, vit.blocks().size()), "no such split");
   }
 
   @Test

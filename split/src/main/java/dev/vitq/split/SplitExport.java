@@ -10,7 +10,10 @@ import dev.vitq.models.Model;
 import dev.vitq.models.VitqException;
 import dev.vitq.models.vit.VitStructure;
 import dev.vitq.quantizer.Calibrator;
+import dev.vitq.quantizer.PlanEntry;
 import dev.vitq.quantizer.QuantPlan;
+import dev.vitq.quantizer.QuantSite;
+import dev.vitq.quantizer.QuantSites;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -87,6 +90,30 @@ public final class SplitExport {
         ModelFiles.sizeOf(deviceFile), ModelFiles.sizeOf(cloudFile), reduction.describe() + ", "
         + (codec == null ? "the plan's " + parts.quantizer().bits() + "-bit levels" : codec),
         r.vit().classifier() ? "agreement" : "mean cosine", choice == null ? null : choice.best().score(), tried);
+  }
+
+  /**
+   * A plan made elsewhere ({@code quantize --plan-out}) with the boundary's residual stream quantized: its own
+   * quantizer where it has one, otherwise one calibrated now on {@code calibration}, with layer-norm input factors
+   * (plans whose layer-norm inputs stay float have none). The plan unchanged when the split does not fit the model.
+   *
+   * @throws VitqException if the plan lacks the boundary and there are no calibration images to find it from
+   */
+  public static QuantPlan withBoundary(Model model, VitStructure vit, QuantPlan plan, int split,
+      ImageDataset calibration, Calibrator.Settings settings, Progress progress) throws VitqException {
+    if (split < 1 || split >= vit.blocks().size() || plan.entry(vit.blocks().get(split).input()).isPresent()) {
+      return plan;
+    }
+    if (calibration == null) {
+      throw new VitqException("The plan leaves the input of block " + (split + 1) + " in float; pass --calib DIR "
+          + "so that the boundary, where it crosses as levels, is calibrated.");
+    }
+    List<QuantSite> site = QuantSites.withBoundary(List.of(), vit, plan.scheme(), split);
+    Calibrator.Result calibrated = Calibrator.calibrate(model, vit.input(), site, plan.modelSha256(), calibration,
+        settings, progress);
+    PlanEntry boundary = calibrated.plan().entries().get(0);
+    return plan.withAdded(boundary.with(Calibrator.streamQuantizer(calibrated.stats().get(boundary.tensor()),
+        boundary.quantizer().bits())));
   }
 
   /**

@@ -45,7 +45,7 @@ class AutoSearchTest {
     vit = VitRecognizer.recognize(model, "test").require();
     TestImages.write(images, 30);
     data = ImageDataset.open(images, Preprocessing.fromMetadata(model.metadata("preprocess").orElseThrow()));
-    var sites = QuantSites.of(vit, Scheme.W8A8);
+    var sites = MixedPrecision.sites(vit);
     Calibrator.Result c = Calibrator.calibrate(model, vit.input(), sites, "sha", data,
         new Calibrator.Settings(Scheme.W8A8, Method.MSE, 10, 3, SESSION), Progress.NONE);
     space = MixedPrecision.of(model, vit, sites, "sha", c.stats(), 30, data.preprocessing(), Method.MSE, 3, SESSION);

@@ -30,9 +30,11 @@ import dev.vitq.quantizer.QuantSites;
 import dev.vitq.quantizer.Role;
 import dev.vitq.quantizer.ScaleInit;
 import dev.vitq.quantizer.Scheme;
+import dev.vitq.quantizer.Technique;
 import dev.vitq.quantizer.TestImages;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.EnumSet;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -59,8 +61,12 @@ class EvolQTest {
     vit = VitRecognizer.recognize(model, "test").require();
     TestImages.write(images, 40);
     data = ImageDataset.open(images, Preprocessing.fromMetadata(model.metadata("preprocess").orElseThrow()));
-    initial = Calibrator.calibrate(model, vit.input(), QuantSites.of(vit, Scheme.W4A8), "sha-of-test-model", data,
-        new Calibrator.Settings(Scheme.W4A8, Method.MSE, 20, 3, SESSION), Progress.NONE).plan();
+    // With the residual stream quantized at the norms, as the search's first measurements were made.
+    Set<Technique> quantizedNorms = EnumSet.copyOf(Technique.defaults(Scheme.W4A8));
+    quantizedNorms.remove(Technique.FLOAT_NORM_INPUT);
+    initial = Calibrator.calibrate(model, vit.input(), QuantSites.of(vit, Scheme.W4A8, quantizedNorms),
+        "sha-of-test-model", data, new Calibrator.Settings(Scheme.W4A8, Method.MSE, 20, 3, SESSION, quantizedNorms),
+        Progress.NONE).plan();
   }
 
   private static EvolQ.Result search(SearchSettings settings, Path state, boolean resume, EvolQ.Listener listener)
