@@ -140,8 +140,8 @@ public final class EpCheck {
   // ---- quantized units --------------------------------------------------------------------------------------
 
   /**
-   * A node as the provider is asked about it: alone, or with the DequantizeLinear nodes that feed only it and the
-   * QuantizeLinear nodes that all of an output feeds.
+   * A node as the provider is asked about it: alone, or (a standard operator) with the DequantizeLinear nodes that
+   * feed only it and the QuantizeLinear nodes that all of its outputs feed.
    */
   record Unit(Node op, List<Node> dqs, List<Node> qs) {
     int size() {
@@ -174,7 +174,11 @@ public final class EpCheck {
     Map<Node, Boolean> claimed = new IdentityHashMap<>();
     List<Unit> units = new ArrayList<>();
     for (Node n : live) {
-      if (isQdq(n)) {
+      if (isQdq(n) || !(n.domain().isEmpty() || n.domain().equals(OpTable.ONNX))) {
+        // ONNX Runtime's QDQ selectors group standard operators only; DQ and Q around a contrib op stand alone.
+        if (!isQdq(n)) {
+          units.add(new Unit(n, List.of(), List.of()));
+        }
         continue;
       }
       List<Node> dqs = new ArrayList<>();
