@@ -1,0 +1,203 @@
+package dev.vitq.converter.check;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.vitq.converter.check.CheckReport.CpuNode;
+import dev.vitq.converter.check.CheckReport.Kind;
+import dev.vitq.models.Blob;
+import dev.vitq.models.DType;
+import dev.vitq.models.Graph;
+import dev.vitq.models.Model;
+import dev.vitq.models.Node;
+import dev.vitq.models.OpsetId;
+import dev.vitq.models.Tensor;
+import dev.vitq.models.TensorType;
+import dev.vitq.models.Value;
+import dev.vitq.models.builder.Spelling;
+import dev.vitq.models.builder.VitBuilder;
+import dev.vitq.models.builder.VitConfig;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/** Which nodes each provider takes, how they partition, and the reasons for the rest, on hand-built and built graphs. */
+class EpCheckTest {
+  private static Model model(List<Node> nodes, List<Tensor> initializers, TensorType input, String output) {
+    Graph g = new Graph("g", nodes, List.of(Value.of("x", input)), List.of(Value.of(output, null)), initializers,
+        List.of(), Blob.EMPTY);
+    return new Model(9, List.of(new OpsetId("", 17), new OpsetId("com.microsoft", 1)), "test", "", "", 0, "", List.of(),
+        g, Blob.EMPTY);
+  }
+
+  private static Node node(String op, List<String> in, String out) {
+    return Node.of(out + "_node", op, in, List.of(out));
+  }
+
+  private static Node ms(String op, List<String> in, String out) {
+    return new Node(out + "_node", op, "com.microsoft", in, List.of(out), List.of(), Blob.EMPTY);
+  }
+
+  private static final TensorType FLOAT_1x8 = TensorType.of(DType.FLOAT, 1, 8);
+
+  /** Relu → Erf → Relu: NNAPI has no Erf, so the two Relus run in two partitions with the CPU between them. */
+  @Test
+  void oneUnsupportedNodeInTheMiddleGivesTwoPartitions() {
+    Model m = model(List.of(node("Relu", List.of("x"), "a"), node("Erf", List.of("a"), "b"),
+        node("Relu", List.of("b"), "y")), List.of(), FLOAT_1x8, "y");
+
+    CheckReport r = EpCheck.check(m, "m.onnx", ExecutionProvider.NNAPI, 0);
+
+    assertEquals(3, r.nodes());
+    assertEquals(2, r.supportedNodes());
+    assertEquals(2, r.partitions());
+    assertEquals(List.of(1, 1), r.partitionSizes());
+    assertEquals(List.of(new CpuNode("b_node", "ai.onnx:Erf", 1, Kind.OPERATOR, "operator not supported")),
+        r.cpuNodes());
+    // CoreML has Erf: one partition of all three.
+    CheckReport coreml = EpCheck.check(m, "m.onnx", ExecutionProvider.COREML, 0);
+    assertEquals(1, coreml.partitions());
+    assertEquals(3, coreml.supportedNodes());
+  }
+
+  /** An unsupported node beside the path, reading the graph input only, cuts nothing. */
+  @Test
+  void anUnsupportedNodeOffThePathDoesNotCut() {
+    Model m = model(List.of(node("Relu", List.of("x"), "a"), node("Erf", List.of("x"), "side"),
+        node("Relu", List.of("a"), "b"), node("Add", List.of("b", "side"), "y")), List.of(), FLOAT_1x8, "y");
+
+    CheckReport r = EpCheck.check(m, "m.onnx", ExecutionProvider.NNAPI, 0);
+
+    // The Erf reads nothing of the group, so the CPU runs it first and the Add still joins the Relus.
+    assertEquals(1, r.partitions());
+    assertEquals(List.of(3), r.partitionSizes());
+  }
+
+  @ParameterizedTest
+  @EnumSource(ExecutionProvider.class)
+  void contribOperatorsGoToTheCpu(ExecutionProvider ep) {
+    // Sigmoid: every provider has it (XNNPACK takes Relu only fused into a Conv).
+    Model m = model(List.of(node("Sigmoid", List.of("x"), "a"), ms("FastGelu", List.of("a"), "b"),
+        node("Sigmoid", List.of("b"), "y")), List.of(), FLOAT_1x8, "y");
+
+    CheckReport r = EpCheck.check(m, "m.onnx", ep, 0);
+
+    assertEquals(List.of(new CpuNode("b_node", "com.microsoft:FastGelu", 1, Kind.OPERATOR,
+        "contrib operator, not supported")), r.cpuNodes());
+    assertEquals(2, r.partitions());
+  }
+
+  /** QNN looks operators up by name, so com.microsoft Gelu is its Gelu; NNAPI has neither. */
+  @Test
+  void qnnTakesContribGeluByName() {
+    Model m = model(List.of(ms("Gelu", List.of("x"), "y")), List.of(), FLOAT_1x8, "y");
+    assertEquals(1, EpCheck.check(m, "m.onnx", ExecutionProvider.QNN, 0).supportedNodes());
+    assertEquals(0, EpCheck.check(m, "m.onnx", ExecutionProvider.NNAPI, 0).supportedNodes());
+  }
+
+  /** DQ(x) and DQ(W) → MatMul → Q, with the weights in {@code weights}: one quantized unit of four nodes. */
+  private static Model qdqMatMul(DType weights) {
+    List<Tensor> init = new ArrayList<>();
+    init.add(Tensor.ofFloats("s", List.of(), new float[] {0.1f}));
+    init.add(Tensor.ofBytes("zp", DType.UINT8, List.of(), new byte[] {(byte) 128}));
+    init.add(Tensor.ofBytes("w", weights, List.of(8L, 8L), new byte[(int) weights.byteSize(64)]));
+    init.add(Tensor.ofFloats("ws", List.of(), new float[] {0.01f}));
+    List<Node> nodes = List.of(
+        node("QuantizeLinear", List.of("x", "s", "zp"), "xq"),
+        node("DequantizeLinear", List.of("xq", "s", "zp"), "xd"),
+        node("DequantizeLinear", List.of("w", "ws"), "wd"),
+        node("MatMul", List.of("xd", "wd"), "m"),
+        node("QuantizeLinear", List.of("m", "s", "zp"), "mq"),
+        node("DequantizeLinear", List.of("mq", "s", "zp"), "y"));
+    return model(nodes, init, FLOAT_1x8, "y");
+  }
+
+  @Test
+  void nnapiTakesUint8QdqButNotInt8OrInt4Weights() {
+    CheckReport u8 = EpCheck.check(qdqMatMul(DType.UINT8), "m.onnx", ExecutionProvider.NNAPI, 0);
+    assertEquals(6, u8.supportedNodes());
+    assertEquals(1, u8.partitions());
+
+    for (DType w : List.of(DType.INT8, DType.INT4)) {
+      CheckReport r = EpCheck.check(qdqMatMul(w), "m.onnx", ExecutionProvider.NNAPI, 0);
+      assertEquals(1, r.cpuNodes().size(), r.toString());
+      CpuNode unit = r.cpuNodes().get(0);
+      assertEquals("ai.onnx:MatMul", unit.op());
+      assertEquals(4, unit.nodes(), "the DQs, the MatMul and its Q go to the CPU together");
+      assertEquals(Kind.TYPE, unit.kind());
+      assertTrue(unit.reason().startsWith(w.name().toLowerCase() + " weights"), unit.reason());
+      assertEquals(2, r.partitions(), "the input's Q/DQ and the output's DQ stay, cut apart by the unit");
+    }
+  }
+
+  @Test
+  void qnnTakesInt4WeightsAndCoremlNoQdqAtAll() {
+    CheckReport qnn = EpCheck.check(qdqMatMul(DType.INT4), "m.onnx", ExecutionProvider.QNN, 0);
+    assertTrue(qnn.cpuNodes().isEmpty(), qnn.toString());
+    assertEquals(1, qnn.partitions());
+
+    CheckReport coreml = EpCheck.check(qdqMatMul(DType.UINT8), "m.onnx", ExecutionProvider.COREML, 0);
+    assertEquals(0, coreml.supportedNodes(), coreml.toString());
+    Set<String> reasons = coreml.cpuNodes().stream().map(CpuNode::reason).collect(Collectors.toSet());
+    assertTrue(reasons.contains("taken in float only, not as a quantized (QDQ) unit"), reasons.toString());
+  }
+
+  @Test
+  void floatTypesFollowEachProvidersTable() {
+    Model half = model(List.of(node("Relu", List.of("x"), "y")), List.of(), TensorType.of(DType.FLOAT16, 1, 8), "y");
+    CheckReport nnapi = EpCheck.check(half, "m.onnx", ExecutionProvider.NNAPI, 0);
+    assertEquals(List.of(new CpuNode("y_node", "ai.onnx:Relu", 1, Kind.TYPE, "float16 input; takes float")),
+        nnapi.cpuNodes());
+    assertEquals(1, EpCheck.check(half, "m.onnx", ExecutionProvider.COREML, 0).supportedNodes());
+  }
+
+  @Test
+  void staticShapeProvidersNeedTheBatchFixed() {
+    Model m = model(List.of(node("Relu", List.of("x"), "y")), List.of(), TensorType.of(DType.FLOAT, "batch", 8), "y");
+
+    CheckReport dynamic = EpCheck.check(m, "m.onnx", ExecutionProvider.NNAPI, 0);
+    assertEquals(Kind.SHAPE, dynamic.cpuNodes().get(0).kind());
+    assertEquals(null, dynamic.batch());
+    CheckReport fixed = EpCheck.check(m, "m.onnx", ExecutionProvider.NNAPI, 1);
+    assertEquals(1, fixed.supportedNodes());
+    assertEquals(1, fixed.batch());
+    // CoreML takes dynamic shapes.
+    assertEquals(1, EpCheck.check(m, "m.onnx", ExecutionProvider.COREML, 0).supportedNodes());
+  }
+
+  @Test
+  void constantsFoldAwayBeforeProvidersSeeTheGraph() {
+    Model m = model(List.of(node("Shape", List.of("x"), "s"), node("Cast", List.of("s"), "sf"),
+        node("Relu", List.of("x"), "y")), List.of(), FLOAT_1x8, "y");
+    CheckReport r = EpCheck.check(m, "m.onnx", ExecutionProvider.NNAPI, 0);
+    assertEquals(1, r.nodes(), "the Shape of a fixed-shape input and the Cast of it fold");
+    assertEquals(2, r.folded());
+  }
+
+  /**
+   * A built ViT with erf GELU: QNN takes everything but the Erf of each block's MLP, and each Erf cuts the graph
+   * once; CoreML takes the Erf too.
+   */
+  @Test
+  void builtVitOnQnnIsCutOnlyAtEachErf() {
+    int depth = 3;
+    Model m = VitBuilder.build(new VitConfig(32, 8, 3, 32, depth, 2, 64, 5), Spelling.TIMM_17, 3);
+
+    CheckReport qnn = EpCheck.check(m, "vit.onnx", ExecutionProvider.QNN, 1);
+
+    Set<String> cpuOps = qnn.cpuNodes().stream().map(CpuNode::op).collect(Collectors.toSet());
+    assertEquals(Set.of("ai.onnx:Erf"), cpuOps, qnn.cpu().toString());
+    assertEquals(depth, qnn.cpuNodes().size());
+    assertEquals(depth + 1, qnn.partitions());
+    assertEquals(qnn.supportedNodes(), qnn.partitionSizes().stream().mapToInt(Integer::intValue).sum());
+
+    CheckReport coreml = EpCheck.check(m, "vit.onnx", ExecutionProvider.COREML, 1);
+    assertFalse(coreml.cpuNodes().stream().anyMatch(c -> c.op().equals("ai.onnx:Erf")));
+    assertTrue(coreml.partitions() < qnn.partitions(), coreml.cpu().toString());
+  }
+}
