@@ -72,11 +72,14 @@ public final class EpCheck {
         live.add(n);
       }
     }
-    List<Unit> units = units(graph, live, constants);
+    int liveCount = live.size();
+    Map<Node, long[]> fused = new IdentityHashMap<>();
+    live = matMulAddFusion(graph, live, constants, shapes, fused);
+    List<Unit> units = units(graph, live, constants, fused);
     boolean[] supported = new boolean[units.size()];
     List<Reason> reasons = new ArrayList<>();
     for (int u = 0; u < units.size(); u++) {
-      Reason r = verdict(units.get(u), table, shapes, constants, opset);
+      Reason r = verdict(units.get(u), table, shapes, constants, opset, fused);
       supported[u] = r == null;
       reasons.add(r);
     }
@@ -94,8 +97,9 @@ public final class EpCheck {
       }
     }
     List<Integer> sizes = groups.stream().map(g -> g.stream().mapToInt(u -> units.get(u).size()).sum()).toList();
-    return new CheckReport(file, ep.cliName(), ep.label(), ep.copiesAtCuts(), batch > 0 ? batch : null, live.size(),
-        graph.nodes().size() - live.size(), taken, groups.size(), sizes, grouped(cpuNodes), cpuNodes);
+    int nodes = units.stream().mapToInt(Unit::size).sum();
+    return new CheckReport(file, ep.cliName(), ep.label(), ep.copiesAtCuts(), batch > 0 ? batch : null, nodes,
+        graph.nodes().size() - liveCount, taken, groups.size(), sizes, grouped(cpuNodes), cpuNodes);
   }
 
   /** The inputs' symbolic or unknown first dimension fixed to {@code batch}. */
@@ -137,15 +141,92 @@ public final class EpCheck {
     return n.attributes().stream().anyMatch(a -> a instanceof Attribute.GraphAttr || a instanceof Attribute.GraphsAttr);
   }
 
+  // ---- MatMul + Add as the Gemm ONNX Runtime makes of them --------------------------------------------------
+
+  /**
+   * ONNX Runtime's basic MatMulAddFusion, which runs before partitioning: a float MatMul with a 2-D B whose only
+   * reader is an Add of a bias becomes a Gemm, with A flattened to 2-D by a Reshape (and the result reshaped back)
+   * when A has a fixed shape of higher rank. Providers then see a Gemm where the file has MatMul and Add; NNAPI,
+   * which takes a 2-D product only, takes the linear layers of a transformer only this way.
+   *
+   * @param fused receives each Gemm made, with A's flattened dimensions (empty when A was 2-D already)
+   */
+  private static List<Node> matMulAddFusion(Graph g, List<Node> live, Set<String> constants, Shapes shapes,
+      Map<Node, long[]> fused) {
+    Map<String, List<Node>> readers = new HashMap<>();
+    Map<String, Node> producer = new HashMap<>();
+    for (Node n : live) {
+      n.outputs().forEach(o -> producer.put(o, n));
+      for (String in : Graph.usedValues(n)) {
+        readers.computeIfAbsent(in, k -> new ArrayList<>()).add(n);
+      }
+    }
+    Set<String> graphOutputs = new HashSet<>();
+    g.outputs().forEach(v -> graphOutputs.add(v.name()));
+    Map<Node, Node> replaced = new IdentityHashMap<>();
+    Set<Node> dropped = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
+    for (Node mm : live) {
+      if (!mm.is("MatMul") || graphOutputs.contains(mm.output())) {
+        continue;
+      }
+      List<Node> r = readers.getOrDefault(mm.output(), List.of());
+      if (r.size() != 1 || !r.get(0).is("Add") || dropped.contains(r.get(0))) {
+        continue;
+      }
+      Node add = r.get(0);
+      String bias = add.input(0).equals(mm.output()) ? add.input(1) : add.input(0);
+      Optional<long[]> a = shapes.dims(mm.input(0));
+      Optional<long[]> b = shapes.dims(mm.input(1));
+      Optional<long[]> c = shapes.dims(bias);
+      DType t = shapes.dtype(mm.input(0)).orElse(null);
+      boolean fromDq = Arrays.asList(mm.input(0), mm.input(1)).stream()
+          .map(producer::get).anyMatch(p -> p != null && p.is("DequantizeLinear"));
+      if (a.isEmpty() || b.isEmpty() || c.isEmpty() || b.get().length != 2 || a.get().length < 2 || fromDq
+          || !(t == DType.FLOAT || t == DType.FLOAT16 || t == DType.DOUBLE)) {
+        continue;
+      }
+      long n = b.get()[1];
+      long[] cd = c.get();
+      boolean vectorBias = cd.length == 1 && (cd[0] == n || cd[0] == 1)
+          || cd.length == 2 && cd[0] == 1 && (cd[1] == n || cd[1] == 1);
+      long[] ad = a.get();
+      boolean fixedA = Arrays.stream(ad).allMatch(d -> d >= 0);
+      if (!vectorBias || (ad.length > 2 && !fixedA)) {
+        continue;
+      }
+      long rows = 1;
+      for (int i = 0; i < ad.length - 1; i++) {
+        rows *= ad[i];
+      }
+      Node gemm = new Node(mm.name(), "Gemm", "", List.of(mm.input(0), mm.input(1), bias), add.outputs(), List.of(),
+          dev.vitq.models.Blob.EMPTY);
+      fused.put(gemm, ad.length > 2 ? new long[] {rows, ad[ad.length - 1]} : new long[0]);
+      replaced.put(mm, gemm);
+      dropped.add(add);
+    }
+    List<Node> out = new ArrayList<>();
+    for (Node n : live) {
+      if (!dropped.contains(n)) {
+        out.add(replaced.getOrDefault(n, n));
+      }
+    }
+    return out;
+  }
+
   // ---- quantized units --------------------------------------------------------------------------------------
 
   /**
    * A node as the provider is asked about it: alone, or (a standard operator) with the DequantizeLinear nodes that
    * feed only it and the QuantizeLinear nodes that all of its outputs feed.
    */
-  record Unit(Node op, List<Node> dqs, List<Node> qs) {
+  record Unit(Node op, List<Node> dqs, List<Node> qs, int reshapes) {
+    Unit(Node op, List<Node> dqs, List<Node> qs) {
+      this(op, dqs, qs, 0);
+    }
+
+    /** Nodes as ONNX Runtime counts them: a fused Gemm of a rank-3 product is Reshape, Gemm, Reshape. */
     int size() {
-      return 1 + dqs.size() + qs.size();
+      return 1 + dqs.size() + qs.size() + reshapes;
     }
 
     boolean quantized() {
@@ -160,7 +241,7 @@ public final class EpCheck {
     }
   }
 
-  private static List<Unit> units(Graph g, List<Node> live, Set<String> constants) {
+  private static List<Unit> units(Graph g, List<Node> live, Set<String> constants, Map<Node, long[]> fused) {
     Map<String, Node> producer = new HashMap<>();
     Map<String, List<Node>> consumers = new HashMap<>();
     for (Node n : live) {
@@ -174,6 +255,10 @@ public final class EpCheck {
     Map<Node, Boolean> claimed = new IdentityHashMap<>();
     List<Unit> units = new ArrayList<>();
     for (Node n : live) {
+      if (fused.containsKey(n)) {
+        units.add(new Unit(n, List.of(), List.of(), fused.get(n).length > 0 ? 2 : 0));
+        continue;
+      }
       if (isQdq(n) || !(n.domain().isEmpty() || n.domain().equals(OpTable.ONNX))) {
         // ONNX Runtime's QDQ selectors group standard operators only; DQ and Q around a contrib op stand alone.
         if (!isQdq(n)) {
@@ -232,7 +317,8 @@ public final class EpCheck {
 
   private record Reason(Kind kind, String text) {}
 
-  private static Reason verdict(Unit unit, OpTable table, Shapes shapes, Set<String> constants, long opset) {
+  private static Reason verdict(Unit unit, OpTable table, Shapes shapes, Set<String> constants, long opset,
+      Map<Node, long[]> fused) {
     Node n = unit.op();
     Optional<OpRule> found = table.rule(n.domain(), n.opType());
     if (found.isEmpty()) {
@@ -279,7 +365,9 @@ public final class EpCheck {
         }
       }
     }
-    NodeView view = new NodeView(n, shapes, unitConstants, opset);
+    long[] flat = fused.get(n);
+    Map<String, long[]> override = flat != null && flat.length > 0 ? Map.of(n.input(0), flat) : Map.of();
+    NodeView view = new NodeView(n, shapes, unitConstants, opset, unit.quantized(), override);
     for (OpRule.Condition c : rule.conditions()) {
       if (!c.test().test(view)) {
         return new Reason(Kind.CONDITION, c.text());

@@ -15,12 +15,22 @@ final class NodeView {
   private final Shapes shapes;
   private final Set<String> constants;
   private final long opset;
+  private final boolean quantizedUnit;
+  private final java.util.Map<String, long[]> dimsOverride;
 
-  NodeView(Node node, Shapes shapes, Set<String> constants, long opset) {
+  NodeView(Node node, Shapes shapes, Set<String> constants, long opset, boolean quantizedUnit,
+      java.util.Map<String, long[]> dimsOverride) {
     this.node = node;
     this.shapes = shapes;
     this.constants = constants;
     this.opset = opset;
+    this.quantizedUnit = quantizedUnit;
+    this.dimsOverride = dimsOverride;
+  }
+
+  /** Whether the node is the operator of a DequantizeLinear → op → QuantizeLinear unit. */
+  boolean quantizedUnit() {
+    return quantizedUnit;
   }
 
   Node node() {
@@ -35,6 +45,9 @@ final class NodeView {
   /** Input {@code i}'s dimensions (-1 for a dynamic or unknown one), empty when absent or of unknown rank. */
   Optional<long[]> dims(int i) {
     String in = node.input(i);
+    if (dimsOverride.containsKey(in)) {
+      return Optional.of(dimsOverride.get(in).clone());
+    }
     return in.isEmpty() ? Optional.empty() : shapes.dims(in);
   }
 

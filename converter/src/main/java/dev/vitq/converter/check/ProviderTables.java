@@ -47,20 +47,27 @@ final class ProviderTables {
   }
 
   /**
-   * Android NNAPI: float32 and uint8 (asymmetric) quantized tensors, fixed shapes of rank 4 at most. Quantized units
-   * are the QLinear operators and the QDQ forms of Conv, MatMul, Gemm, Add, Mul, Transpose, Reshape, Softmax,
-   * Concat, AveragePool and Resize; a Conv may have int8 (symmetric, per-channel) weights, nothing else int8.
+   * Android NNAPI: float32 and uint8 (asymmetric) quantized tensors, fixed shapes; the input type checked is input
+   * 0's. Quantized units are the QLinear operators and the QDQ forms of Conv, MatMul, Gemm, Add, Mul, Transpose,
+   * Reshape, Softmax, Concat, AveragePool and Resize; a Conv may have int8 (symmetric, per-channel) weights, nothing
+   * else int8. Shape operators and reductions take rank 1 to 4 (the NNAPI operations they map to); a MatMul is a
+   * 2-D product with constant B, or a float batched product of equal leading dimensions (NNAPI feature level 3).
    */
   static OpTable nnapi() {
-    return OpTable.builder(FLOATS).staticShapes().maxRank(4).quantized(Set.of(UINT8), Set.of(UINT8))
+    Condition upTo4 = rank(0, "takes rank 1 to 4", 1, 2, 3, 4);
+    return OpTable.builder(FLOATS).staticShapes().quantized(Set.of(UINT8), Set.of(UINT8))
         .ops("Abs", "BatchNormalization", "Div", "Elu", "Exp", "Floor", "Identity", "LeakyRelu", "Log", "LRN", "Max",
-            "Min", "Neg", "Pow", "PRelu", "ReduceMean", "Relu", "Sin", "Sqrt", "Sub", "Tanh", "Sigmoid", "Flatten",
-            "Slice")
-        .qdqOps("Add", "Mul", "MatMul", "Softmax")
-        .qdq("Transpose")
-        .op("Reshape", Set.of(FLOAT, UINT8, INT32))
+            "Min", "Neg", "Pow", "PRelu", "Relu", "Sin", "Sqrt", "Sub", "Tanh", "Flatten")
+        .qdqOps("Add", "Mul", "Softmax")
+        .op("ReduceMean", upTo4)
+        .op("Sigmoid", upTo4)
+        .op("Slice", upTo4)
+        .qdq("MatMul", when("a 2-D product with constant B, or a float batched product of equal leading dimensions",
+            ProviderTables::nnapiMatMul))
+        .qdq("Transpose", upTo4)
+        .op("Reshape", Set.of(FLOAT, UINT8, INT32), upTo4)
         .op("Cast", Set.of(FLOAT, INT32, INT64, UINT8))
-        .qdq("Concat")
+        .qdq("Concat", upTo4)
         .op("Clip", constantFrom(1, "min and max"))
         .qdq("AveragePool", rank(0, "only 2-D pooling", 4))
         .op("GlobalAveragePool", rank(0, "only 2-D pooling", 4))
@@ -70,14 +77,17 @@ final class ProviderTables {
         .op("DepthToSpace", when("only DCR mode", v -> !"CRD".equals(v.node().stringAttr("mode").orElse("DCR"))))
         .op("Gather", Set.of(FLOAT, INT32, INT64, UINT8),
             when("indices must be constant unless int32", v -> v.constant(1) || v.dtype(1).orElse(INT32) == INT32))
-        .qdq("Gemm", when("a non-constant B needs transB=1", v -> v.constant(1) || v.node().intAttr("transB", 0) == 1))
+        .qdq("Gemm", rank(0, "A must be 2-D", 2), rank(1, "B must be 2-D", 2),
+            when("only transA=0, alpha=1, beta=1", v -> v.node().intAttr("transA", 0) == 0
+                && v.node().floatAttr("alpha", 1f) == 1f && v.node().floatAttr("beta", 1f) == 1f),
+            when("a non-constant B needs transB=1", v -> v.constant(1) || v.node().intAttr("transB", 0) == 1))
         .op("Pad", when("only constant mode", v -> "constant".equals(v.node().stringAttr("mode").orElse("constant"))),
             constantFrom(1, "pads and constant_value"))
         .qdq("Resize", rank(0, "only 2-D resizing (rank 4)", 4))
         .op("Split", constantFrom(1, "split"), when("the splits must divide the axis evenly",
             ProviderTables::evenSplit))
-        .op("Squeeze", axesConstant())
-        .op("Unsqueeze", axesConstant())
+        .op("Squeeze", upTo4, axesConstant())
+        .op("Unsqueeze", upTo4, axesConstant())
         .op("QuantizeLinear", constantFrom(1, "scale and zero point"))
         .op("DequantizeLinear", constantFrom(1, "scale and zero point"))
         .op("QLinearConv", rank(0, "only 2-D convolution", 4), constantFrom(1, "weights, bias, scales and zero points"))
@@ -211,6 +221,24 @@ final class ProviderTables {
   /** Squeeze and Unsqueeze take axes as an input from opset 13 on; NNAPI needs them constant. */
   private static Condition axesConstant() {
     return when("axes must be constant", v -> v.constantOrAbsent(1));
+  }
+
+  /** NNAPI's MatMul: FULLY_CONNECTED (2-D A, constant 2-D B) or its float batched decomposition. */
+  private static boolean nnapiMatMul(NodeView v) {
+    int a = v.rank(0);
+    int b = v.rank(1);
+    if (a < 0 || b < 0) {
+      return true;
+    }
+    if (a == 2 && b == 2 && v.constant(1)) {
+      return true;
+    }
+    if (v.quantizedUnit() || a < 3 || a != b || v.dtype(0).orElse(FLOAT) != FLOAT) {
+      return false;
+    }
+    long[] da = v.dims(0).orElseThrow();
+    long[] db = v.dims(1).orElseThrow();
+    return java.util.Arrays.equals(da, 0, a - 2, db, 0, b - 2);
   }
 
   private static boolean evenSplit(NodeView v) {

@@ -200,4 +200,39 @@ class EpCheckTest {
     assertFalse(coreml.cpuNodes().stream().anyMatch(c -> c.op().equals("ai.onnx:Erf")));
     assertTrue(coreml.partitions() < qnn.partitions(), coreml.cpu().toString());
   }
+
+  /**
+   * A linear layer on tokens, MatMul [1,4,8]x[8,8] then Add of a bias: ONNX Runtime fuses it into Reshape, Gemm,
+   * Reshape before partitioning, and NNAPI takes that; the same MatMul without its bias is a 3-D by 2-D product,
+   * which NNAPI does not take.
+   */
+  @Test
+  void nnapiTakesALinearLayerAsTheGemmOnnxRuntimeMakesOfIt() {
+    List<Tensor> init = List.of(Tensor.ofFloats("w", List.of(8L, 8L), new float[64]),
+        Tensor.ofFloats("b", List.of(8L), new float[8]));
+    TensorType tokens = TensorType.of(DType.FLOAT, 1, 4, 8);
+    Model linear = model(List.of(node("MatMul", List.of("x", "w"), "m"), node("Add", List.of("m", "b"), "y")), init,
+        tokens, "y");
+    CheckReport fusedGemm = EpCheck.check(linear, "m.onnx", ExecutionProvider.NNAPI, 0);
+    assertEquals(3, fusedGemm.nodes(), "Reshape, Gemm, Reshape");
+    assertEquals(3, fusedGemm.supportedNodes());
+    assertEquals(1, fusedGemm.partitions());
+
+    Model bare = model(List.of(node("MatMul", List.of("x", "w"), "y")), init, tokens, "y");
+    CheckReport r = EpCheck.check(bare, "m.onnx", ExecutionProvider.NNAPI, 0);
+    assertEquals(0, r.supportedNodes());
+    assertEquals(Kind.CONDITION, r.cpuNodes().get(0).kind());
+  }
+
+  /** NNAPI's TRANSPOSE takes rank 4 at most; QNN's takes rank 5. */
+  @Test
+  void rankLimitsArePerProvider() {
+    Node t = Node.of("t", "Transpose", List.of("x"), List.of("y"),
+        new dev.vitq.models.Attribute.IntsAttr("perm", List.of(2L, 0L, 3L, 1L, 4L), Blob.EMPTY));
+    Model m = model(List.of(t), List.of(), TensorType.of(DType.FLOAT, 1, 5, 3, 2, 4), "y");
+    CheckReport nnapi = EpCheck.check(m, "m.onnx", ExecutionProvider.NNAPI, 0);
+    assertEquals(List.of(new CpuNode("t", "ai.onnx:Transpose", 1, Kind.CONDITION, "takes rank 1 to 4")),
+        nnapi.cpuNodes());
+    assertEquals(1, EpCheck.check(m, "m.onnx", ExecutionProvider.QNN, 0).supportedNodes());
+  }
 }
