@@ -8,7 +8,7 @@ import java.util.Objects;
  * partitions.
  *
  * {@snippet lang="java" :
- * CheckReport r = Vitq.check(CheckRequest.of(Path.of("vit.onnx"), "nnapi").withBatch(1));
+ * CheckReport r = Vitq.check(CheckRequest.of(Path.of("vit.onnx"), "nnapi"));
  * }
  *
  * @param model the ONNX model
@@ -21,9 +21,9 @@ public record CheckRequest(Path model, String ep, int batch) {
     Objects.requireNonNull(ep, "ep");
   }
 
-  /** The model as written. */
+  /** A symbolic batch dimension fixed to 1, as a device runs the model. */
   public static CheckRequest of(Path model, String ep) {
-    return new CheckRequest(model, ep, 0);
+    return new CheckRequest(model, ep, 1);
   }
 
   /** Symbolic batch dimensions fixed to {@code size} (0: as written). */

@@ -34,9 +34,9 @@ final class CheckCommand implements Callable<Integer> {
       description = "The execution provider: qnn, nnapi, coreml or xnnpack.")
   String ep;
 
-  @Option(names = "--batch", defaultValue = "0", paramLabel = "N",
-      description = "Fix a symbolic batch dimension to N first, as a device runs the model (NNAPI and QNN need fixed "
-          + "shapes); 0, the default, checks the model as written.")
+  @Option(names = "--batch", defaultValue = "1", paramLabel = "N",
+      description = "Fix the inputs' symbolic batch dimension to N first, as a device runs the model (NNAPI and QNN "
+          + "need fixed shapes); default 1; 0 checks the model as written, batch symbolic.")
   int batch;
 
   @Option(names = "--json", description = "Print JSON instead of text.")
@@ -75,7 +75,7 @@ final class CheckCommand implements Callable<Integer> {
     }
     boolean dynamic = r.cpu().stream().anyMatch(g -> g.kind() == CheckReport.Kind.SHAPE);
     if (dynamic && r.batch() == null) {
-      out.printf("  the model has dynamic shapes, which %s does not take: --batch 1 checks it as a device runs it%n",
+      out.printf("  the model has dynamic shapes, which %s does not take: --batch N checks it as a device runs it%n",
           r.ep());
     }
     out.flush();

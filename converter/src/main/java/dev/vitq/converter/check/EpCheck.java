@@ -65,13 +65,18 @@ public final class EpCheck {
       }
     }
     List<Node> live = new ArrayList<>();
+    Map<String, Node> shapeOf = new HashMap<>();
     for (Node n : order) {
-      if (foldsAtLoad(n, constants, shapes)) {
+      if (n.is("Shape")) {
+        shapeOf.put(n.output(), n);
+      }
+      if (foldsAtLoad(n, constants, shapes) || gathersFixedDims(n, constants, shapes, shapeOf)) {
         n.outputs().stream().filter(o -> !o.isEmpty()).forEach(constants::add);
       } else {
         live.add(n);
       }
     }
+    live = withoutDeadNodes(graph, live);
     int liveCount = live.size();
     Map<Node, long[]> fused = new IdentityHashMap<>();
     live = matMulAddFusion(graph, live, constants, shapes, fused);
@@ -135,6 +140,50 @@ public final class EpCheck {
       return shapes.dims(n.input(0)).map(d -> Arrays.stream(d).allMatch(x -> x >= 0)).orElse(false);
     }
     return n.inputs().stream().allMatch(i -> i.isEmpty() || constants.contains(i));
+  }
+
+  /**
+   * A Gather of fixed dimensions from a Shape (the sequence length and width of {@code x.shape[1:]} while the batch
+   * stays symbolic): ONNX Runtime's constant folding knows those dimensions and folds the Gather, though not the
+   * Shape.
+   */
+  private static boolean gathersFixedDims(Node n, Set<String> constants, Shapes shapes, Map<String, Node> shapeOf) {
+    if (!n.is("Gather") || !constants.contains(n.input(1)) || n.intAttr("axis", 0) != 0) {
+      return false;
+    }
+    Node shape = shapeOf.get(n.input(0));
+    Optional<long[]> indices = shapes.longs(n.input(1));
+    if (shape == null || indices.isEmpty() || shape.intAttr("start", 0) != 0 || shape.attribute("end").isPresent()) {
+      return false;
+    }
+    Optional<long[]> dims = shapes.dims(shape.input(0));
+    if (dims.isEmpty()) {
+      return false;
+    }
+    long[] d = dims.get();
+    for (long i : indices.get()) {
+      long k = i < 0 ? i + d.length : i;
+      if (k < 0 || k >= d.length || d[(int) k] < 0) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** Nodes none of whose outputs is read or is a graph output: ONNX Runtime drops them once their readers fold. */
+  private static List<Node> withoutDeadNodes(Graph g, List<Node> live) {
+    Set<String> graphOutputs = new HashSet<>();
+    g.outputs().forEach(v -> graphOutputs.add(v.name()));
+    List<Node> current = live;
+    while (true) {
+      Set<String> read = new HashSet<>(graphOutputs);
+      current.forEach(n -> read.addAll(Graph.usedValues(n)));
+      List<Node> next = current.stream().filter(n -> n.outputs().stream().anyMatch(read::contains)).toList();
+      if (next.size() == current.size()) {
+        return current;
+      }
+      current = next;
+    }
   }
 
   private static boolean hasSubgraph(Node n) {
@@ -361,7 +410,7 @@ public final class EpCheck {
               + " at most");
         }
         if (table.staticShapes() && Arrays.stream(dims.get()).anyMatch(d -> d < 0)) {
-          return new Reason(Kind.SHAPE, "dynamic input shape; needs fixed shapes (try --batch 1)");
+          return new Reason(Kind.SHAPE, "dynamic input shape; needs fixed shapes");
         }
       }
     }

@@ -175,7 +175,7 @@ class EpCheckTest {
     Model m = model(List.of(node("Shape", List.of("x"), "s"), node("Cast", List.of("s"), "sf"),
         node("Relu", List.of("x"), "y")), List.of(), FLOAT_1x8, "y");
     CheckReport r = EpCheck.check(m, "m.onnx", ExecutionProvider.NNAPI, 0);
-    assertEquals(1, r.nodes(), "the Shape of a fixed-shape input and the Cast of it fold");
+    assertEquals(1, r.nodes(), "the Shape of a fixed-shape input and the Cast of it fold (and nothing reads them)");
     assertEquals(2, r.folded());
   }
 
@@ -234,5 +234,26 @@ class EpCheckTest {
     assertEquals(List.of(new CpuNode("t", "ai.onnx:Transpose", 1, Kind.CONDITION, "takes rank 1 to 4")),
         nnapi.cpuNodes());
     assertEquals(1, EpCheck.check(m, "m.onnx", ExecutionProvider.QNN, 0).supportedNodes());
+  }
+
+  /**
+   * A reshape target built from x's shape: with the batch symbolic, ONNX Runtime folds the Gather of the fixed
+   * width but not the one of the batch; with the batch fixed, the whole target folds.
+   */
+  @Test
+  void shapeArithmeticFoldsWhereTheDimensionsItReadsAreFixed() {
+    List<Tensor> init = List.of(Tensor.ofLongs("i0", List.of(), new long[] {0}),
+        Tensor.ofLongs("i1", List.of(), new long[] {1}), Tensor.ofLongs("axes", List.of(1L), new long[] {0}));
+    Model m = model(List.of(node("Shape", List.of("x"), "s"), node("Gather", List.of("s", "i0"), "g0"),
+        node("Gather", List.of("s", "i1"), "g1"), node("Unsqueeze", List.of("g0", "axes"), "u0"),
+        node("Unsqueeze", List.of("g1", "axes"), "u1"), node("Concat", List.of("u0", "u1"), "target"),
+        node("Reshape", List.of("x", "target"), "y")), init, TensorType.of(DType.FLOAT, "batch", 8), "y");
+
+    CheckReport symbolic = EpCheck.check(m, "m.onnx", ExecutionProvider.COREML, 0);
+    assertEquals(5, symbolic.nodes(), "Shape, the batch's Gather and Unsqueeze, Concat, Reshape");
+    assertEquals(2, symbolic.folded());
+    CheckReport fixed = EpCheck.check(m, "m.onnx", ExecutionProvider.COREML, 1);
+    assertEquals(1, fixed.nodes());
+    assertEquals(6, fixed.folded());
   }
 }
