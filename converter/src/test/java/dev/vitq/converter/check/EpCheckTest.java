@@ -26,7 +26,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
-/** Which nodes each provider takes, how they partition, and the reasons for the rest, on hand-built and built graphs. */
+/** Which nodes each provider takes, how they partition, and why the rest go to the CPU. */
 class EpCheckTest {
   private static Model model(List<Node> nodes, List<Tensor> initializers, TensorType input, String output) {
     Graph g = new Graph("g", nodes, List.of(Value.of("x", input)), List.of(Value.of(output, null)), initializers,
