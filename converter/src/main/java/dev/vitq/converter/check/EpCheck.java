@@ -53,7 +53,7 @@ public final class EpCheck {
     List<Node> live = loaded.live();
     OpTable table = ProviderTables.of(ep);
     long opset = model.opset("");
-    List<Unit> units = units(graph, live, constants, fused);
+    List<Unit> units = units(graph, live, fused, table.qdqUnits());
     boolean[] supported = new boolean[units.size()];
     List<Reason> reasons = new ArrayList<>();
     for (int u = 0; u < units.size(); u++) {
@@ -114,7 +114,7 @@ public final class EpCheck {
     }
   }
 
-  private static List<Unit> units(Graph g, List<Node> live, Set<String> constants, Map<Node, long[]> fused) {
+  private static List<Unit> units(Graph g, List<Node> live, Map<Node, long[]> fused, boolean qdqUnits) {
     Map<String, Node> producer = new HashMap<>();
     Map<String, List<Node>> consumers = new HashMap<>();
     for (Node n : live) {
@@ -161,7 +161,7 @@ public final class EpCheck {
         }
         qs.addAll(readers);
       }
-      if (!dqs.isEmpty() && allQuantized) {
+      if (qdqUnits && !dqs.isEmpty() && allQuantized) {
         units.add(new Unit(n, dqs, qs));
         dqs.forEach(d -> claimed.put(d, true));
         qs.forEach(q -> claimed.put(q, true));

@@ -24,10 +24,11 @@ import java.util.Set;
 /**
  * A graph as ONNX Runtime holds it when it asks providers for their nodes: the batch fixed if asked, Constant nodes
  * as initializers, constant subgraphs folded (a Shape of fixed dimensions, or a Gather of them, too), what nothing
- * reads dropped, and MatMul plus bias Add fused into the Gemm its basic optimizations make. Quantize and dequantize
+ * reads dropped, Q/DQ pairs propagated through data-movement operators ({@link QdqPropagation}), and MatMul plus
+ * bias Add fused into the Gemm its basic optimizations make. Quantize and dequantize
  * nodes are never folded: ONNX Runtime leaves them for the providers that fuse them.
  *
- * @param graph the graph with the batch fixed
+ * @param graph the graph with the batch fixed (and any propagated Q/DQ pairs)
  * @param shapes its inferred element types and shapes
  * @param constants the values that are constant once loaded
  * @param live the nodes left, in topological order, fused Gemms in place of their MatMul and Add
@@ -61,6 +62,17 @@ record LoadedGraph(Graph graph, Shapes shapes, Set<String> constants, List<Node>
     }
     live = withoutDeadNodes(graph, live);
     int folded = graph.nodes().size() - live.size();
+    List<Node> propagated = QdqPropagation.apply(graph, live, constants, shapes);
+    if (propagated.size() != live.size()) {
+      // New values between the inserted pairs: infer again over the whole graph, folded nodes included.
+      Set<Node> kept = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
+      kept.addAll(live);
+      List<Node> all = new ArrayList<>(graph.nodes().stream().filter(n -> !kept.contains(n)).toList());
+      all.addAll(propagated);
+      graph = graph.withNodes(all);
+      shapes = Shapes.of(graph);
+      live = propagated;
+    }
     Map<Node, long[]> fused = new IdentityHashMap<>();
     live = matMulAddFusion(graph, live, shapes, fused);
     return new LoadedGraph(graph, shapes, constants, live, folded, fused);

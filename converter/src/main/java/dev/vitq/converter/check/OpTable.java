@@ -20,10 +20,12 @@ import java.util.function.Predicate;
  * @param weightTypes integer types of quantized constants (weights behind a DequantizeLinear)
  * @param domainBlind whether the provider looks operators up by name alone, so a contrib operator of a listed name
  *     (com.microsoft Gelu, say) is taken too
+ * @param qdqUnits whether the provider is asked about DequantizeLinear → op → QuantizeLinear groups as units (CoreML
+ *     is asked about each node alone)
  * @param rules the operators, by {@code domain:op}
  */
 record OpTable(boolean staticShapes, int maxRank, Set<DType> activationTypes, Set<DType> weightTypes,
-    boolean domainBlind, Map<String, OpRule> rules) {
+    boolean domainBlind, boolean qdqUnits, Map<String, OpRule> rules) {
   static final String ONNX = "ai.onnx";
   static final String MS = "com.microsoft";
 
@@ -62,6 +64,7 @@ record OpTable(boolean staticShapes, int maxRank, Set<DType> activationTypes, Se
     private Set<DType> activations = Set.of();
     private Set<DType> weights = Set.of();
     private boolean domainBlind;
+    private boolean qdqUnits = true;
 
     private Builder(Set<DType> defaultTypes) {
       this.defaultTypes = defaultTypes;
@@ -80,6 +83,11 @@ record OpTable(boolean staticShapes, int maxRank, Set<DType> activationTypes, Se
     Builder quantized(Set<DType> activationTypes, Set<DType> weightTypes) {
       activations = activationTypes;
       weights = weightTypes;
+      return this;
+    }
+
+    Builder nodeByNode() {
+      qdqUnits = false;
       return this;
     }
 
@@ -140,7 +148,7 @@ record OpTable(boolean staticShapes, int maxRank, Set<DType> activationTypes, Se
     }
 
     OpTable build() {
-      return new OpTable(staticShapes, maxRank, activations, weights, domainBlind, rules);
+      return new OpTable(staticShapes, maxRank, activations, weights, domainBlind, qdqUnits, rules);
     }
   }
 }

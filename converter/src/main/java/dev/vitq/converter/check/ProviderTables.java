@@ -65,7 +65,7 @@ final class ProviderTables {
         .qdq("MatMul", when("a 2-D product with constant B, or a float batched product of equal leading dimensions",
             ProviderTables::nnapiMatMul))
         .qdq("Transpose", upTo4)
-        .op("Reshape", Set.of(FLOAT, UINT8, INT32), upTo4)
+        .qdq("Reshape", upTo4)
         .op("Cast", Set.of(FLOAT, INT32, INT64, UINT8))
         .qdq("Concat", upTo4)
         .op("Clip", constantFrom(1, "min and max"))
@@ -100,12 +100,12 @@ final class ProviderTables {
 
   /**
    * Apple CoreML as an ML Program (the format for current iOS and macOS): float32 and float16, rank 5 at most,
-   * dynamic shapes allowed. The CoreML provider has no quantized operators: QuantizeLinear and DequantizeLinear run
-   * on the CPU, so a QDQ model is cut at every one of them.
+   * dynamic shapes allowed. The CoreML provider has no quantized operators and looks at each node alone, not at QDQ
+   * units: QuantizeLinear and DequantizeLinear run on the CPU, so a QDQ model is cut at every one of them.
    */
   static OpTable coreml() {
     Set<DType> withInts = Set.of(FLOAT, FLOAT16, INT32, INT64);
-    return OpTable.builder(HALF_OR_FLOAT).maxRank(5)
+    return OpTable.builder(HALF_OR_FLOAT).maxRank(5).nodeByNode()
         .ops("Add", "Sub", "Mul", "Div", "ArgMax", "Ceil", "Cos", "Sin", "Elu", "Erf", "Exp", "Gelu",
             "GroupNormalization", "HardSigmoid", "Identity", "InstanceNormalization", "LayerNormalization",
             "LeakyRelu", "Max", "PRelu", "Reciprocal", "ReduceSum", "ReduceMean", "ReduceMax", "Relu", "Round",

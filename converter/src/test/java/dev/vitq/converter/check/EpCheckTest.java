@@ -141,10 +141,33 @@ class EpCheckTest {
     assertTrue(qnn.cpuNodes().isEmpty(), qnn.toString());
     assertEquals(1, qnn.partitions());
 
+    // CoreML looks at each node alone: the MatMul is a float MatMul it takes; every Q and DQ goes to the CPU.
     CheckReport coreml = EpCheck.check(qdqMatMul(DType.UINT8), "m.onnx", ExecutionProvider.COREML, 0);
-    assertEquals(0, coreml.supportedNodes(), coreml.toString());
-    Set<String> reasons = coreml.cpuNodes().stream().map(CpuNode::reason).collect(Collectors.toSet());
-    assertTrue(reasons.contains("taken in float only, not as a quantized (QDQ) unit"), reasons.toString());
+    assertEquals(1, coreml.supportedNodes(), coreml.toString());
+    Set<String> cpuOps = coreml.cpuNodes().stream().map(CpuNode::op).collect(Collectors.toSet());
+    assertEquals(Set.of("ai.onnx:QuantizeLinear", "ai.onnx:DequantizeLinear"), cpuOps);
+    assertEquals(5, coreml.cpuNodes().size());
+  }
+
+  /**
+   * Q → Transpose → DQ → Relu...: ONNX Runtime carries the quantization through the Transpose before partitioning,
+   * so a model whose Transpose reads a DequantizeLinear gains a Q/DQ pair after it.
+   */
+  @Test
+  void dequantizationPropagatesThroughDataMovement() {
+    List<Tensor> init = List.of(Tensor.ofFloats("s", List.of(), new float[] {0.1f}),
+        Tensor.ofBytes("zp", DType.UINT8, List.of(), new byte[] {(byte) 128}));
+    Node t = Node.of("t", "Transpose", List.of("xd"), List.of("xt"),
+        new dev.vitq.models.Attribute.IntsAttr("perm", List.of(1L, 0L), Blob.EMPTY));
+    Model m = model(List.of(node("QuantizeLinear", List.of("x", "s", "zp"), "xq"),
+        node("DequantizeLinear", List.of("xq", "s", "zp"), "xd"), t, node("Sigmoid", List.of("xt"), "y")), init,
+        TensorType.of(DType.FLOAT, 8, 8), "y");
+
+    CheckReport r = EpCheck.check(m, "m.onnx", ExecutionProvider.QNN, 0);
+
+    assertEquals(6, r.nodes(), "Q, DQ, Transpose, and the Q, DQ pair propagated after it, Sigmoid");
+    assertEquals(6, r.supportedNodes());
+    assertEquals(1, r.partitions());
   }
 
   @Test
