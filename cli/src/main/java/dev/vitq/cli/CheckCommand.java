@@ -3,7 +3,6 @@ package dev.vitq.cli;
 import dev.vitq.api.CheckRequest;
 import dev.vitq.api.Vitq;
 import dev.vitq.converter.check.CheckReport;
-import dev.vitq.converter.check.ExecutionProvider;
 import dev.vitq.models.VitqException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -80,10 +79,5 @@ final class CheckCommand implements Callable<Integer> {
     }
     out.flush();
     return 0;
-  }
-
-  /** The providers, for help texts. */
-  static String providers() {
-    return ExecutionProvider.names();
   }
 }
