@@ -5,6 +5,7 @@ import dev.vitq.calibration.Progress;
 import dev.vitq.converter.ModelFiles;
 import dev.vitq.converter.ModelSummary;
 import dev.vitq.converter.Provenance;
+import dev.vitq.converter.check.CheckReport;
 import dev.vitq.models.VitqException;
 import dev.vitq.server.DecoderServer;
 import dev.vitq.server.ServeRequest;
@@ -47,6 +48,16 @@ public final class Vitq {
   public static ModelSummary inspect(Path path) throws VitqException {
     LoadedModel m = LoadedModel.load(path, PreprocessFlags.NONE);
     return ModelSummary.of(ModelFiles.fileName(path), m.original(), m.model(), m.recognition());
+  }
+
+  /**
+   * Checks which nodes of a model an execution provider (QNN, NNAPI, CoreML, XNNPACK) would take and how ONNX
+   * Runtime would partition them; the rest goes back to the CPU, each node with the reason.
+   *
+   * @throws VitqException if the provider is unknown or the model cannot be read
+   */
+  public static CheckReport check(CheckRequest r) throws VitqException {
+    return Check.check(r);
   }
 
   /**

@@ -150,4 +150,25 @@ class GoalsTest {
     skipped.execute();
     assertTrue(!Files.exists(dir.resolve("skipped.onnx")));
   }
+
+  private static CheckMojo check(String ep, Integer maxPartitions) {
+    CheckMojo c = new CheckMojo();
+    c.model = model;
+    c.ep = ep;
+    c.checkBatch = 1;
+    c.maxPartitions = maxPartitions;
+    return c;
+  }
+
+  @Test
+  void checkFailsTheBuildWhenTheModelSplitsIntoMorePartitionsThanAllowed() throws Exception {
+    // The built ViT has an erf GELU in each of its two blocks, which QNN lacks: three partitions.
+    check("qnn", 3).execute();
+    check("qnn", null).execute();
+    MojoFailureException f = assertThrows(MojoFailureException.class, () -> check("qnn", 2).execute());
+    assertTrue(f.getMessage().startsWith("vitq check gate: vit.onnx splits into 3 partitions on qnn, more than "
+        + "maxPartitions 2; the CPU takes ai.onnx:Erf (2: operator not supported)"), f.getMessage());
+    MojoFailureException unknown = assertThrows(MojoFailureException.class, () -> check("tpu", 1).execute());
+    assertTrue(unknown.getMessage().startsWith("Unknown execution provider 'tpu'"), unknown.getMessage());
+  }
 }

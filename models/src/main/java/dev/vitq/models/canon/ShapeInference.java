@@ -161,6 +161,8 @@ final class ShapeInference {
     return switch (n.opType()) {
       case "Gelu", "FastGelu", "BiasGelu", "QuickGelu", "SkipLayerNormalization", "LayerNormalization",
           "SimplifiedLayerNormalization" -> List.of(x);
+      // vitq's cpu target writes its integer linears as MatMulIntegerToFloat: the product's shape, in float.
+      case "MatMulIntegerToFloat" -> List.of(LinearAlgebraInference.matmul(x, known.get(n.input(1)), DType.FLOAT));
       default -> List.of();
     };
   }

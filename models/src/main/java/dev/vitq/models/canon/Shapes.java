@@ -40,4 +40,20 @@ public final class Shapes {
     Facts f = facts.get(value);
     return f == null ? Optional.empty() : Optional.ofNullable(f.dtype());
   }
+
+  /** The integer elements of a small constant value (indices, shape arithmetic), when inference knows them all. */
+  public Optional<long[]> longs(String value) {
+    Facts f = facts.get(value);
+    if (f == null || f.ints() == null) {
+      return Optional.empty();
+    }
+    long[] out = new long[f.ints().length];
+    for (int i = 0; i < out.length; i++) {
+      if (!f.ints()[i].isKnown()) {
+        return Optional.empty();
+      }
+      out[i] = f.ints()[i].value();
+    }
+    return Optional.of(out);
+  }
 }
