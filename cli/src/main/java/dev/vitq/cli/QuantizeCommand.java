@@ -202,8 +202,8 @@ final class QuantizeCommand implements Callable<Integer> {
       pw.printf("  %-34s %,11d bytes  %s %.4f  drop %.4f  (part SQNR %.1f dB)%n", x.part() + " " + x.to(), x.bytes(),
           b.measure(), x.score(), x.drop(), x.sqnrDb());
     }
-    pw.printf("shipped with %s raised: drop %.4f%s%n", b.raised().isEmpty() ? "no part"
-        : b.raised().size() == 1 ? "1 part" : b.raised().size() + " raises", b.drop(),
+    pw.printf("shipped %s: drop %.4f%s%n", b.raised().isEmpty() ? "the start, nothing raised"
+        : "after " + b.raised().size() + (b.raised().size() == 1 ? " raise" : " raises"), b.drop(),
         b.overBytes() > 0 ? " (" + b.overBytes() + " raises left out: over --max-bytes)" : "");
   }
 
