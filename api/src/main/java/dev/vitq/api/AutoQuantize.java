@@ -72,11 +72,24 @@ final class AutoQuantize {
               fastest.latencyMillis()) : ""));
     }
     QuantPlan plan = best.plan();
-    // The candidates were scored with weights rounded to nearest, which ranks them as well and costs no Hessian per
-    // candidate; the point shipped takes the plan's weight corrections (GPTQ), as export --plan does.
-    Model corrected = WeightCorrection.apply(model, vit.input(), plan, data, new Calibrator.Settings(Scheme.AUTO,
-        r.method(), Batches.runBatch(model, r.batchSize()), r.seed(), session, plan.weightCorrections()), progress);
-    Model quantized = m.ship(corrected, source, sha, plan);
+    Model corrected;
+    Model quantized;
+    Reports.Budget budget = null;
+    if (r.maxDrop() != null) {
+      // Bytes first: the point chosen within --max-bytes is raised, part by part, only as far as the bytes allow.
+      AccuracyBudget.Raised raised = AccuracyBudget.raise(r, m, source, sha, data, space, best.genes(), best.name(),
+          r.maxBytes(), session, progress);
+      plan = raised.plan();
+      corrected = raised.corrected();
+      quantized = raised.shipped();
+      budget = raised.report();
+    } else {
+      // The candidates were scored with weights rounded to nearest, which ranks them as well and costs no Hessian
+      // per candidate; the point shipped takes the plan's weight corrections (GPTQ), as export --plan does.
+      corrected = WeightCorrection.apply(model, vit.input(), plan, data, new Calibrator.Settings(Scheme.AUTO,
+          r.method(), Batches.runBatch(model, r.batchSize()), r.seed(), session, plan.weightCorrections()), progress);
+      quantized = m.ship(corrected, source, sha, plan);
+    }
     if (r.planOut() != null) {
       AtomicFile.write(r.planOut(), plan.toJson().getBytes(StandardCharsets.UTF_8));
     }
@@ -90,7 +103,8 @@ final class AutoQuantize {
     Reports.Quantize done = new Reports.Quantize(source, sha, written.get(0).path().toString(),
         written.get(0).bytes(), Scheme.AUTO.cliName(), r.method().cliName(), plan.search(), r.seed(),
         plan.entries().size(), plan.calibrationImages(), data.skipped(), millis(t0, t1), millis(t1, t2),
-        millis(t0, System.nanoTime()), r.planOut() == null ? null : r.planOut().toString(), null, true, null, auto);
+        millis(t0, System.nanoTime()), r.planOut() == null ? null : r.planOut().toString(), null, true, null, auto,
+        budget);
     if (r.reportDir() != null) {
       List<ParetoPoint> pareto = result.front().stream().map(p -> new ParetoPoint(p.name(),
           p.bytes(), p.latencyMillis(), Double.isNaN(p.agreement()) ? 0 : p.agreement())).toList();

@@ -57,6 +57,7 @@ final class Quantize {
       throw new VitqException("Unknown search '" + r.search() + "', expected one of " + SEARCHES + ".");
     }
     checkAuto(r);
+    AccuracyBudget.check(r);
     LoadedModel m;
     String source;
     String sha;
@@ -80,6 +81,9 @@ final class Quantize {
       sha = Sha256.of(r.model());
     }
     VitStructure vit = m.vit();
+    if (r.maxDrop() != null) {
+      AccuracyBudget.checkModel(m, name(r.model()));
+    }
     if (r.search().equals("evolq") && Batches.fixedBatch(m.model()) > 0) {
       throw new VitqException("--search evolq runs many images at once, and " + name(r.model())
           + "'s input has a fixed batch of " + Batches.fixedBatch(m.model())
@@ -111,6 +115,9 @@ final class Quantize {
       InferenceSession.Config session = InferenceSession.Config.defaults().withThreads(r.threads());
       if (r.scheme() == Scheme.AUTO) {
         return AutoQuantize.quantize(r, m, source, sha, data, session, progress, t0);
+      }
+      if (r.maxDrop() != null) {
+        return AccuracyBudget.quantize(r, m, source, sha, data, session, progress, t0);
       }
       List<QuantSite> sites = vit != null ? QuantSites.of(vit, r.scheme(), r.techniquesOrDefaults())
           : QuantSites.generic(model, r.scheme());

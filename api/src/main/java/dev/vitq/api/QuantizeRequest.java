@@ -37,11 +37,16 @@ import java.util.Set;
  * @param maxLatencyMillis with {@link Scheme#AUTO}: the largest median batch-1 latency to ship, measured on this
  *     machine (0: no limit)
  * @param autoSettings how the mixed-precision search runs (its seed is {@code seed})
+ * @param maxDrop the accuracy budget: the largest drop from the float model allowed on {@code validation}, parts
+ *     raised until it holds (null: no budget)
+ * @param validation with {@code maxDrop}: held-out images, not calibration's, the drop is measured on
+ * @param validationLimit with {@code maxDrop}: measure on a seeded sample of this many of them (0: all)
  */
 public record QuantizeRequest(Path model, Path calibration, Path output, Scheme scheme, Method method, String search,
     long seed, Path planOut, PreprocessFlags preprocess, int threads, int batchSize,
     SearchSettings searchSettings, boolean resume, Path reportDir, Format format, Set<Technique> techniques,
-    long maxBytes, double maxLatencyMillis, AutoSearch.Settings autoSettings) {
+    long maxBytes, double maxLatencyMillis, AutoSearch.Settings autoSettings, Double maxDrop, Path validation,
+    int validationLimit) {
   /** The default images per calibration run. */
   public static final int DEFAULT_BATCH = 50;
 
@@ -59,6 +64,24 @@ public record QuantizeRequest(Path model, Path calibration, Path output, Scheme 
     }
   }
 
+  /**
+   * Quantizes under an accuracy budget: measured on {@code images} (held out from calibration), the parts that lose
+   * most are raised (activations to 8 bits, weights to 8 bits, float) until the drop from the float model is at most
+   * {@code drop}; with {@link Scheme#AUTO} the raising stays within {@link #maxBytes}.
+   */
+  public QuantizeRequest withMaxDrop(Double drop, Path images) {
+    return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
+        batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings,
+        drop, images, validationLimit);
+  }
+
+  /** With {@link #maxDrop}: measures on a seeded sample of {@code n} of the held-out images (0: all of them). */
+  public QuantizeRequest withValidationLimit(int n) {
+    return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
+        batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings,
+        maxDrop, validation, n);
+  }
+
   /** The default search. */
   public static final String DEFAULT_SEARCH = "none";
 
@@ -66,80 +89,93 @@ public record QuantizeRequest(Path model, Path calibration, Path output, Scheme 
   public static QuantizeRequest of(Path model, Path calibration, Path output) {
     return new QuantizeRequest(model, calibration, output, Scheme.W8A8, Method.MSE, DEFAULT_SEARCH, 0, null,
         PreprocessFlags.NONE, 0, DEFAULT_BATCH, SearchSettings.defaults(), false, null, Format.ONNX, null, 0, 0,
-        AutoSearch.Settings.defaults());
+        AutoSearch.Settings.defaults(), null, null, 0);
   }
 
   public QuantizeRequest withScheme(Scheme s) {
     return new QuantizeRequest(model, calibration, output, s, method, search, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings);
+        batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings,
+        maxDrop, validation, validationLimit);
   }
 
   public QuantizeRequest withMethod(Method m) {
     return new QuantizeRequest(model, calibration, output, scheme, m, search, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings);
+        batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings,
+        maxDrop, validation, validationLimit);
   }
 
   public QuantizeRequest withSearch(String s) {
     return new QuantizeRequest(model, calibration, output, scheme, method, s, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings);
+        batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings,
+        maxDrop, validation, validationLimit);
   }
 
   public QuantizeRequest withSeed(long s) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, s, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings);
+        batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings,
+        maxDrop, validation, validationLimit);
   }
 
   public QuantizeRequest withPlanOut(Path p) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, p, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings);
+        batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings,
+        maxDrop, validation, validationLimit);
   }
 
   public QuantizeRequest withPreprocess(PreprocessFlags p) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, p, threads,
-        batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings);
+        batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings,
+        maxDrop, validation, validationLimit);
   }
 
   public QuantizeRequest withThreads(int n) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, n,
-        batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings);
+        batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings,
+        maxDrop, validation, validationLimit);
   }
 
   public QuantizeRequest withBatchSize(int n) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
-        n, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings);
+        n, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings,
+        maxDrop, validation, validationLimit);
   }
 
   public QuantizeRequest withSearchSettings(SearchSettings s) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
-        batchSize, s, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings);
+        batchSize, s, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings,
+        maxDrop, validation, validationLimit);
   }
 
   public QuantizeRequest withResume(boolean r) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, r, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings);
+        batchSize, searchSettings, r, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings,
+        maxDrop, validation, validationLimit);
   }
 
   public QuantizeRequest withTechniques(Set<Technique> t) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
         batchSize, searchSettings, resume, reportDir, format, t == null ? null : Set.copyOf(t), maxBytes,
-        maxLatencyMillis, autoSettings);
+        maxLatencyMillis, autoSettings, maxDrop, validation, validationLimit);
   }
 
   /** With {@link Scheme#AUTO}: ships the best front point of at most this many bytes. */
   public QuantizeRequest withMaxBytes(long n) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir, format, techniques, n, maxLatencyMillis, autoSettings);
+        batchSize, searchSettings, resume, reportDir, format, techniques, n, maxLatencyMillis, autoSettings,
+        maxDrop, validation, validationLimit);
   }
 
   /** With {@link Scheme#AUTO}: ships only a front point at most this slow at batch 1 on this machine (0: any). */
   public QuantizeRequest withMaxLatencyMillis(double ms) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, ms, autoSettings);
+        batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, ms, autoSettings,
+        maxDrop, validation, validationLimit);
   }
 
   public QuantizeRequest withAutoSettings(AutoSearch.Settings s) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, s);
+        batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, s,
+        maxDrop, validation, validationLimit);
   }
 
   /** The techniques calibration uses: those asked for, or the scheme's defaults. */
@@ -149,13 +185,15 @@ public record QuantizeRequest(Path model, Path calibration, Path output, Scheme 
 
   public QuantizeRequest withReportDir(Path dir) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, dir, format, techniques, maxBytes, maxLatencyMillis, autoSettings);
+        batchSize, searchSettings, resume, dir, format, techniques, maxBytes, maxLatencyMillis, autoSettings,
+        maxDrop, validation, validationLimit);
   }
 
   /** Writes ONNX, the ORT format ONNX Runtime Mobile loads, or both. */
   public QuantizeRequest withFormat(Format f) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
-        batchSize, searchSettings, resume, reportDir, f, techniques, maxBytes, maxLatencyMillis, autoSettings);
+        batchSize, searchSettings, resume, reportDir, f, techniques, maxBytes, maxLatencyMillis, autoSettings,
+        maxDrop, validation, validationLimit);
   }
 
   /** The settings table of the quantize report. */
@@ -169,6 +207,10 @@ public record QuantizeRequest(Path model, Path calibration, Path output, Scheme 
     settings.put("search", q.search());
     settings.put("seed", q.seed());
     settings.put("batch", batchSize);
+    if (maxDrop != null) {
+      settings.put("max drop", maxDrop);
+      settings.put("held-out images", validation + (validationLimit > 0 ? " (" + validationLimit + " of them)" : ""));
+    }
     settings.put("recognised as a ViT", q.recognised() ? "yes" : "no: " + q.notRecognisedReason());
     return settings;
   }

@@ -56,6 +56,24 @@ final class QuantizeCommand implements Callable<Integer> {
           + "machine while searching, is at most MS milliseconds (default: no limit).")
   double maxLatencyMillis;
 
+  @Option(names = "--max-drop", paramLabel = "D",
+      description = "An accuracy budget: the largest drop from the float model allowed on the --val images, in top-1 "
+          + "(a classifier on class sub-folders), in agreement with the float model's top-1 (a classifier on a flat "
+          + "folder) or in mean output cosine (an embedding model), e.g. 0.01. While the drop is larger, the part that "
+          + "loses most (embedding, block or head, by its sensitivity on calibration images) is raised: activations "
+          + "to 8 bits, then weights to 8 bits, then float; one pass over the --val images per raise. When no raise "
+          + "meets it, it says so and writes nothing. With --scheme auto, the point chosen within --max-bytes is "
+          + "raised only as far as --max-bytes allows.")
+  Double maxDrop;
+
+  @Option(names = "--val", paramLabel = "DIR",
+      description = "With --max-drop: held-out images the drop is measured on, none of them calibration images.")
+  Path val;
+
+  @Option(names = "--val-limit", defaultValue = "0", paramLabel = "N",
+      description = "With --max-drop: measure on a seeded sample of N of the --val images (default: all).")
+  int valLimit;
+
   @Option(names = "--auto-population", paramLabel = "N",
       description = "With --scheme auto: candidates per generation, the four uniform schemes among the first "
           + "(default: 24).")
@@ -119,7 +137,9 @@ final class QuantizeCommand implements Callable<Integer> {
         .withReportDir(searchOptions.report)
         .withMaxBytes(maxBytes)
         .withMaxLatencyMillis(maxLatencyMillis)
-        .withAutoSettings(Names.parse(this::autoSettings));
+        .withAutoSettings(Names.parse(this::autoSettings))
+        .withMaxDrop(maxDrop, val)
+        .withValidationLimit(valLimit);
     if (!quantizers.equals("default")) {
       r = r.withTechniques(Names.parse(() -> Technique.ofCliNames(quantizers)));
     }
@@ -160,12 +180,31 @@ final class QuantizeCommand implements Callable<Integer> {
         }
         pw.printf("shipped %s (* above; + marks the other points within budget)%n", auto.shipped());
       }
+      Reports.Budget budget = report.budget();
+      if (budget != null) {
+        printBudget(pw, budget);
+      }
       if (report.plan() != null) {
         pw.printf("plan written to %s%n", report.plan());
       }
     }
     pw.flush();
     return 0;
+  }
+
+  private static void printBudget(PrintWriter pw, Reports.Budget b) {
+    pw.printf("accuracy budget: drop in %s at most %s on %,d held-out images of %s (float %.4f); %d passes over "
+            + "them in %.1f s%n", b.measure(), b.maxDrop(), b.images(), b.heldOut(), b.floatScore(), b.evaluations(),
+        b.seconds());
+    pw.printf("  start %-28s %,11d bytes  %s %.4f  drop %.4f%n", b.start(), b.startBytes(), b.measure(),
+        b.startScore(), b.startDrop());
+    for (Reports.Raise x : b.raised()) {
+      pw.printf("  %-34s %,11d bytes  %s %.4f  drop %.4f  (part SQNR %.1f dB)%n", x.part() + " " + x.to(), x.bytes(),
+          b.measure(), x.score(), x.drop(), x.sqnrDb());
+    }
+    pw.printf("shipped %s: drop %.4f%s%n", b.raised().isEmpty() ? "the start, nothing raised"
+        : "after " + b.raised().size() + (b.raised().size() == 1 ? " raise" : " raises"), b.drop(),
+        b.overBytes() > 0 ? " (" + b.overBytes() + " raises left out: over --max-bytes)" : "");
   }
 
   private AutoSearch.Settings autoSettings() {

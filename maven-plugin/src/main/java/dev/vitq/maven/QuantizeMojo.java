@@ -37,6 +37,21 @@ public class QuantizeMojo extends VitqMojo {
   @Parameter(property = "vitq.seed", defaultValue = "0")
   long seed;
 
+  /**
+   * An accuracy budget: the largest drop from the float model on {@link #val} (top-1, agreement or mean cosine, as
+   * {@code vitq quantize --max-drop} measures it); parts are raised until it holds, and the build fails when none can.
+   */
+  @Parameter(property = "vitq.maxDrop")
+  Double maxDrop;
+
+  /** With {@link #maxDrop}: held-out images, none of them calibration images. */
+  @Parameter(property = "vitq.val")
+  File val;
+
+  /** With {@link #maxDrop}: measure on a seeded sample of this many {@link #val} images (0: all). */
+  @Parameter(property = "vitq.valLimit", defaultValue = "0")
+  int valLimit;
+
   /** Where the plan goes as JSON; none by default. */
   @Parameter
   File planOut;
@@ -50,9 +65,15 @@ public class QuantizeMojo extends VitqMojo {
     QuantizeRequest r = QuantizeRequest.of(model.toPath(), calib.toPath(), output.toPath())
         .withScheme(scheme(scheme)).withMethod(method(method)).withSearch(search).withSeed(seed)
         .withPlanOut(path(planOut)).withPreprocess(preprocess()).withThreads(threads).withBatchSize(batch)
-        .withReportDir(path(report));
+        .withReportDir(path(report)).withMaxDrop(maxDrop, path(val)).withValidationLimit(valLimit);
     Reports.Quantize q = Vitq.quantize(r, Progress.NONE);
     getLog().info(String.format("vitq: quantized %s (%s, %s, search %s) -> %s, %,d bytes, in %.1f s", q.source(),
         q.scheme(), q.method(), q.search(), q.output(), q.bytes(), q.totalMillis() / 1000.0));
+    if (q.budget() != null) {
+      getLog().info(String.format("vitq: accuracy budget %s met: drop in %s %.4f on %d held-out images after %d "
+          + "raises (%s)", q.budget().maxDrop(), q.budget().measure(), q.budget().drop(), q.budget().images(),
+          q.budget().raised().size(), String.join(", ", q.budget().raised().stream()
+              .map(x -> x.part() + " " + x.to()).toList())));
+    }
   }
 }

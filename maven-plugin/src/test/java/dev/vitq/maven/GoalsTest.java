@@ -127,6 +127,37 @@ class GoalsTest {
   }
 
   @Test
+  void quantizeTakesAnAccuracyBudgetOnHeldOutImages(@TempDir Path dir) throws Exception {
+    Path val = dir.resolve("val");
+    Files.createDirectories(val);
+    Random rng = new Random(2);
+    for (int i = 0; i < 8; i++) {
+      BufferedImage img = new BufferedImage(32, 32, BufferedImage.TYPE_INT_RGB);
+      for (int y = 0; y < 32; y++) {
+        for (int x = 0; x < 32; x++) {
+          img.setRGB(x, y, rng.nextInt(1 << 24));
+        }
+      }
+      ImageIO.write(img, "png", val.resolve(i + ".png").toFile());
+    }
+    File out = dir.resolve("budget.onnx").toFile();
+    QuantizeMojo q = quantize(out);
+    q.scheme = "w4a4";
+    q.maxDrop = 0.5;
+    q.val = val.toFile();
+    q.execute();
+    assertTrue(out.isFile());
+    // The held-out images must not be calibration's: one sentence, nothing written.
+    File shared = dir.resolve("shared.onnx").toFile();
+    QuantizeMojo same = quantize(shared);
+    same.maxDrop = 0.5;
+    same.val = images;
+    MojoFailureException f = assertThrows(MojoFailureException.class, same::execute);
+    assertTrue(f.getMessage().contains("shares 18 of its 18 images with --calib"), f.getMessage());
+    assertTrue(!shared.exists());
+  }
+
+  @Test
   void badConfigurationFailsInOneSentence(@TempDir Path dir) throws Exception {
     QuantizeMojo q = quantize(dir.resolve("m.onnx").toFile());
     q.scheme = "w3a3";

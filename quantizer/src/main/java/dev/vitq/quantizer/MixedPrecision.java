@@ -274,6 +274,66 @@ public final class MixedPrecision {
   }
 
   /**
+   * The plan of a point with the activation groups {@code floatGroups} left in float: their entries, weights and
+   * activations, are dropped, so the lowering leaves those tensors as they are. An accuracy budget raises a part this
+   * far when 8 bits lose too much ({@link dev.vitq.quantizer.search.BudgetSearch}).
+   */
+  public QuantPlan plan(Genes g, Set<Integer> floatGroups) {
+    QuantPlan all = plan(g);
+    if (floatGroups.isEmpty()) {
+      return all;
+    }
+    return new QuantPlan(all.format(), all.modelSha256(), all.scheme(), all.method(), all.search(), all.seed(),
+        all.calibrationImages(), all.weightCorrections(),
+        all.entries().stream().filter(e -> !floatGroups.contains(group(e.block()))).toList());
+  }
+
+  /** The entries of one activation group of a point alone: what a sensitivity measure quantizes of it. */
+  public QuantPlan part(Genes g, int group) {
+    QuantPlan all = plan(g);
+    return new QuantPlan(all.format(), all.modelSha256(), all.scheme(), all.method(), all.search(), all.seed(),
+        all.calibrationImages(), all.weightCorrections(),
+        all.entries().stream().filter(e -> group(e.block()) == group).toList());
+  }
+
+  /** The activation group a block's entries belong to: 0 for the embedding, 1..depth the blocks, depth + 1 the head. */
+  public int groupOf(int block) {
+    return group(block);
+  }
+
+  /** The fewest bits of the searched weights in activation group {@code group} (8 when it has none). */
+  public int weightBits(Genes g, int group) {
+    int[] wb = g.weightBits();
+    int bits = 8;
+    for (int k = 0; k < searchedWeights.length; k++) {
+      if (group(template.get(searchedWeights[k]).block()) == group) {
+        bits = Math.min(bits, wb[k]);
+      }
+    }
+    return bits;
+  }
+
+  /** The point with the searched weights of activation group {@code group} at {@code bits}. */
+  public Genes withWeightBits(Genes g, int group, int bits) {
+    index(WEIGHT_BITS, bits);
+    int[] wb = g.weightBits();
+    for (int k = 0; k < searchedWeights.length; k++) {
+      if (group(template.get(searchedWeights[k]).block()) == group) {
+        wb[k] = bits;
+      }
+    }
+    return new Genes(wb, g.activationBits());
+  }
+
+  /** The point with activation group {@code group} at {@code bits}. */
+  public Genes withActivationBits(Genes g, int group, int bits) {
+    index(ACTIVATION_BITS, bits);
+    int[] ab = g.activationBits();
+    ab[group] = bits;
+    return new Genes(g.weightBits(), ab);
+  }
+
+  /**
    * The bytes of a point's quantized weights: int4 two to a byte, int8 one, and their per-channel scales (float16
    * when they fit, as {@link QdqLowering} stores them, else float32). The rest of a deployed model (float norms and
    * biases, activation scales, graph) differs little between points; {@link Sizes} adds it.

@@ -44,12 +44,29 @@ public final class ReportPages {
             "search s", "total s"), List.of(List.of(q.output(), q.bytes(), q.quantizedTensors(),
             q.calibrationImages(), q.calibrationMillis() / 1000.0, q.searchMillis() / 1000.0,
             q.totalMillis() / 1000.0)));
+    if (q.budget() != null) {
+      budget(page, q.budget());
+    }
     sensitivity(page, sensitivity);
     if (search != null) {
       convergence(page, search);
     }
     page.pareto(pareto);
     return page.write(dir);
+  }
+
+  /** The accuracy budget: the starting point, each part raised and what it brought, on the held-out images. */
+  private static void budget(HtmlReport page, Reports.Budget b) {
+    List<List<Object>> rows = new ArrayList<>();
+    rows.add(List.of("start: " + b.start(), "", b.startBytes(), b.startScore(), b.startDrop()));
+    for (Reports.Raise x : b.raised()) {
+      rows.add(List.of(x.part() + ": " + x.to(), x.sqnrDb(), x.bytes(), x.score(), x.drop()));
+    }
+    page.table("Accuracy budget", String.format(java.util.Locale.ROOT, "Drop in %s from the float model's %.4f on %d "
+        + "held-out images of %s, at most %s: %s. Each row raises the part whose output SQNR alone (on calibration "
+        + "images) was lowest.", b.measure(), b.floatScore(), b.images(), b.heldOut(), b.maxDrop(),
+        b.drop() <= b.maxDrop() ? "met" : "not met"), List.of("point", "part SQNR dB", "bytes", b.measure(), "drop"),
+        rows);
   }
 
   /** The export report: settings, the bundle's bytes against agreement, and per-block sensitivity. */

@@ -28,11 +28,67 @@ public final class Reports {
    * @param recognised whether the model was recognised as a ViT (else it was quantized generically)
    * @param notRecognisedReason why it was not, or null
    * @param auto what the mixed-precision search ({@code --scheme auto}) found, or null without it
+   * @param budget what the accuracy budget ({@code --max-drop}) raised, or null without one
    */
   public record Quantize(String source, String sourceSha256, String output, long bytes, String scheme, String method,
       String search, long seed, int quantizedTensors, int calibrationImages, int skippedImages,
       long calibrationMillis, long searchMillis, long totalMillis, String plan, Search searchReport,
-      boolean recognised, String notRecognisedReason, Auto auto) {}
+      boolean recognised, String notRecognisedReason, Auto auto, Budget budget) {
+
+    /** Without an accuracy budget. */
+    public Quantize(String source, String sourceSha256, String output, long bytes, String scheme, String method,
+        String search, long seed, int quantizedTensors, int calibrationImages, int skippedImages,
+        long calibrationMillis, long searchMillis, long totalMillis, String plan, Search searchReport,
+        boolean recognised, String notRecognisedReason, Auto auto) {
+      this(source, sourceSha256, output, bytes, scheme, method, search, seed, quantizedTensors, calibrationImages,
+          skippedImages, calibrationMillis, searchMillis, totalMillis, plan, searchReport, recognised,
+          notRecognisedReason, auto, null);
+    }
+  }
+
+  /**
+   * What an accuracy budget ({@code --max-drop}) did: the starting point measured on the held-out images, each part
+   * raised, and the point shipped.
+   *
+   * @param maxDrop the largest drop allowed
+   * @param measure what is measured: {@code top-1} (a classifier on labelled images; the drop is the float model's
+   *     top-1 minus the quantized one's), {@code agreement} (a classifier on unlabelled images: of the top-1 class
+   *     with the float model's; the drop is 1 minus it) or {@code mean cosine} (an embedding model: of each output
+   *     with the float model's; the drop is 1 minus it)
+   * @param heldOut the held-out image folder
+   * @param images images measured (a seeded sample when limited)
+   * @param floatScore the float model's measure (1 for agreement and mean cosine)
+   * @param start the point raising started from: a uniform scheme, or the mixed-precision point chosen
+   * @param startBytes its size
+   * @param startScore its measure
+   * @param startDrop its drop
+   * @param bytes the shipped model's size
+   * @param score the shipped model's measure
+   * @param drop the shipped model's drop
+   * @param raised the parts raised, in order
+   * @param overBytes raises tried and left out because the model would pass {@code --max-bytes}
+   * @param evaluations passes over the held-out images (the float model's included)
+   * @param seconds wall time of the raising, measures included
+   */
+  public record Budget(double maxDrop, String measure, String heldOut, int images, double floatScore, String start,
+      long startBytes, double startScore, double startDrop, long bytes, double score, double drop, List<Raise> raised,
+      int overBytes, int evaluations, double seconds) {
+    public Budget {
+      raised = List.copyOf(raised);
+    }
+  }
+
+  /**
+   * One part raised by an accuracy budget.
+   *
+   * @param part "embedding", "block N" (1-based) or "head"
+   * @param to "activations to 8 bits", "weights to 8 bits" or "float"
+   * @param sqnrDb the part's SQNR alone before it was raised (the lowest of the parts left: why it was chosen)
+   * @param bytes the model's size after
+   * @param score the model's measure after
+   * @param drop the model's drop after
+   */
+  public record Raise(String part, String to, double sqnrDb, long bytes, double score, double drop) {}
 
   /**
    * What the mixed-precision search found.

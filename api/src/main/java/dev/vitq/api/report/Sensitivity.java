@@ -48,11 +48,7 @@ public final class Sensitivity {
    */
   public static List<Row> of(Model model, Model shipped, QuantPlan plan, ImageDataset images,
       InferenceSession.Config config, int depth, long seed) throws VitqException {
-    List<HostTensor> batches = new ArrayList<>();
-    images.sample(IMAGES, seed).forEachBatch(16, Progress.NONE,
-        b -> batches.add(HostTensor.ofFloats(b.shape(), b.pixels())));
-    int[] counts = batches.stream().mapToInt(t -> (int) t.shape()[0]).toArray();
-    float[][] reference = logits(model, batches, config);
+    Sample sample = Sample.of(model, images, config, seed);
     Map<Integer, List<PlanEntry>> byBlock = new TreeMap<>();
     // A model quantized generically has no blocks to tell apart: only the whole plan is measured.
     for (PlanEntry e : depth == 0 ? List.<PlanEntry>of() : plan.entries()) {
@@ -64,12 +60,56 @@ public final class Sensitivity {
           plan.seed(), plan.calibrationImages(), plan.weightCorrections(), part.getValue());
       int b = part.getKey();
       String name = b < 0 ? "embedding" : b >= depth ? "head" : "block " + (b + 1);
-      rows.add(row(name, part.getValue().size(), counts, reference, logits(QdqLowering.lower(model, only,
-          QdqLowering.Mode.DEPLOY), batches, config)));
+      rows.add(sample.row(name, only));
     }
-    rows.add(row("all", plan.entries().size(), counts, reference, logits(QdqLowering.lower(shipped, plan,
-        QdqLowering.Mode.DEPLOY), batches, config)));
+    rows.add(sample.row("all", plan.entries().size(), QdqLowering.lower(shipped, plan, QdqLowering.Mode.DEPLOY)));
     return rows;
+  }
+
+  /**
+   * A seeded sample of {@link #IMAGES} images and the float model's outputs on them, kept to measure one part after
+   * another: an accuracy budget measures the part it raised after every step.
+   */
+  public static final class Sample {
+    private final Model model;
+    private final InferenceSession.Config config;
+    private final List<HostTensor> batches;
+    private final int[] counts;
+    private final float[][] reference;
+
+    private Sample(Model model, InferenceSession.Config config, List<HostTensor> batches, float[][] reference) {
+      this.model = model;
+      this.config = config;
+      this.batches = batches;
+      this.counts = batches.stream().mapToInt(t -> (int) t.shape()[0]).toArray();
+      this.reference = reference;
+    }
+
+    /**
+     * Decodes the sample and runs the float model on it.
+     *
+     * @throws VitqException if an image cannot be used or ONNX Runtime fails
+     */
+    public static Sample of(Model model, ImageDataset images, InferenceSession.Config config, long seed)
+        throws VitqException {
+      List<HostTensor> batches = new ArrayList<>();
+      images.sample(IMAGES, seed).forEachBatch(16, Progress.NONE,
+          b -> batches.add(HostTensor.ofFloats(b.shape(), b.pixels())));
+      return new Sample(model, config, batches, logits(model, batches, config));
+    }
+
+    /**
+     * The float model with only {@code part} quantized (weights rounded to nearest), against the float model.
+     *
+     * @throws VitqException if ONNX Runtime fails
+     */
+    public Row row(String name, QuantPlan part) throws VitqException {
+      return row(name, part.entries().size(), QdqLowering.lower(model, part, QdqLowering.Mode.DEPLOY));
+    }
+
+    Row row(String name, int tensors, Model quantized) throws VitqException {
+      return Sensitivity.row(name, tensors, counts, reference, logits(quantized, batches, config));
+    }
   }
 
   private static float[][] logits(Model m, List<HostTensor> batches, InferenceSession.Config config)
