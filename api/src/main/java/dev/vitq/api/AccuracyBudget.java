@@ -18,7 +18,6 @@ import dev.vitq.quantizer.Evaluation;
 import dev.vitq.quantizer.MixedPrecision;
 import dev.vitq.quantizer.QuantPlan;
 import dev.vitq.quantizer.QuantSite;
-import dev.vitq.quantizer.QuantSites;
 import dev.vitq.quantizer.Scheme;
 import dev.vitq.quantizer.WeightCorrection;
 import dev.vitq.quantizer.search.BudgetSearch;
@@ -189,7 +188,7 @@ final class AccuracyBudget {
       InferenceSession.Config session, Progress progress, long t0) throws VitqException {
     Model model = m.model();
     VitStructure vit = m.vit();
-    List<QuantSite> sites = QuantSites.of(vit, Scheme.W8A8);
+    List<QuantSite> sites = MixedPrecision.sites(vit);
     Calibrator.Result calibrated = Calibrator.calibrate(model, vit.input(), sites, sha, data,
         new Calibrator.Settings(Scheme.W8A8, r.method(), Batches.runBatch(model, r.batchSize()), r.seed(), session),
         progress);

@@ -19,7 +19,6 @@ import dev.vitq.quantizer.Method;
 import dev.vitq.quantizer.MixedPrecision;
 import dev.vitq.quantizer.PlanEntry;
 import dev.vitq.quantizer.QuantPlan;
-import dev.vitq.quantizer.QuantSites;
 import dev.vitq.quantizer.Scheme;
 import dev.vitq.quantizer.TestImages;
 import dev.vitq.quantizer.search.BudgetSearch.Rung;
@@ -50,7 +49,7 @@ class BudgetSearchTest {
     TestImages.write(images, 12);
     ImageDataset data = ImageDataset.open(images, Preprocessing.fromMetadata(model.metadata("preprocess")
         .orElseThrow()));
-    var sites = QuantSites.of(vit, Scheme.W8A8);
+    var sites = MixedPrecision.sites(vit);
     Calibrator.Result c = Calibrator.calibrate(model, vit.input(), sites, "sha", data,
         new Calibrator.Settings(Scheme.W8A8, Method.MSE, 6, 3, SESSION), Progress.NONE);
     space = MixedPrecision.of(model, vit, sites, "sha", c.stats(), 12, data.preprocessing(), Method.MSE, 3, SESSION);
