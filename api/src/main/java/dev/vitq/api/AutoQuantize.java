@@ -50,7 +50,7 @@ final class AutoQuantize {
     AutoSearch.Settings settings = r.autoSettings().withSeed(r.seed())
         .withObjective(r.searchSettings().objective(), r.searchSettings().temperature());
     AutoSearch.Result result = AutoSearch.search(model, vit, space, data, settings, session,
-        plan -> m.ship(m.model(), source, sha, plan), progress);
+        plan -> m.ship(m.model(), source, sha, plan, r.target()), progress);
     AutoSearch.Point best = null;
     List<Reports.FrontPoint> front = new ArrayList<>();
     for (AutoSearch.Point p : result.front()) {
@@ -77,7 +77,7 @@ final class AutoQuantize {
     // candidate; the point shipped takes the plan's weight corrections (GPTQ), as export --plan does.
     Model corrected = WeightCorrection.apply(model, vit.input(), plan, data, new Calibrator.Settings(Scheme.AUTO,
         r.method(), Batches.runBatch(model, r.batchSize()), r.seed(), session, plan.weightCorrections()), progress);
-    Model quantized = m.ship(corrected, source, sha, plan);
+    Model quantized = m.ship(corrected, source, sha, plan, r.target());
     if (r.planOut() != null) {
       AtomicFile.write(r.planOut(), plan.toJson().getBytes(StandardCharsets.UTF_8));
     }

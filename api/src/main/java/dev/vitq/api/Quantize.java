@@ -141,7 +141,7 @@ final class Quantize {
         searched = SearchReport.summary(result, r.searchSettings(), r.reportDir());
       }
       long t2 = System.nanoTime();
-      Model quantized = m.ship(model, source, sha, plan);
+      Model quantized = m.ship(model, source, sha, plan, r.target());
       if (r.planOut() != null) {
         AtomicFile.write(r.planOut(), plan.toJson().getBytes(StandardCharsets.UTF_8));
       }
