@@ -82,7 +82,8 @@ final class AutoQuantize {
       AtomicFile.write(r.planOut(), plan.toJson().getBytes(StandardCharsets.UTF_8));
     }
     long t2 = System.nanoTime();
-    List<ModelFiles.Written> written = ModelFiles.writeDeployable(quantized, r.output(), r.format());
+    List<ModelFiles.Written> written = ModelFiles.writeDeployable(quantized, r.output(), r.format(),
+        r.target());
     List<Reports.FrontPoint> uniform = result.uniform().stream().map(p -> new Reports.FrontPoint(p.name(), p.bytes(),
         p.loss(), null, null, p.bytes() <= r.maxBytes())).toList();
     Reports.Auto auto = new Reports.Auto(r.maxBytes(), r.maxLatencyMillis() > 0 ? r.maxLatencyMillis() : null,

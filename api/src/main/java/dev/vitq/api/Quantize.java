@@ -145,7 +145,8 @@ final class Quantize {
       if (r.planOut() != null) {
         AtomicFile.write(r.planOut(), plan.toJson().getBytes(StandardCharsets.UTF_8));
       }
-      List<ModelFiles.Written> written = ModelFiles.writeDeployable(quantized, r.output(), r.format());
+      List<ModelFiles.Written> written = ModelFiles.writeDeployable(quantized, r.output(), r.format(),
+        r.target());
       // The search is done and its result written: its saved state has nothing left to resume.
       AtomicFile.deleteQuietly(stateFile(r.output()));
       Path primary = written.get(0).path();

@@ -85,6 +85,22 @@ final class StandardQdq {
     return DeadCode.apply(out);
   }
 
+  /**
+   * The model with every INT4 initializer a DequantizeLinear reads (levels and zero points) stored as int8: the same
+   * numbers, in a type ONNX Runtime's ORT format holds. The model itself when it has none.
+   */
+  static Model withoutInt4(Model model) {
+    Graph g = model.graph();
+    if (g.initializers().stream().noneMatch(t -> t.dtype() == DType.INT4)) {
+      return model;
+    }
+    List<Tensor> inits = new ArrayList<>();
+    for (Tensor t : g.initializers()) {
+      inits.add(t.dtype() == DType.INT4 ? Tensor.ofBytes(t.name(), DType.INT8, t.dims(), unpack4(t)) : t);
+    }
+    return model.withGraph(g.withInitializers(inits));
+  }
+
   // ---- DequantizeLinear on constants -------------------------------------------------------------------------
 
   private Node dequantize(Node dq) {

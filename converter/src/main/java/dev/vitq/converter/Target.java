@@ -1,7 +1,7 @@
 package dev.vitq.converter;
 
 import dev.vitq.models.VitqException;
-import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 
@@ -65,7 +65,7 @@ public record Target(String cliName, boolean contribKernels, int maxActivationBi
       "Quantized Conv with per-channel int8 weights; MatMul and Gemm run in float.");
 
   /** Every target, {@link #CPU} (the default) first. */
-  public static final java.util.List<Target> ALL = java.util.List.of(CPU, QDQ, QNN, NNAPI, COREML, XNNPACK);
+  public static final List<Target> ALL = List.of(CPU, QDQ, QNN, NNAPI, COREML, XNNPACK);
 
   /** Whether this target writes standard operators only (every target but {@link #CPU}). */
   public boolean standardOnly() {
@@ -90,9 +90,5 @@ public record Target(String cliName, boolean contribKernels, int maxActivationBi
   @Override
   public String toString() {
     return cliName;
-  }
-
-  static String names() {
-    return Arrays.toString(ALL.stream().map(Target::cliName).toArray());
   }
 }

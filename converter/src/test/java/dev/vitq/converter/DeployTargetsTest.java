@@ -29,12 +29,14 @@ import dev.vitq.quantizer.Quantizer;
 import dev.vitq.quantizer.Role;
 import dev.vitq.quantizer.Scheme;
 import java.nio.ByteBuffer;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -167,6 +169,23 @@ class DeployTargetsTest {
     Model lowered = QdqLowering.lower(m.model, m.plan, QdqLowering.Mode.DEPLOY);
     assertTrue(lowered.graph().nodes().stream().anyMatch(n -> n.is("Clip")));
     assertArrayEquals(run(lowered, false), run(deploy(m, Target.QDQ), false), 1e-5f);
+  }
+
+  @Test
+  void providerOrtFilesKeepTheQdqGroupsAndLoad(@TempDir Path dir) throws Exception {
+    // INT4 weights (W4A8 for QNN): the ORT format holds no INT4 tensor, so its twin stores int8 levels.
+    Built m = build(Scheme.W4A8);
+    Model qnn = deploy(m, Target.QNN);
+    assertTrue(qnn.graph().initializers().stream().anyMatch(t -> t.dtype() == DType.INT4));
+    Path ort = ModelFiles.write(qnn, dir.resolve("qnn.onnx"), Format.ORT, Target.QNN).get(0).path();
+    try (InferenceSession s = InferenceSession.of(ort, new InferenceSession.Config(1, false))) {
+      assertEquals(VitBuilder.OUTPUT, s.describe().graph().outputs().get(0).name());
+    }
+    String ops = ModelFiles.requiredOperators(List.of(qnn), List.of("qnn.ort"), Target.QNN);
+    assertFalse(ops.contains("com.microsoft"), "a provider's ORT file is saved before the CPU fusions: " + ops);
+    assertTrue(ops.contains("DequantizeLinear") && ops.contains("MatMul"), ops);
+    assertTrue(ModelFiles.requiredOperators(List.of(deploy(m, Target.CPU)), List.of("cpu.ort"))
+        .contains("com.microsoft"));
   }
 
   // ---- helpers -----------------------------------------------------------------------------------------------

@@ -80,7 +80,7 @@ public final class SplitExport {
     String provenance = Provenance.of(r.source().toString(), r.sourceSha256(), plan);
     Model device = Provenance.stamp(parts.device(), provenance);
     Model cloud = Provenance.stamp(parts.cloud(), provenance);
-    Bundle.write(r.bundle(), device, cloud, Manifest.of(r, parts, reduction, choice), r.format());
+    Bundle.write(r.bundle(), device, cloud, Manifest.of(r, parts, reduction, choice), r.format(), r.target());
     List<Tried> tried = choice == null ? List.of() : choice.tried().stream()
         .map(c -> new Tried(c.describe(), c.tokens(), c.bytesPerImage(), c.score())).toList();
     Path deviceFile = r.bundle().resolve(r.format() == Format.ORT ? Bundle.DEVICE_ORT : Bundle.DEVICE);
