@@ -36,7 +36,7 @@ public class ExportMojo extends VitqMojo {
 
   /** The runtime the artifact is for: cpu, qdq, qnn, nnapi, coreml or xnnpack. */
   @Parameter(property = "vitq.target", defaultValue = "cpu")
-  String target;
+  String target = "cpu";
 
   /** minmax, percentile or mse. */
   @Parameter(property = "vitq.method", defaultValue = "mse")

@@ -28,7 +28,7 @@ public class QuantizeMojo extends VitqMojo {
 
   /** The runtime the artifact is for: cpu, qdq, qnn, nnapi, coreml or xnnpack. */
   @Parameter(property = "vitq.target", defaultValue = "cpu")
-  String target;
+  String target = "cpu";
 
   /** minmax, percentile or mse. */
   @Parameter(property = "vitq.method", defaultValue = "mse")
