@@ -49,7 +49,7 @@ final class AutoQuantize {
     AutoSearch.Settings settings = r.autoSettings().withSeed(r.seed())
         .withObjective(r.searchSettings().objective(), r.searchSettings().temperature());
     AutoSearch.Result result = AutoSearch.search(model, vit, space, data, settings, session,
-        plan -> m.ship(m.model(), source, sha, plan), progress);
+        plan -> m.ship(m.model(), source, sha, plan, r.target()), progress);
     AutoSearch.Point best = null;
     List<Reports.FrontPoint> front = new ArrayList<>();
     for (AutoSearch.Point p : result.front()) {
@@ -88,13 +88,14 @@ final class AutoQuantize {
       // per candidate; the point shipped takes the plan's weight corrections (GPTQ), as export --plan does.
       corrected = WeightCorrection.apply(model, vit.input(), plan, data, new Calibrator.Settings(Scheme.AUTO,
           r.method(), Batches.runBatch(model, r.batchSize()), r.seed(), session, plan.weightCorrections()), progress);
-      quantized = m.ship(corrected, source, sha, plan);
+      quantized = m.ship(corrected, source, sha, plan, r.target());
     }
     if (r.planOut() != null) {
       AtomicFile.write(r.planOut(), plan.toJson().getBytes(StandardCharsets.UTF_8));
     }
     long t2 = System.nanoTime();
-    List<ModelFiles.Written> written = ModelFiles.writeDeployable(quantized, r.output(), r.format());
+    List<ModelFiles.Written> written = ModelFiles.writeDeployable(quantized, r.output(), r.format(),
+        r.target());
     List<Reports.FrontPoint> uniform = result.uniform().stream().map(p -> new Reports.FrontPoint(p.name(), p.bytes(),
         p.loss(), null, null, p.bytes() <= r.maxBytes())).toList();
     Reports.Auto auto = new Reports.Auto(r.maxBytes(), r.maxLatencyMillis() > 0 ? r.maxLatencyMillis() : null,

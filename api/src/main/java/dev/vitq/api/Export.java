@@ -109,8 +109,8 @@ final class Export {
     // The run batch only matters to the budget's choice; a model fixed at more than one image is refused only then.
     int batch = r.maxBytes() != 0 ? Batches.runBatch(m.model(), r.batchSize()) : r.batchSize();
     SplitExport.Result split = SplitExport.write(new SplitRequest(r.bundle(), r.model(), sha, m.model(), shipped,
-        m.vit(), plan, pre, r.split(), reduction, r.floatCloud(), r.maxBytes(), r.format()), calib, r.seed(), session,
-        batch, progress);
+        m.vit(), plan, pre, r.split(), reduction, r.floatCloud(), r.maxBytes(), r.format(), r.target()), calib,
+        r.seed(), session, batch, progress);
     List<Reports.Export.Tried> tried = split.tried().stream()
         .map(c -> new Reports.Export.Tried(c.configuration(), c.tokens(), c.bytesPerImage(), c.score())).toList();
     Reports.Export done = new Reports.Export(r.bundle().toString(), r.model().toString(), plan.scheme().cliName(),

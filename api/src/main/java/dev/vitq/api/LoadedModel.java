@@ -1,8 +1,9 @@
 package dev.vitq.api;
 
 import dev.vitq.converter.ModelFiles;
-import dev.vitq.converter.OrtDeploy;
+import dev.vitq.converter.Deploy;
 import dev.vitq.converter.Provenance;
+import dev.vitq.converter.Target;
 import dev.vitq.models.Model;
 import dev.vitq.models.VitqException;
 import dev.vitq.models.canon.Canonicalizer;
@@ -51,12 +52,14 @@ public record LoadedModel(Path path, Model original, Model model, Recognition re
   }
 
   /**
-   * The deployable model of a plan on {@code weights} (the source's float model, or it with GPTQ's weights): integer
-   * weights, Q/DQ activations, the source's interface, provenance.
+   * The deployable model of a plan on {@code weights} (the source's float model, or it with GPTQ's weights) for
+   * {@code target}: integer weights, Q/DQ activations, the source's interface, provenance (the plan as fitted to the
+   * target, which is what the file computes).
    */
-  Model ship(Model weights, String source, String sha, QuantPlan plan) throws VitqException {
-    Model lowered = QdqLowering.lower(weights, plan, QdqLowering.Mode.DEPLOY);
-    Model deployed = OrtDeploy.apply(lowered, vit(), vit() == null ? 0 : vit().tokens());
-    return Provenance.stamp(Float32.withInterfaceOf(deployed, original()), Provenance.of(source, sha, plan));
+  Model ship(Model weights, String source, String sha, QuantPlan plan, Target target) throws VitqException {
+    QuantPlan fitted = Deploy.plan(weights, plan, target);
+    Model lowered = QdqLowering.lower(weights, fitted, QdqLowering.Mode.DEPLOY);
+    Model deployed = Deploy.apply(lowered, vit(), vit() == null ? 0 : vit().tokens(), target);
+    return Provenance.stamp(Float32.withInterfaceOf(deployed, original()), Provenance.of(source, sha, fitted));
   }
 }

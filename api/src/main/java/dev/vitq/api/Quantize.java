@@ -148,11 +148,12 @@ final class Quantize {
         searched = SearchReport.summary(result, r.searchSettings(), r.reportDir());
       }
       long t2 = System.nanoTime();
-      Model quantized = m.ship(model, source, sha, plan);
+      Model quantized = m.ship(model, source, sha, plan, r.target());
       if (r.planOut() != null) {
         AtomicFile.write(r.planOut(), plan.toJson().getBytes(StandardCharsets.UTF_8));
       }
-      List<ModelFiles.Written> written = ModelFiles.writeDeployable(quantized, r.output(), r.format());
+      List<ModelFiles.Written> written = ModelFiles.writeDeployable(quantized, r.output(), r.format(),
+        r.target());
       // The search is done and its result written: its saved state has nothing left to resume.
       AtomicFile.deleteQuietly(stateFile(r.output()));
       Path primary = written.get(0).path();

@@ -2,6 +2,7 @@ package dev.vitq.api;
 
 import dev.vitq.api.report.Reports;
 import dev.vitq.converter.Format;
+import dev.vitq.converter.Target;
 import dev.vitq.quantizer.Method;
 import dev.vitq.quantizer.Scheme;
 import dev.vitq.quantizer.Technique;
@@ -41,12 +42,13 @@ import java.util.Set;
  *     raised until it holds (null: no budget)
  * @param validation with {@code maxDrop}: held-out images, not calibration's, the drop is measured on
  * @param validationLimit with {@code maxDrop}: measure on a seeded sample of this many of them (0: all)
+ * @param target the runtime the model is written for ({@link Target#CPU}: ONNX Runtime's CPU provider)
  */
 public record QuantizeRequest(Path model, Path calibration, Path output, Scheme scheme, Method method, String search,
     long seed, Path planOut, PreprocessFlags preprocess, int threads, int batchSize,
     SearchSettings searchSettings, boolean resume, Path reportDir, Format format, Set<Technique> techniques,
     long maxBytes, double maxLatencyMillis, AutoSearch.Settings autoSettings, Double maxDrop, Path validation,
-    int validationLimit) {
+    int validationLimit, Target target) {
   /** The default images per calibration run. */
   public static final int DEFAULT_BATCH = 50;
 
@@ -59,6 +61,7 @@ public record QuantizeRequest(Path model, Path calibration, Path output, Scheme 
     Objects.requireNonNull(searchSettings, "searchSettings");
     Objects.requireNonNull(format, "format");
     Objects.requireNonNull(autoSettings, "autoSettings");
+    Objects.requireNonNull(target, "target");
     if (batchSize <= 0) {
       throw new IllegalArgumentException("Batch size must be positive, got " + batchSize);
     }
@@ -89,93 +92,93 @@ public record QuantizeRequest(Path model, Path calibration, Path output, Scheme 
   public static QuantizeRequest of(Path model, Path calibration, Path output) {
     return new QuantizeRequest(model, calibration, output, Scheme.W8A8, Method.MSE, DEFAULT_SEARCH, 0, null,
         PreprocessFlags.NONE, 0, DEFAULT_BATCH, SearchSettings.defaults(), false, null, Format.ONNX, null, 0, 0,
-        AutoSearch.Settings.defaults(), null, null, 0);
+        AutoSearch.Settings.defaults(), null, null, 0, Target.CPU);
   }
 
   public QuantizeRequest withScheme(Scheme s) {
     return new QuantizeRequest(model, calibration, output, s, method, search, seed, planOut, preprocess, threads,
         batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings,
-        maxDrop, validation, validationLimit);
+        maxDrop, validation, validationLimit, target);
   }
 
   public QuantizeRequest withMethod(Method m) {
     return new QuantizeRequest(model, calibration, output, scheme, m, search, seed, planOut, preprocess, threads,
         batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings,
-        maxDrop, validation, validationLimit);
+        maxDrop, validation, validationLimit, target);
   }
 
   public QuantizeRequest withSearch(String s) {
     return new QuantizeRequest(model, calibration, output, scheme, method, s, seed, planOut, preprocess, threads,
         batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings,
-        maxDrop, validation, validationLimit);
+        maxDrop, validation, validationLimit, target);
   }
 
   public QuantizeRequest withSeed(long s) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, s, planOut, preprocess, threads,
         batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings,
-        maxDrop, validation, validationLimit);
+        maxDrop, validation, validationLimit, target);
   }
 
   public QuantizeRequest withPlanOut(Path p) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, p, preprocess, threads,
         batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings,
-        maxDrop, validation, validationLimit);
+        maxDrop, validation, validationLimit, target);
   }
 
   public QuantizeRequest withPreprocess(PreprocessFlags p) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, p, threads,
         batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings,
-        maxDrop, validation, validationLimit);
+        maxDrop, validation, validationLimit, target);
   }
 
   public QuantizeRequest withThreads(int n) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, n,
         batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings,
-        maxDrop, validation, validationLimit);
+        maxDrop, validation, validationLimit, target);
   }
 
   public QuantizeRequest withBatchSize(int n) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
         n, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings,
-        maxDrop, validation, validationLimit);
+        maxDrop, validation, validationLimit, target);
   }
 
   public QuantizeRequest withSearchSettings(SearchSettings s) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
         batchSize, s, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings,
-        maxDrop, validation, validationLimit);
+        maxDrop, validation, validationLimit, target);
   }
 
   public QuantizeRequest withResume(boolean r) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
         batchSize, searchSettings, r, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings,
-        maxDrop, validation, validationLimit);
+        maxDrop, validation, validationLimit, target);
   }
 
   public QuantizeRequest withTechniques(Set<Technique> t) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
         batchSize, searchSettings, resume, reportDir, format, t == null ? null : Set.copyOf(t), maxBytes,
-        maxLatencyMillis, autoSettings, maxDrop, validation, validationLimit);
+        maxLatencyMillis, autoSettings, maxDrop, validation, validationLimit, target);
   }
 
   /** With {@link Scheme#AUTO}: ships the best front point of at most this many bytes. */
   public QuantizeRequest withMaxBytes(long n) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
         batchSize, searchSettings, resume, reportDir, format, techniques, n, maxLatencyMillis, autoSettings,
-        maxDrop, validation, validationLimit);
+        maxDrop, validation, validationLimit, target);
   }
 
   /** With {@link Scheme#AUTO}: ships only a front point at most this slow at batch 1 on this machine (0: any). */
   public QuantizeRequest withMaxLatencyMillis(double ms) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
         batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, ms, autoSettings,
-        maxDrop, validation, validationLimit);
+        maxDrop, validation, validationLimit, target);
   }
 
   public QuantizeRequest withAutoSettings(AutoSearch.Settings s) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
         batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, s,
-        maxDrop, validation, validationLimit);
+        maxDrop, validation, validationLimit, target);
   }
 
   /** The techniques calibration uses: those asked for, or the scheme's defaults. */
@@ -186,14 +189,21 @@ public record QuantizeRequest(Path model, Path calibration, Path output, Scheme 
   public QuantizeRequest withReportDir(Path dir) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
         batchSize, searchSettings, resume, dir, format, techniques, maxBytes, maxLatencyMillis, autoSettings,
-        maxDrop, validation, validationLimit);
+        maxDrop, validation, validationLimit, target);
   }
 
   /** Writes ONNX, the ORT format ONNX Runtime Mobile loads, or both. */
   public QuantizeRequest withFormat(Format f) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
         batchSize, searchSettings, resume, reportDir, f, techniques, maxBytes, maxLatencyMillis, autoSettings,
-        maxDrop, validation, validationLimit);
+        maxDrop, validation, validationLimit, target);
+  }
+
+  /** Writes the model for another runtime ({@code --target}). */
+  public QuantizeRequest withTarget(Target t) {
+    return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
+        batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings,
+        maxDrop, validation, validationLimit, t);
   }
 
   /** The settings table of the quantize report. */

@@ -65,6 +65,7 @@ final class ExportCommand implements Callable<Integer> {
   Long maxBytes;
 
   @Mixin FormatOption format;
+  @Mixin TargetOption target;
 
   @Option(names = "--cloud-precision", defaultValue = "same", paramLabel = "P",
       description = "same (the cloud runs the quantized blocks) or fp32 (default: ${DEFAULT-VALUE}).")
@@ -110,6 +111,7 @@ final class ExportCommand implements Callable<Integer> {
         .withMerge(merge == null ? 0 : merge)
         .withMaxBytes(maxBytes == null ? 0 : maxBytes)
         .withFormat(format.get())
+        .withTarget(target.get())
         .withFloatCloud(cloudPrecision.equals("fp32"))
         .withSeed(seed)
         .withPlan(plan)

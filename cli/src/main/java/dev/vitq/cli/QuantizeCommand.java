@@ -105,6 +105,7 @@ final class QuantizeCommand implements Callable<Integer> {
   Path out;
 
   @Mixin FormatOption format;
+  @Mixin TargetOption target;
 
   @Mixin ThreadsOption threads;
 
@@ -129,6 +130,7 @@ final class QuantizeCommand implements Callable<Integer> {
         .withSeed(seed)
         .withPlanOut(planOut)
         .withFormat(format.get())
+        .withTarget(target.get())
         .withPreprocess(preprocess.flags())
         .withThreads(threads.get())
         .withBatchSize(batch)

@@ -8,7 +8,8 @@ import picocli.CommandLine.Option;
 /** {@code --scheme} and {@code --method}, shared by the commands that quantize. */
 final class SchemeOptions {
   @Option(names = "--scheme", defaultValue = "w8a8", paramLabel = "S",
-      description = "w8a8, w6a6, w4a8, w4a4, or auto: mixed precision, a multi-objective search (NSGA-II) of "
+      description = "w8a8, w6a6, w4a8, w4a4, w8a16, w4a16 (16-bit activations, as Qualcomm's HTP runs them), or "
+          + "auto: mixed precision, a multi-objective search (NSGA-II) of "
           + "4- or 8-bit weights per linear layer and 8-, 6- or 4-bit activations per block against model size, "
           + "budgeted by --max-bytes (default: ${DEFAULT-VALUE}).")
   String scheme;

@@ -19,8 +19,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Every kind of file vitq writes for deployment loads in ONNX Runtime without a warning: the quantized model of each
- * scheme and of {@code --scheme auto}, both halves of a bundle with and without a byte budget, each as ONNX and as
- * ORT format. An unread initializer costs a warning at every app start on every device ("Removing initializer
+ * scheme and of {@code --scheme auto}, of every {@code --target} (with the 16-bit schemes where it takes them),
+ * both halves of a bundle with and without a byte budget and for QNN, each as ONNX and as ORT format. An unread initializer costs a warning at every app start on every device ("Removing initializer
  * ... It is not used by any node").
  */
 class CleanArtifactsCliTest {
@@ -35,17 +35,33 @@ class CleanArtifactsCliTest {
     run("quantize", model.toString(), "--calib", images.toString(), "--scheme", "auto", "--max-bytes", "5000000",
         "--auto-population", "4", "--auto-generations", "2", "--seed", "1", "--format", "both", "-o",
         dir.resolve("auto.onnx").toString(), "-q");
+    // Every target, and the 16-bit schemes where the target runs them.
+    List<String> targeted = new ArrayList<>();
+    for (String target : List.of("qdq", "qnn", "nnapi", "coreml", "xnnpack")) {
+      targeted.add(target + "-w8a8");
+      targeted.add(target + "-w4a8");
+    }
+    targeted.addAll(List.of("cpu-w8a16", "qdq-w8a16", "qnn-w8a16", "qnn-w4a16"));
+    for (String name : targeted) {
+      String[] ts = name.split("-");
+      run("quantize", model.toString(), "--calib", images.toString(), "--scheme", ts[1], "--target", ts[0], "--seed",
+          "1", "--format", "both", "-o", dir.resolve(name + ".onnx").toString(), "-q");
+    }
+    run("export", model.toString(), "--calib", images.toString(), "--split", "1", "--seed", "1", "--format", "both",
+        "--target", "qnn", "-o", dir.resolve("bundle-qnn").toString(), "-q");
     run("export", model.toString(), "--calib", images.toString(), "--split", "1", "--seed", "1", "--format", "both",
         "-o", dir.resolve("bundle").toString(), "-q");
     run("export", model.toString(), "--calib", images.toString(), "--split", "1", "--max-bytes", "200", "--seed",
         "1", "--format", "both", "-o", dir.resolve("budget").toString(), "-q");
 
     List<Path> files = new ArrayList<>();
-    for (String s : List.of("w8a8", "w4a8", "w6a6", "w4a4", "auto")) {
+    List<String> quantized = new ArrayList<>(List.of("w8a8", "w4a8", "w6a6", "w4a4", "auto"));
+    quantized.addAll(targeted);
+    for (String s : quantized) {
       files.add(dir.resolve(s + ".onnx"));
       files.add(dir.resolve(s + ".ort"));
     }
-    for (String bundle : List.of("bundle", "budget")) {
+    for (String bundle : List.of("bundle", "budget", "bundle-qnn")) {
       for (String half : List.of("device", "cloud")) {
         files.add(dir.resolve(bundle).resolve(half + ".onnx"));
         files.add(dir.resolve(bundle).resolve(half + ".ort"));
@@ -66,7 +82,12 @@ class CleanArtifactsCliTest {
     List<Path> loaded = new ArrayList<>(files);
     loaded.add(dead);
 
-    Map<Path, List<String>> log = OrtLoadLog.of(loaded);
+    // A few dozen files per loading process: one process for all 76 died at start under Surefire (SIGSEGV, no
+    // output), though the same command from a shell loads them all; not understood, and not about the files.
+    Map<Path, List<String>> log = new java.util.LinkedHashMap<>();
+    for (int i = 0; i < loaded.size(); i += 24) {
+      log.putAll(OrtLoadLog.of(loaded.subList(i, Math.min(loaded.size(), i + 24))));
+    }
 
     assertTrue(log.get(dead).stream().anyMatch(l -> l.contains("vitq_unread")), "the control warns: " + log.get(dead));
     for (Path f : files) {

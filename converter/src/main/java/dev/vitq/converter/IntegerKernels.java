@@ -73,7 +73,10 @@ final class IntegerKernels {
     Node dqw = index.producer(matmul.input(1), "DequantizeLinear").orElse(null);
     Tensor weight = dqw == null ? null : integerWeight(dqw).orElse(null);
     Node add = onlyReader(matmul.output()).filter(a -> a.is("Add")).orElse(null);
-    if (dqa == null || weight == null || !scalar(dqa.input(1)) || add == null) {
+    // The kernel takes 8-bit activations; 16-bit ones stay a DequantizeLinear before a float MatMul.
+    boolean eightBit = dqa != null && index.constant(dqa.input(2))
+        .filter(z -> z.dtype() == DType.UINT8 || z.dtype() == DType.INT8).isPresent();
+    if (dqa == null || !eightBit || weight == null || !scalar(dqa.input(1)) || add == null) {
       return false;
     }
     String bias = add.input(0).equals(matmul.output()) ? add.input(1) : add.input(0);

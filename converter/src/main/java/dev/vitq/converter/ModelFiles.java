@@ -58,13 +58,31 @@ public final class ModelFiles {
    * @throws VitqException if ONNX Runtime refuses the model or a file cannot be written
    */
   public static List<Written> writeDeployable(Model model, Path output, Format format) throws VitqException {
-    List<Written> written = new ArrayList<>(write(model, output, format));
+    return writeDeployable(model, output, format, Target.CPU);
+  }
+
+  /**
+   * As {@link #writeDeployable(Model, Path, Format)}, the ORT file as {@code runtime} takes it (see
+   * {@link #write(Model, Path, Format, Target)}).
+   */
+  public static List<Written> writeDeployable(Model model, Path output, Format format, Target runtime)
+      throws VitqException {
+    List<Written> written = new ArrayList<>(write(model, output, format, runtime));
     if (format != Format.ONNX) {
       Path ort = withExtension(output, ".ort");
       written.add(writeRequiredOperators(withExtension(output, "." + REQUIRED_OPERATORS), List.of(model),
-          List.of(fileName(ort))));
+          List.of(fileName(ort)), runtime));
     }
     return written;
+  }
+
+  /**
+   * The optimisation level of an ORT file for {@code runtime}: {@link #LEVEL} for the CPU provider; basic for the
+   * others, whose QDQ groups the extended level would fuse into CPU kernels before any provider saw them (ONNX
+   * Runtime's advice for NNAPI and CoreML models in ORT format).
+   */
+  static InferenceSession.Level level(Target runtime) {
+    return runtime.contribKernels() ? LEVEL : InferenceSession.Level.BASIC;
   }
 
   /**
@@ -98,6 +116,15 @@ public final class ModelFiles {
    * @throws VitqException if ONNX Runtime refuses the model or a file cannot be written
    */
   public static List<Written> write(Model model, Path target, Format format) throws VitqException {
+    return write(model, target, format, Target.CPU);
+  }
+
+  /**
+   * As {@link #write(Model, Path, Format)}, the ORT file for {@code runtime}: at its {@link #level}, and with INT4
+   * weights stored as int8 levels, since ONNX Runtime's ORT format does not hold INT4 tensors (it writes them, then
+   * refuses to load them: "Unsupported tensor data type").
+   */
+  public static List<Written> write(Model model, Path target, Format format, Target runtime) throws VitqException {
     List<Written> out = new ArrayList<>();
     if (format != Format.ORT) {
       Path onnx = isOrt(target) ? withExtension(target, ".onnx") : target;
@@ -109,7 +136,8 @@ public final class ModelFiles {
       Path ort = withExtension(target, ".ort");
       Path tmp = AtomicFile.temporarySibling(ort);
       try {
-        InferenceSession.saveOptimized(model, tmp, true, LEVEL);
+        InferenceSession.saveOptimized(runtime.contribKernels() ? model : StandardQdq.withoutInt4(model), tmp, true,
+            level(runtime));
         AtomicFile.moveIntoPlace(tmp, ort);
       } catch (IOException e) {
         throw new VitqException("Cannot write " + ort + ": " + e.getMessage() + ".", e);
@@ -130,16 +158,21 @@ public final class ModelFiles {
    * @throws VitqException if ONNX Runtime refuses a model
    */
   static String requiredOperators(List<Model> models, List<String> names) throws VitqException {
+    return requiredOperators(models, names, Target.CPU);
+  }
+
+  static String requiredOperators(List<Model> models, List<String> names, Target runtime) throws VitqException {
+    InferenceSession.Level fileLevel = level(runtime);
     Map<String, TreeSet<String>> ops = new TreeMap<>();
     for (Model m : models) {
       // The operators are those of the graph ONNX Runtime saves at the ORT file's level, asked for in ONNX form
       // (which vitq reads). The fusions a RUNTIME-level file only records produce kernels (QLinearMatMul,
       // MatMulIntegerToFloat, ...) the reduced build must hold too: the EXTENDED graph, where they are applied,
       // lists them, so the list is the union of both (a superset: a few kernels too many, never one missing).
-      List<InferenceSession.Level> levels = LEVEL == InferenceSession.Level.RUNTIME
-          ? List.of(InferenceSession.Level.BASIC, InferenceSession.Level.EXTENDED) : List.of(LEVEL);
+      List<InferenceSession.Level> levels = fileLevel == InferenceSession.Level.RUNTIME
+          ? List.of(InferenceSession.Level.BASIC, InferenceSession.Level.EXTENDED) : List.of(fileLevel);
       for (InferenceSession.Level level : levels) {
-        Model optimized = optimized(m, level);
+        Model optimized = optimized(runtime.contribKernels() ? m : StandardQdq.withoutInt4(m), level);
         for (Node n : optimized.graph().nodes()) {
           String domain = n.domain().isEmpty() ? "ai.onnx" : n.domain();
           long opset = optimized.opset(n.domain());
@@ -174,7 +207,13 @@ public final class ModelFiles {
   /** Writes the required-operators file for {@code models}. */
   public static Written writeRequiredOperators(Path target, List<Model> models, List<String> names)
       throws VitqException {
-    byte[] bytes = requiredOperators(models, names).getBytes(StandardCharsets.UTF_8);
+    return writeRequiredOperators(target, models, names, Target.CPU);
+  }
+
+  /** Writes the required-operators file for {@code models} as ORT files for {@code runtime} hold them. */
+  public static Written writeRequiredOperators(Path target, List<Model> models, List<String> names, Target runtime)
+      throws VitqException {
+    byte[] bytes = requiredOperators(models, names, runtime).getBytes(StandardCharsets.UTF_8);
     AtomicFile.write(target, bytes);
     return new Written(target, "required-operators", Sha256.of(bytes), bytes.length);
   }

@@ -4,6 +4,7 @@ import dev.vitq.api.ExportRequest;
 import dev.vitq.api.Vitq;
 import dev.vitq.api.report.Reports;
 import dev.vitq.calibration.Progress;
+import dev.vitq.converter.Target;
 import dev.vitq.models.VitqException;
 import java.io.File;
 import org.apache.maven.plugins.annotations.LifecyclePhase;
@@ -29,9 +30,13 @@ public class ExportMojo extends VitqMojo {
   @Parameter(property = "vitq.split", required = true)
   int split;
 
-  /** w8a8, w6a6, w4a8 or w4a4. */
+  /** w8a8, w6a6, w4a8, w4a4, w8a16 or w4a16. */
   @Parameter(property = "vitq.scheme", defaultValue = "w8a8")
   String scheme;
+
+  /** The runtime the artifact is for: cpu, qdq, qnn, nnapi, coreml or xnnpack. */
+  @Parameter(property = "vitq.target", defaultValue = "cpu")
+  String target = "cpu";
 
   /** minmax, percentile or mse. */
   @Parameter(property = "vitq.method", defaultValue = "mse")
@@ -69,7 +74,8 @@ public class ExportMojo extends VitqMojo {
     ExportRequest r = ExportRequest.of(model.toPath(), path(calib), output.toPath(), split)
         .withScheme(scheme(scheme)).withMethod(method(method)).withKeepTokens(keepTokens == 1.0 ? 0 : keepTokens)
         .withFuse(fuse).withPool(pool).withFloatCloud(cloudPrecision.equals("fp32")).withSeed(seed)
-        .withPlan(path(plan)).withPreprocess(preprocess()).withThreads(threads).withBatchSize(batch);
+        .withPlan(path(plan)).withPreprocess(preprocess()).withThreads(threads).withBatchSize(batch)
+        .withTarget(Target.parse(target));
     Reports.Export e = Vitq.export(r, Progress.NONE, path(report));
     getLog().info(String.format("vitq: exported %s (%s) split after block %d of %d -> %s: %d of %d tokens, %,d bytes "
             + "per image", e.source(), e.scheme(), e.split(), e.depth(), e.bundle(), e.tokensOut(), e.tokensIn(),

@@ -4,6 +4,7 @@ import dev.vitq.api.QuantizeRequest;
 import dev.vitq.api.Vitq;
 import dev.vitq.api.report.Reports;
 import dev.vitq.calibration.Progress;
+import dev.vitq.converter.Target;
 import dev.vitq.models.VitqException;
 import java.io.File;
 import org.apache.maven.plugins.annotations.LifecyclePhase;
@@ -21,9 +22,13 @@ public class QuantizeMojo extends VitqMojo {
   @Parameter(property = "vitq.calib", required = true)
   File calib;
 
-  /** w8a8, w6a6, w4a8 or w4a4. */
+  /** w8a8, w6a6, w4a8, w4a4, w8a16 or w4a16. */
   @Parameter(property = "vitq.scheme", defaultValue = "w8a8")
   String scheme;
+
+  /** The runtime the artifact is for: cpu, qdq, qnn, nnapi, coreml or xnnpack. */
+  @Parameter(property = "vitq.target", defaultValue = "cpu")
+  String target = "cpu";
 
   /** minmax, percentile or mse. */
   @Parameter(property = "vitq.method", defaultValue = "mse")
@@ -65,7 +70,8 @@ public class QuantizeMojo extends VitqMojo {
     QuantizeRequest r = QuantizeRequest.of(model.toPath(), calib.toPath(), output.toPath())
         .withScheme(scheme(scheme)).withMethod(method(method)).withSearch(search).withSeed(seed)
         .withPlanOut(path(planOut)).withPreprocess(preprocess()).withThreads(threads).withBatchSize(batch)
-        .withReportDir(path(report)).withMaxDrop(maxDrop, path(val)).withValidationLimit(valLimit);
+        .withReportDir(path(report)).withMaxDrop(maxDrop, path(val)).withValidationLimit(valLimit)
+        .withTarget(Target.parse(target));
     Reports.Quantize q = Vitq.quantize(r, Progress.NONE);
     getLog().info(String.format("vitq: quantized %s (%s, %s, search %s) -> %s, %,d bytes, in %.1f s", q.source(),
         q.scheme(), q.method(), q.search(), q.output(), q.bytes(), q.totalMillis() / 1000.0));

@@ -168,6 +168,10 @@ class GoalsTest {
     f = assertThrows(MojoFailureException.class, missing::execute);
     assertEquals(1, f.getMessage().lines().count(), f.getMessage());
     assertTrue(!Files.exists(dir.resolve("m.onnx")));
+    QuantizeMojo tpu = quantize(dir.resolve("m.onnx").toFile());
+    tpu.target = "tpu";
+    f = assertThrows(MojoFailureException.class, tpu::execute);
+    assertTrue(f.getMessage().startsWith("--target must be one of cpu, qdq"), f.getMessage());
     QuantizeMojo mean = quantize(dir.resolve("m.onnx").toFile());
     mean.mean = "0.5,0.5";
     f = assertThrows(MojoFailureException.class, mean::execute);

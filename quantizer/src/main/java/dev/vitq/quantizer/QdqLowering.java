@@ -101,8 +101,9 @@ public final class QdqLowering {
     sorted = sorted.withGraph(LayerNormReparam.apply(sorted.graph(), plan.entries()));
     QdqLowering l = new QdqLowering(sorted.graph(), Set.copyOf(simulated), Set.copyOf(streams));
     Graph lowered = l.apply(plan);
-    // Per-channel weights need per-axis DequantizeLinear (opset 13); stored int4, opset 21.
-    return OpsetUpgrade.to(sorted.withGraph(lowered), l.int4Storage ? 21 : 13);
+    // Per-channel weights need per-axis DequantizeLinear (opset 13); stored int4 or 16-bit levels, opset 21.
+    boolean wide = plan.entries().stream().anyMatch(e -> e.quantizer().bits() > 8);
+    return OpsetUpgrade.to(sorted.withGraph(lowered), l.int4Storage || wide ? 21 : 13);
   }
 
   private Graph apply(QuantPlan plan) throws VitqException {
@@ -219,12 +220,16 @@ public final class QdqLowering {
     }
     // Per-axis scales, used for the image's colour channels.
     List<Long> dims = List.of((long) q.scales().length);
-    byte[] zeros = new byte[q.zeroPoints().length];
-    for (int c = 0; c < zeros.length; c++) {
-      zeros[c] = (byte) q.zeroPoints()[c];
+    int width = q.bits() > 8 ? 2 : 1;
+    byte[] zeros = new byte[q.zeroPoints().length * width];
+    for (int c = 0; c < q.zeroPoints().length; c++) {
+      for (int k = 0; k < width; k++) {
+        zeros[c * width + k] = (byte) (q.zeroPoints()[c] >> (8 * k));
+      }
     }
     String scale = scale(base, x, q.scales(), dims);
-    String zero = b.initializer(base + "_zero_point", Tensor.ofBytes("", DType.UINT8, dims, zeros));
+    String zero = b.initializer(base + "_zero_point", Tensor.ofBytes("", width == 2 ? DType.UINT16 : DType.UINT8,
+        dims, zeros));
     Attribute axis = Attribute.of("axis", (long) q.axis());
     String levels = clip(base, b.op("QuantizeLinear", List.of(x, scale, zero), axis), q);
     return b.op("DequantizeLinear", List.of(levels, scale, zero), axis);
@@ -233,7 +238,10 @@ public final class QdqLowering {
   /** A per-tensor unsigned Q/DQ pair on {@code input}, its scale named after {@code tensor}. */
   private String uniform(String base, String tensor, String input, float s, int z, Quantizer q, List<Long> dims) {
     String scale = scale(base, tensor, new float[] {s}, dims);
-    String zero = b.initializer(base + "_zero_point", Tensor.ofBytes("", DType.UINT8, dims, new byte[] {(byte) z}));
+    // 16-bit levels are uint16 (QuantizeLinear at opset 21), little-endian like every ONNX tensor.
+    String zero = b.initializer(base + "_zero_point", q.bits() > 8
+        ? Tensor.ofBytes("", DType.UINT16, dims, new byte[] {(byte) z, (byte) (z >> 8)})
+        : Tensor.ofBytes("", DType.UINT8, dims, new byte[] {(byte) z}));
     String levels = clip(base, b.op("QuantizeLinear", List.of(input, scale, zero)), q);
     return b.op("DequantizeLinear", List.of(levels, scale, zero));
   }
@@ -274,6 +282,16 @@ public final class QdqLowering {
       factors[c] = f;
     }
     return factors;
+  }
+
+  /**
+   * Whether a deployed activation quantizer is lowered per axis (the image's colour channels): uniform and per
+   * channel, neither folded into a norm nor a power-of-two-factor stream, both of which lower to one per-tensor pair.
+   */
+  public static boolean perAxisActivation(PlanEntry e) {
+    Quantizer q = e.quantizer();
+    return e.role().isActivation() && q.kind() == Quantizer.Kind.UNIFORM && q.axis() >= 0
+        && !LayerNormReparam.applies(e) && channelFactors(e) == null;
   }
 
   private static boolean allOnes(float[] factors) {

@@ -22,7 +22,7 @@ import java.util.Objects;
  * so an integer kernel can read it. PTQ4ViT's twin uniform is the case {@code z = 2^(b-1)}.
  *
  * @param kind uniform, twin uniform or logarithmic
- * @param bits 2 to 8
+ * @param bits 2 to 8, or up to 16 for unsigned uniform activations (uint16 levels, as QNN's HTP runs them)
  * @param signed whether levels go below zero
  * @param axis the channel axis for per-channel quantization, or -1 for per tensor
  * @param scales one scale per channel (one for per tensor; positive then negative for twin uniform); for log2 unused
@@ -35,8 +35,9 @@ public record Quantizer(Kind kind, int bits, boolean signed, int axis, float[] s
 
   public Quantizer {
     Objects.requireNonNull(kind, "kind");
-    if (bits < 2 || bits > 8) {
-      throw new IllegalArgumentException("Bits must be 2..8, got " + bits);
+    if (bits < 2 || bits > 16 || bits > 8 && (kind != Kind.UNIFORM || signed)) {
+      throw new IllegalArgumentException("Bits must be 2..8, or up to 16 for an unsigned uniform quantizer (uint16 "
+          + "activations), got " + bits);
     }
     if (scales.length == 0 || scales.length != zeroPoints.length) {
       throw new IllegalArgumentException("Need one scale and zero point per channel");

@@ -13,6 +13,10 @@ public enum Scheme {
   W6A6(6, 6),
   W4A8(4, 8),
   W4A4(4, 4),
+  /** 8-bit weights, 16-bit (uint16) activations: the precision Qualcomm's HTP runs transformers at. */
+  W8A16(8, 16),
+  /** 4-bit weights, 16-bit (uint16) activations. */
+  W4A16(4, 16),
   /**
    * Bits chosen per weight and per block by the mixed-precision search ({@code --scheme auto}); every plan entry's
    * quantizer records its own bits. Its {@link #weightBits()} and {@link #activationBits()} are the widest used.

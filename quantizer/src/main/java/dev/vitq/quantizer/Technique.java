@@ -88,6 +88,10 @@ public enum Technique {
       case W6A6 -> EnumSet.of(LN_REPARAM, NORM_INPUT_8BIT, NORM_INPUT_FACTORS, LOG_SQRT2_SOFTMAX);
       case W4A4 -> EnumSet.of(FLOAT_NORM_INPUT, LN_REPARAM, NORM_INPUT_8BIT, NORM_INPUT_FACTORS, IMAGE_8BIT,
           LOG_SQRT2_SOFTMAX, TWIN_GELU, GPTQ);
+      // At 16 bits the activations need none of the narrow-activation quantizers; the weights are corrected as at
+      // 8 (W8A16) or 4 bits (W4A16).
+      case W8A16 -> EnumSet.of(GPTQ, BIAS_CORRECTION);
+      case W4A16 -> EnumSet.of(NORM_INPUT_FACTORS, GPTQ);
       // A mixed plan takes each block's quantizers from the uniform scheme its activation bits come from; its weights,
       // 4- and 8-bit, are rounded by GPTQ.
       case AUTO -> EnumSet.of(GPTQ);

@@ -138,6 +138,9 @@ class QuantizerTest {
         new float[] {0.1f, 0.03f}, new int[] {3, 3}), "a ratio that is not a power of two");
     assertThrows(IllegalArgumentException.class, () -> Quantizer.twin(6, 3, 0.01f, 3), "60 levels of 8 steps");
     assertThrows(IllegalArgumentException.class, () -> Quantizer.symmetric(9, 0, new float[] {1}));
+    assertThrows(IllegalArgumentException.class, () -> Quantizer.log2(16), "16 bits are uniform levels only");
+    assertThrows(IllegalArgumentException.class, () -> Quantizer.asymmetric(17, -1, 1));
+    assertEquals(65535, Quantizer.asymmetric(16, -1, 1).qmax(), "uint16 activations");
     assertThrows(IllegalArgumentException.class, () -> Quantizer.symmetric(8, 0, new float[] {0}));
     assertThrows(IllegalArgumentException.class, () -> Quantizer.symmetric(8, 0, new float[] {Float.NaN}));
   }

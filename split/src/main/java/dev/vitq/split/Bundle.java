@@ -10,6 +10,7 @@ import dev.vitq.calibration.InferenceSession;
 import dev.vitq.calibration.Progress;
 import dev.vitq.converter.Format;
 import dev.vitq.converter.ModelFiles;
+import dev.vitq.converter.Target;
 import dev.vitq.converter.Sha256;
 import dev.vitq.models.Model;
 import dev.vitq.models.VitqException;
@@ -60,6 +61,12 @@ public final class Bundle {
    */
   static void write(Path dir, Model device, Model cloud, Map<String, Object> manifest, Format format)
       throws VitqException {
+    write(dir, device, cloud, manifest, format, Target.CPU);
+  }
+
+  /** As {@link #write(Path, Model, Model, Map, Format)}, the ORT files as {@code target} takes them. */
+  static void write(Path dir, Model device, Model cloud, Map<String, Object> manifest, Format format, Target target)
+      throws VitqException {
     Path abs = dir.toAbsolutePath();
     Path parent = abs.getParent();
     Path tmp;
@@ -74,12 +81,12 @@ public final class Bundle {
     }
     try {
       List<ModelFiles.Written> written = new java.util.ArrayList<>();
-      written.addAll(ModelFiles.write(device, tmp.resolve(DEVICE), format));
-      written.addAll(ModelFiles.write(cloud, tmp.resolve(CLOUD), format));
+      written.addAll(ModelFiles.write(device, tmp.resolve(DEVICE), format, target));
+      written.addAll(ModelFiles.write(cloud, tmp.resolve(CLOUD), format, target));
       if (format != Format.ONNX) {
         // Only the device half runs on the phone, so only its operators go into the phone's reduced build.
         written.add(ModelFiles.writeRequiredOperators(tmp.resolve(ModelFiles.REQUIRED_OPERATORS), List.of(device),
-            List.of(DEVICE_ORT)));
+            List.of(DEVICE_ORT), target));
       }
       Map<String, Object> files = new LinkedHashMap<>();
       for (ModelFiles.Written w : written) {

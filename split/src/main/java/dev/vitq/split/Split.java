@@ -2,7 +2,8 @@ package dev.vitq.split;
 
 import dev.vitq.calibration.HostTensor;
 import dev.vitq.calibration.InferenceSession;
-import dev.vitq.converter.OrtDeploy;
+import dev.vitq.converter.Deploy;
+import dev.vitq.converter.Target;
 import dev.vitq.models.Attribute;
 import dev.vitq.models.Cut;
 import dev.vitq.models.DType;
@@ -85,6 +86,10 @@ final class Split {
     if (q.kind() != Quantizer.Kind.UNIFORM || q.signed()) {
       throw new VitqException("The input of block " + (k + 1) + " is not quantized to unsigned uniform levels.");
     }
+    if (q.bits() > 8) {
+      throw new VitqException("The tokens cross the split as 8-bit levels, and the plan quantizes the input of block "
+          + (k + 1) + " to " + q.bits() + " bits; split a plan with 8-bit activations (w8a8, w4a8).");
+    }
     if (q.perChannel() && QdqLowering.scaleInput(entry).length != 1) {
       throw new VitqException("The input of block " + (k + 1) + " has per-channel scales that are not powers of two "
           + "of one base scale; vitq splits only where one scale and zero point describe the tokens.");
@@ -163,7 +168,7 @@ final class Split {
    * @throws VitqException if the split or the reduction does not fit the model
    */
   static Parts of(Model model, Model shipped, VitStructure vit, QuantPlan plan, int k, Reduction reduction,
-      boolean floatCloud, BoundaryCodec codec) throws VitqException {
+      boolean floatCloud, BoundaryCodec codec, Target target) throws VitqException {
     Quantizer q = boundaryQuantizer(vit, plan, k);
     int depth = vit.blocks().size();
     String boundary = vit.blocks().get(k).input();
@@ -207,7 +212,7 @@ final class Split {
     int bytesPerToken = codec == null ? width : codec.bytesPerToken();
     List<Value> wire = wire(tokens, bytesPerToken);
     Model device = extend(prefix, b, prefix.graph().inputs(), wire);
-    device = OrtDeploy.apply(device, vit, vit.tokens());
+    device = Deploy.apply(device, vit, vit.tokens(), target);
 
     // Cloud: the rest of the quantized (or float) model from the boundary, fed by decoding the wire.
     String start = cloudStart(quantized, vit, k, q, floatCloud);
@@ -235,7 +240,7 @@ final class Split {
     List<Value> inputs = new ArrayList<>(wire);
     g.inputs().stream().filter(v -> !v.name().equals(start)).forEach(inputs::add);
     Model cloud = extend(suffix.withGraph(g.withInputs(List.of())), c, inputs, outputs);
-    cloud = OrtDeploy.apply(cloud, vit, tokens);
+    cloud = Deploy.apply(cloud, vit, tokens, target);
     if (tokens != vit.tokens()) {
       takesFewerTokens(cloud, tokens, bytesPerToken, k);
     }

@@ -3,6 +3,7 @@ package dev.vitq.split;
 import dev.vitq.calibration.ImageDataset;
 import dev.vitq.calibration.InferenceSession;
 import dev.vitq.calibration.Progress;
+import dev.vitq.converter.Deploy;
 import dev.vitq.converter.Format;
 import dev.vitq.converter.ModelFiles;
 import dev.vitq.converter.Provenance;
@@ -75,12 +76,14 @@ public final class SplitExport {
       reduction = choice.best().reduction();
       codec = choice.best().codec();
     }
-    Split.Parts parts = Split.of(r.model(), r.shipped(), r.vit(), r.plan(), r.split(), reduction, r.floatCloud(),
-        codec);
-    String provenance = Provenance.of(r.source().toString(), r.sourceSha256(), r.plan());
+    // Both halves are written for the target, from the plan fitted to it.
+    QuantPlan plan = Deploy.plan(r.shipped(), r.plan(), r.target());
+    Split.Parts parts = Split.of(r.model(), r.shipped(), r.vit(), plan, r.split(), reduction, r.floatCloud(),
+        codec, r.target());
+    String provenance = Provenance.of(r.source().toString(), r.sourceSha256(), plan);
     Model device = Provenance.stamp(parts.device(), provenance);
     Model cloud = Provenance.stamp(parts.cloud(), provenance);
-    Bundle.write(r.bundle(), device, cloud, Manifest.of(r, parts, reduction, choice), r.format());
+    Bundle.write(r.bundle(), device, cloud, Manifest.of(r, parts, reduction, choice), r.format(), r.target());
     List<Tried> tried = choice == null ? List.of() : choice.tried().stream()
         .map(c -> new Tried(c.describe(), c.tokens(), c.bytesPerImage(), c.score())).toList();
     Path deviceFile = r.bundle().resolve(r.format() == Format.ORT ? Bundle.DEVICE_ORT : Bundle.DEVICE);

@@ -2,6 +2,7 @@ package dev.vitq.split;
 
 import dev.vitq.calibration.Preprocessing;
 import dev.vitq.converter.Format;
+import dev.vitq.converter.Target;
 import dev.vitq.models.Model;
 import dev.vitq.models.vit.VitStructure;
 import dev.vitq.quantizer.QuantPlan;
@@ -25,11 +26,13 @@ import java.util.Objects;
  * @param floatCloud whether the cloud runs the float blocks
  * @param maxBytes the boundary's budget in bytes per image, or 0 for the plan's levels and {@code reduction}
  * @param format ONNX, ORT or both
+ * @param target the runtime both halves are written for
  */
 public record SplitRequest(Path bundle, Path source, String sourceSha256, Model model, Model shipped, VitStructure vit,
     QuantPlan plan, Preprocessing preprocessing, int split, Reduction reduction, boolean floatCloud, long maxBytes,
-    Format format) {
+    Format format, Target target) {
   public SplitRequest {
+    Objects.requireNonNull(target, "target");
     Objects.requireNonNull(bundle, "bundle");
     Objects.requireNonNull(source, "source");
     Objects.requireNonNull(reduction, "reduction");

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.vitq.converter.Target;
 import dev.vitq.calibration.HostTensor;
 import dev.vitq.calibration.InferenceSession;
 import dev.vitq.converter.FixedPlans;
@@ -55,7 +56,7 @@ class EncoderSplitTest {
     Model model = Canonicalizer.apply(VitBuilder.build(CONFIG, Spelling.TIMM_17, features, 4), 32, 32);
     VitStructure vit = VitRecognizer.recognize(model, name).require();
     QuantPlan plan = FixedPlans.plan(model, vit, Scheme.W8A8);
-    Split.Parts parts = Split.of(model, model, vit, plan, 1, new Reduction.None(), false, null);
+    Split.Parts parts = Split.of(model, model, vit, plan, 1, new Reduction.None(), false, null, Target.CPU);
     HostTensor images = images();
     float[] split;
     String out = vit.output();

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.vitq.converter.Target;
 import dev.vitq.calibration.Preprocessing;
 import dev.vitq.converter.FixedPlans;
 import dev.vitq.converter.Format;
@@ -34,11 +35,11 @@ class ManifestTest {
     VitStructure vit = VitRecognizer.recognize(model, "test").require();
     QuantPlan plan = FixedPlans.plan(model, vit, Scheme.W8A8);
     Reduction none = new Reduction.None();
-    Split.Parts parts = Split.of(model, model, vit, plan, 1, none, false, null);
+    Split.Parts parts = Split.of(model, model, vit, plan, 1, none, false, null, Target.CPU);
     Preprocessing pre = new Preprocessing(32, 32, 1 / 255.0, new double[] {0.5, 0.5, 0.5},
         new double[] {0.5, 0.5, 0.5}, 0);
     SplitRequest r = new SplitRequest(Path.of("bundle"), Path.of("models/vit.onnx"), "00ff", model, model, vit, plan,
-        pre, 1, none, false, 0, Format.ONNX);
+        pre, 1, none, false, 0, Format.ONNX, Target.CPU);
     JsonNode m = Bundle.JSON.valueToTree(Manifest.of(r, parts, none, null));
 
     assertEquals(List.of("format", "vitq_version", "source", "preprocessing", "labels", "scheme", "method", "search",

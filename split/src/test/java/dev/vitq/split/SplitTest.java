@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.vitq.converter.Target;
 import dev.vitq.calibration.HostTensor;
 import dev.vitq.calibration.InferenceSession;
 import dev.vitq.calibration.TensorStats;
@@ -47,7 +48,7 @@ class SplitTest {
     Model model = Canonicalizer.apply(VitBuilder.build(CONFIG, Spelling.TIMM_17, 4), 32, 32);
     VitStructure vit = VitRecognizer.recognize(model, "test").require();
     QuantPlan plan = withChannelFactors(FixedPlans.plan(model, vit, Scheme.W8A8));
-    Split.Parts parts = Split.of(model, model, vit, plan, k, new Reduction.None(), false, null);
+    Split.Parts parts = Split.of(model, model, vit, plan, k, new Reduction.None(), false, null, Target.CPU);
 
     HostTensor images = images();
     float[] split;
