@@ -57,6 +57,9 @@ final class Quantize {
       throw new VitqException("Unknown search '" + r.search() + "', expected one of " + SEARCHES + ".");
     }
     checkAuto(r);
+    if (r.scheme().dataFree()) {
+      return DataFreeQuantize.quantize(r, t0);
+    }
     LoadedModel m;
     String source;
     String sha;

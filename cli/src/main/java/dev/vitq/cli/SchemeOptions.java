@@ -10,7 +10,9 @@ final class SchemeOptions {
   @Option(names = "--scheme", defaultValue = "w8a8", paramLabel = "S",
       description = "w8a8, w6a6, w4a8, w4a4, or auto: mixed precision, a multi-objective search (NSGA-II) of "
           + "4- or 8-bit weights per linear layer and 8-, 6- or 4-bit activations per block against model size, "
-          + "budgeted by --max-bytes (default: ${DEFAULT-VALUE}).")
+          + "budgeted by --max-bytes; or, without calibration images, w8-dynamic (int8 weights per output channel, "
+          + "activations quantized at run time, as ONNX Runtime's quantize_dynamic) or fp16 (float16 weights and "
+          + "compute behind float32 inputs and outputs, for GPU and NPU providers) (default: ${DEFAULT-VALUE}).")
   String scheme;
 
   @Option(names = "--method", defaultValue = "mse", paramLabel = "M",
