@@ -82,7 +82,7 @@ final class DataFreeQuantize {
           halfEdges.add(v.name());
         }
       }
-      Model half = DeadCode.apply(HalfPrecision.apply(m.model(), spelledOutNorms(vit), halfEdges));
+      Model half = DeadCode.apply(HalfPrecision.apply(m.model(), HalfPrecision.float32Outputs(vit), halfEdges));
       layers = (int) half.graph().initializers().stream().filter(t -> t.dtype() == DType.FLOAT16).count();
       shipped = half;
     }
@@ -91,32 +91,6 @@ final class DataFreeQuantize {
     return new Reports.Quantize(source, sha, written.get(0).path().toString(), written.get(0).bytes(), scheme, "none",
         "none", r.seed(), layers, 0, 0, 0, 0, (System.nanoTime() - t0) / 1_000_000, null, null,
         m.recognition().recognised(), m.recognition().reason(), null);
-  }
-
-  /**
-   * The outputs of every node of the spelled-out norms of a ViT: they compute in float32 under {@code fp16}
-   * ({@link HalfPrecision}).
-   */
-  private static Set<String> spelledOutNorms(VitStructure vit) {
-    Set<String> out = new HashSet<>();
-    if (vit == null) {
-      return out;
-    }
-    List<VitStructure.Norm> norms = new ArrayList<>();
-    for (VitStructure.Block b : vit.blocks()) {
-      norms.add(b.norm1());
-      norms.add(b.norm2());
-      norms.add(b.mlp().norm());
-    }
-    norms.add(vit.finalNorm());
-    norms.add(vit.embedding().preNorm());
-    for (VitStructure.Norm n : norms) {
-      if (n != null && (n.kind() == VitStructure.Norm.Kind.DECOMPOSED
-          || n.kind() == VitStructure.Norm.Kind.RMS_DECOMPOSED)) {
-        out.addAll(n.nodes());
-      }
-    }
-    return out;
   }
 
   private static List<Value> concat(List<Value> a, List<Value> b) {

@@ -9,6 +9,7 @@ import dev.vitq.models.Node;
 import dev.vitq.models.Tensor;
 import dev.vitq.models.TensorType;
 import dev.vitq.models.Value;
+import dev.vitq.models.vit.VitStructure;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
@@ -69,6 +70,7 @@ public final class HalfPrecision {
     }
     // A constant read both by a float32 node and a float16 one is stored once, in float16, and widened by a Cast.
     wideConstants.removeAll(readByHalf);
+    wideConstants.retainAll(g.initializers().stream().filter(t -> t.dtype() == DType.FLOAT).map(Tensor::name).toList());
 
     Map<String, Node> producers = new HashMap<>();
     g.nodes().forEach(n -> n.outputs().forEach(o -> producers.put(o, n)));
@@ -210,6 +212,32 @@ public final class HalfPrecision {
     for (Attribute a : n.attributes()) {
       if (a instanceof Attribute.TensorAttr t && t.value().dtype() == DType.FLOAT) {
         out = out.withAttribute(new Attribute.TensorAttr(t.name(), half(t.value()), t.extras()));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * What {@link #apply} computes in float32 in a ViT: the outputs of every node of its spelled-out norms (none
+   * for a model that is not a ViT vitq recognises, null).
+   */
+  public static Set<String> float32Outputs(VitStructure vit) {
+    Set<String> out = new HashSet<>();
+    if (vit == null) {
+      return out;
+    }
+    List<VitStructure.Norm> norms = new ArrayList<>();
+    for (VitStructure.Block b : vit.blocks()) {
+      norms.add(b.norm1());
+      norms.add(b.norm2());
+      norms.add(b.mlp().norm());
+    }
+    norms.add(vit.finalNorm());
+    norms.add(vit.embedding().preNorm());
+    for (VitStructure.Norm n : norms) {
+      if (n != null && (n.kind() == VitStructure.Norm.Kind.DECOMPOSED
+          || n.kind() == VitStructure.Norm.Kind.RMS_DECOMPOSED)) {
+        out.addAll(n.nodes());
       }
     }
     return out;
