@@ -19,8 +19,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Every kind of file vitq writes for deployment loads in ONNX Runtime without a warning: the quantized model of each
- * scheme and of {@code --scheme auto}, both halves of a bundle with and without a byte budget, each as ONNX and as
- * ORT format. An unread initializer costs a warning at every app start on every device ("Removing initializer
+ * scheme, of {@code --scheme auto} and of the schemes without calibration ({@code w8-dynamic}, {@code fp16}), both
+ * halves of a bundle with and without a byte budget, each as ONNX and as ORT format. An unread initializer costs a warning at every app start on every device ("Removing initializer
  * ... It is not used by any node").
  */
 class CleanArtifactsCliTest {
@@ -28,6 +28,10 @@ class CleanArtifactsCliTest {
   void everyDeployableFileLoadsWithoutAWarning(@TempDir Path dir) throws Exception {
     Path model = CliFixtures.model(dir, 2);
     Path images = CliFixtures.images(dir.resolve("images"), 32, 3, 6, 7);
+    for (String scheme : List.of("w8-dynamic", "fp16")) {
+      run("quantize", model.toString(), "--scheme", scheme, "--format", "both", "-o",
+          dir.resolve(scheme + ".onnx").toString(), "-q");
+    }
     for (String scheme : List.of("w8a8", "w4a8", "w6a6", "w4a4")) {
       run("quantize", model.toString(), "--calib", images.toString(), "--scheme", scheme, "--seed", "1",
           "--format", "both", "-o", dir.resolve(scheme + ".onnx").toString(), "-q");
@@ -41,7 +45,7 @@ class CleanArtifactsCliTest {
         "1", "--format", "both", "-o", dir.resolve("budget").toString(), "-q");
 
     List<Path> files = new ArrayList<>();
-    for (String s : List.of("w8a8", "w4a8", "w6a6", "w4a4", "auto")) {
+    for (String s : List.of("w8a8", "w4a8", "w6a6", "w4a4", "auto", "w8-dynamic", "fp16")) {
       files.add(dir.resolve(s + ".onnx"));
       files.add(dir.resolve(s + ".ort"));
     }
