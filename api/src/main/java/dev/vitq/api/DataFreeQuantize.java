@@ -8,8 +8,10 @@ import dev.vitq.converter.ModelFiles;
 import dev.vitq.converter.OrtDeploy;
 import dev.vitq.converter.Provenance;
 import dev.vitq.converter.Sha256;
+import dev.vitq.models.Attribute;
 import dev.vitq.models.DType;
 import dev.vitq.models.Model;
+import dev.vitq.models.Node;
 import dev.vitq.models.Value;
 import dev.vitq.models.VitqException;
 import dev.vitq.models.canon.DeadCode;
@@ -21,6 +23,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -76,6 +79,13 @@ final class DataFreeQuantize {
       shipped = Float32.withInterfaceOf(OrtDeploy.apply(q.model(), vit, vit == null ? 0 : vit.tokens()),
           m.original());
     } else {
+      Optional<Node> nested = m.model().graph().nodes().stream().filter(n -> n.attributes().stream()
+          .anyMatch(a -> a instanceof Attribute.GraphAttr || a instanceof Attribute.GraphsAttr)).findFirst();
+      if (nested.isPresent()) {
+        throw new VitqException("fp16 converts one graph, and " + name + "'s " + nested.get().opType() + " node '"
+            + nested.get().name() + "' holds a graph of its own; convert it with w8-dynamic, or without the "
+            + nested.get().opType() + ".");
+      }
       Set<String> halfEdges = new HashSet<>();
       for (Value v : concat(m.original().graph().inputs(), m.original().graph().outputs())) {
         if (v.type() != null && v.type().dtype() == DType.FLOAT16) {

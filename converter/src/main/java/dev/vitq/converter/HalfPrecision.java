@@ -174,10 +174,12 @@ public final class HalfPrecision {
       long to = p.intAttr("to", 0);
       return to == DType.FLOAT.code() || to == DType.FLOAT16.code();
     }
+    if (p.is("ConstantOfShape")) {
+      return p.attribute("value").map(a -> a instanceof Attribute.TensorAttr t && t.value().dtype() == DType.FLOAT)
+          .orElse(true);
+    }
     return !Set.of("Shape", "Size", "NonZero", "ArgMax", "ArgMin", "Equal", "Greater", "Less", "GreaterOrEqual",
-        "LessOrEqual", "Not", "And", "Or", "IsNaN", "IsInf", "ConstantOfShape", "Range").contains(p.opType())
-        || p.is("ConstantOfShape") && p.attribute("value").filter(a -> a instanceof Attribute.TensorAttr t
-            && t.value().dtype() == DType.FLOAT).isPresent();
+        "LessOrEqual", "Not", "And", "Or", "IsNaN", "IsInf", "Range").contains(p.opType());
   }
 
   /** A float32 tensor as float16, saturated at float16's largest finite magnitude. */
@@ -195,6 +197,10 @@ public final class HalfPrecision {
     Node out = n;
     if (n.is("Cast") && n.intAttr("to", 0) == DType.FLOAT.code()) {
       out = out.withAttribute(Attribute.of("to", (long) DType.FLOAT16.code()));
+    }
+    if (n.is("ConstantOfShape") && n.attribute("value").isEmpty()) {
+      // Without a value it writes float32 zeros.
+      return n.withAttribute(Attribute.of("value", half(Tensor.ofFloats("", List.of(1L), new float[] {0f}))));
     }
     if (n.is("Constant") && n.attribute("value_float").isPresent()) {
       float f = n.floatAttr("value_float", 0f);
