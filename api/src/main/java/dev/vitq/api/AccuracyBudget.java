@@ -73,6 +73,10 @@ final class AccuracyBudget {
       throw new VitqException("--max-drop raises parts of a plan and --search " + r.search() + " searches one "
           + "scheme's scales; run them one at a time (--search none with --max-drop).");
     }
+    if (r.scheme().dataFree() || r.scheme().activationBits() > 8) {
+      throw new VitqException("--max-drop raises the parts of a w8a8, w6a6, w4a8, w4a4 or auto plan, and --scheme "
+          + r.scheme().cliName() + " is not one; quantize with one of them.");
+    }
     if (r.techniques() != null) {
       throw new VitqException("--max-drop gives each part the quantizers of the scheme its bits come from; leave out "
           + "--quantizers.");
@@ -137,7 +141,7 @@ final class AccuracyBudget {
     BudgetSearch.Measure measure = (plan, bytesLimit) -> {
       Model corrected = WeightCorrection.apply(model, m.vit().input(), plan, calib, new Calibrator.Settings(
           Scheme.AUTO, r.method(), batch, r.seed(), session, plan.weightCorrections()), Progress.NONE);
-      Model shipped = m.ship(corrected, source, sha, plan);
+      Model shipped = m.ship(corrected, source, sha, plan, r.target());
       long bytes = OnnxWriter.toBytes(shipped).length;
       if (bytesLimit > 0 && bytes > bytesLimit) {
         return new BudgetSearch.Measured(bytes, Double.NaN, Double.NaN);
@@ -168,7 +172,7 @@ final class AccuracyBudget {
       // The last measure was a raise over the byte budget: ship the point kept again.
       corrected = WeightCorrection.apply(model, m.vit().input(), result.plan(), calib, new Calibrator.Settings(
           Scheme.AUTO, r.method(), batch, r.seed(), session, result.plan().weightCorrections()), Progress.NONE);
-      shipped = m.ship(corrected, source, sha, result.plan());
+      shipped = m.ship(corrected, source, sha, result.plan(), r.target());
     }
     Reports.Budget report = new Reports.Budget(r.maxDrop(), scorer.measure(), r.validation().toString(),
         scorer.images(), scorer.floatScore(), startName, result.start().bytes(), result.start().score(),

@@ -55,6 +55,12 @@ final class Export {
       throw new VitqException("export calibrates one uniform scheme; for mixed precision run quantize --scheme auto "
           + "--plan-out PLAN.json and pass --plan PLAN.json.");
     }
+    if (r.scheme().dataFree()) {
+      throw new VitqException("export splits a calibrated model, whose boundary is coded as 8-bit levels on ranges "
+          + "measured on images, and " + r.scheme().cliName() + " is written without calibration; split with "
+          + "--scheme w8a8 (or another calibrated scheme), or quantize the whole model with quantize --scheme "
+          + r.scheme().cliName() + ".");
+    }
     LoadedModel m = LoadedModel.load(r.model(), r.preprocess());
     if (m.vit() == null) {
       throw new VitqException("vitq splits a ViT after one of its blocks, and " + m.recognition().reason()

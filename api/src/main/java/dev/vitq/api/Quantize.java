@@ -58,6 +58,9 @@ final class Quantize {
     }
     checkAuto(r);
     AccuracyBudget.check(r);
+    if (r.scheme().dataFree()) {
+      return DataFreeQuantize.quantize(r, t0);
+    }
     LoadedModel m;
     String source;
     String sha;

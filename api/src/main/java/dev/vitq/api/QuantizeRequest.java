@@ -18,7 +18,8 @@ import java.util.Set;
  * What {@link Vitq#quantize} is asked to do. Start from {@link #of} and change what differs from the defaults.
  *
  * @param model the float ONNX model, or null for the embedded demo model
- * @param calibration folder of calibration images (flat or class sub-folders); null only with the demo model
+ * @param calibration folder of calibration images (flat or class sub-folders); null with the demo model, and with
+ *     the schemes written without calibration ({@link Scheme#dataFree}), which do not read it
  * @param output where the quantized ONNX model goes
  * @param scheme bit widths
  * @param method scale initialisation

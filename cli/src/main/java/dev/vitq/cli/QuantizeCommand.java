@@ -32,7 +32,8 @@ final class QuantizeCommand implements Callable<Integer> {
   Path model;
 
   @Option(names = "--calib", paramLabel = "DIR",
-      description = "Calibration images: JPEG/PNG in a flat folder or in class sub-folders.")
+      description = "Calibration images: JPEG/PNG in a flat folder or in class sub-folders (not read by w8-dynamic "
+          + "and fp16).")
   Path calib;
 
   @Mixin SchemeOptions quantization;
@@ -150,6 +151,21 @@ final class QuantizeCommand implements Callable<Integer> {
     if (output.json) {
       pw.println(Json.write(report));
     } else {
+      if (calib != null && quantization.scheme().dataFree()) {
+        pw.printf("--calib not read: %s is written without calibration images.%n", report.scheme());
+      }
+      if (quantization.scheme().dataFree()) {
+        if (!report.recognised() && report.scheme().equals("fp16")) {
+          pw.printf("%s Its norms, if spelled out, compute in float16 too (a recognised ViT's compute in float32).%n",
+              report.notRecognisedReason());
+        }
+        pw.printf("quantized %s (%s, no calibration) -> %s: %,d bytes, %d %s in %.1f s%n", report.source(),
+            report.scheme(), report.output(), report.bytes(), report.quantizedTensors(),
+            report.scheme().equals("fp16") ? "float16 tensors" : "linear layers with int8 weights",
+            report.totalMillis() / 1000.0);
+        pw.flush();
+        return 0;
+      }
       if (!report.recognised()) {
         pw.printf("%s Quantized generically, as ONNX Runtime's quantizer would (every MatMul, Gemm and Conv with a "
             + "weight); the ViT-specific parts are off: LayerNorm channel factors, log2 softmax, per-block search.%n",

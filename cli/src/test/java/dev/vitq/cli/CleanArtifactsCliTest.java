@@ -19,15 +19,20 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Every kind of file vitq writes for deployment loads in ONNX Runtime without a warning: the quantized model of each
- * scheme and of {@code --scheme auto}, of every {@code --target} (with the 16-bit schemes where it takes them),
- * both halves of a bundle with and without a byte budget and for QNN, each as ONNX and as ORT format. An unread initializer costs a warning at every app start on every device ("Removing initializer
- * ... It is not used by any node").
+ * scheme, of {@code --scheme auto} and of the schemes without calibration ({@code w8-dynamic}, {@code fp16}), of every
+ * {@code --target} (with the 16-bit schemes where it takes them), both halves of a bundle with and without a byte
+ * budget and for QNN, each as ONNX and as ORT format. An unread initializer costs a warning at every app start on every
+ * device ("Removing initializer ... It is not used by any node").
  */
 class CleanArtifactsCliTest {
   @Test
   void everyDeployableFileLoadsWithoutAWarning(@TempDir Path dir) throws Exception {
     Path model = CliFixtures.model(dir, 2);
     Path images = CliFixtures.images(dir.resolve("images"), 32, 3, 6, 7);
+    for (String scheme : List.of("w8-dynamic", "fp16")) {
+      run("quantize", model.toString(), "--scheme", scheme, "--format", "both", "-o",
+          dir.resolve(scheme + ".onnx").toString(), "-q");
+    }
     for (String scheme : List.of("w8a8", "w4a8", "w6a6", "w4a4")) {
       run("quantize", model.toString(), "--calib", images.toString(), "--scheme", scheme, "--seed", "1",
           "--format", "both", "-o", dir.resolve(scheme + ".onnx").toString(), "-q");
@@ -55,7 +60,7 @@ class CleanArtifactsCliTest {
         "1", "--format", "both", "-o", dir.resolve("budget").toString(), "-q");
 
     List<Path> files = new ArrayList<>();
-    List<String> quantized = new ArrayList<>(List.of("w8a8", "w4a8", "w6a6", "w4a4", "auto"));
+    List<String> quantized = new ArrayList<>(List.of("w8a8", "w4a8", "w6a6", "w4a4", "auto", "w8-dynamic", "fp16"));
     quantized.addAll(targeted);
     for (String s : quantized) {
       files.add(dir.resolve(s + ".onnx"));

@@ -2,9 +2,14 @@ package dev.vitq.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import dev.vitq.models.Model;
+import dev.vitq.models.Node;
+import dev.vitq.models.onnx.OnnxReader;
+import dev.vitq.models.onnx.OnnxWriter;
 import java.awt.image.BufferedImage;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Random;
 import javax.imageio.ImageIO;
 
@@ -19,6 +24,16 @@ final class CliFixtures {
         "" + depth, "--heads", "2", "--classes", "3", "--spelling", "timm-17", "--seed", "5", "-o", model.toString());
     assertEquals(0, built.exitCode(), built.err());
     return model;
+  }
+
+  /** The built ViT {@code vit} with its softmaxes turned into sigmoids: a vision model, but not a ViT vitq recognises. */
+  static Path notAVit(Path vit, Path dir) throws Exception {
+    Model m = OnnxReader.read(vit);
+    List<Node> nodes = m.graph().nodes().stream().map(n -> n.is("Softmax")
+        ? new Node(n.name(), "Sigmoid", "", n.inputs(), n.outputs(), List.of(), n.extras()) : n).toList();
+    Path path = dir.resolve("sigmoid-attention.onnx");
+    OnnxWriter.write(m.withGraph(m.graph().withNodes(nodes)), path);
+    return path;
   }
 
   /** {@code perClass} random images of {@code size} pixels in each of {@code classes} class folders. */

@@ -240,14 +240,8 @@ class QuantizeCliTest {
         "vitq: ", out);
   }
 
-  /** The built ViT with its softmaxes turned into sigmoids: a vision model, but not a ViT vitq recognises. */
   private static Path notAVit(Path dir) throws Exception {
-    Model m = OnnxReader.read(model);
-    List<Node> nodes = m.graph().nodes().stream().map(n -> n.is("Softmax")
-        ? new Node(n.name(), "Sigmoid", "", n.inputs(), n.outputs(), List.of(), n.extras()) : n).toList();
-    Path path = dir.resolve("sigmoid-attention.onnx");
-    dev.vitq.models.onnx.OnnxWriter.write(m.withGraph(m.graph().withNodes(nodes)), path);
-    return path;
+    return CliFixtures.notAVit(model, dir);
   }
 
   @Test

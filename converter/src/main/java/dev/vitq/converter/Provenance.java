@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.vitq.models.Model;
 import dev.vitq.quantizer.QuantPlan;
+import dev.vitq.quantizer.Scheme;
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.LinkedHashMap;
@@ -42,6 +43,25 @@ public final class Provenance {
     p.put("seed", plan.seed());
     p.put("calibration_images", plan.calibrationImages());
     p.put("quantized_tensors", plan.entries().size());
+    return json(p);
+  }
+
+  /**
+   * The {@code vitq} metadata entry of a model written without calibration ({@link Scheme#dataFree}): no method,
+   * search or images, and the layers the scheme rewrote.
+   */
+  public static String ofDataFree(String source, String sha, Scheme scheme, int layers) {
+    Map<String, Object> p = new LinkedHashMap<>();
+    p.put("vitq_version", version());
+    p.put("source", source.replace('\\', '/'));
+    p.put("source_sha256", sha);
+    p.put("scheme", scheme.cliName());
+    p.put("calibration_images", 0);
+    p.put("quantized_tensors", layers);
+    return json(p);
+  }
+
+  private static String json(Map<String, Object> p) {
     try {
       return new ObjectMapper().writeValueAsString(p);
     } catch (JsonProcessingException e) {

@@ -11,18 +11,21 @@ import org.apache.maven.plugins.annotations.LifecyclePhase;
 import org.apache.maven.plugins.annotations.Mojo;
 import org.apache.maven.plugins.annotations.Parameter;
 
-/** {@code vitq quantize}: calibrates a float ViT on images and writes the quantized ONNX model. */
+/**
+ * {@code vitq quantize}: calibrates a float ViT on images and writes the quantized ONNX model; with the schemes
+ * written without calibration ({@code w8-dynamic}, {@code fp16}), converts it without images.
+ */
 @Mojo(name = "quantize", defaultPhase = LifecyclePhase.PACKAGE, threadSafe = true)
 public class QuantizeMojo extends VitqMojo {
   /** The float ONNX model. */
   @Parameter(property = "vitq.model", required = true)
   File model;
 
-  /** Calibration images (a folder, class sub-folders allowed). */
-  @Parameter(property = "vitq.calib", required = true)
+  /** Calibration images (a folder, class sub-folders allowed); not read by w8-dynamic and fp16, required otherwise. */
+  @Parameter(property = "vitq.calib")
   File calib;
 
-  /** w8a8, w6a6, w4a8, w4a4, w8a16 or w4a16. */
+  /** w8a8, w6a6, w4a8, w4a4, w8a16 or w4a16; or, without calibration, w8-dynamic or fp16. */
   @Parameter(property = "vitq.scheme", defaultValue = "w8a8")
   String scheme;
 
@@ -67,7 +70,7 @@ public class QuantizeMojo extends VitqMojo {
 
   @Override
   void run() throws VitqException {
-    QuantizeRequest r = QuantizeRequest.of(model.toPath(), calib.toPath(), output.toPath())
+    QuantizeRequest r = QuantizeRequest.of(model.toPath(), path(calib), output.toPath())
         .withScheme(scheme(scheme)).withMethod(method(method)).withSearch(search).withSeed(seed)
         .withPlanOut(path(planOut)).withPreprocess(preprocess()).withThreads(threads).withBatchSize(batch)
         .withReportDir(path(report)).withMaxDrop(maxDrop, path(val)).withValidationLimit(valLimit)

@@ -87,6 +87,23 @@ class GoalsTest {
   }
 
   @Test
+  void theSchemesWithoutCalibrationNeedNoImages(@TempDir Path dir) throws Exception {
+    for (String scheme : java.util.List.of("w8-dynamic", "fp16")) {
+      File out = dir.resolve(scheme + ".onnx").toFile();
+      QuantizeMojo q = quantize(out);
+      q.calib = null;
+      q.scheme = scheme;
+      q.execute();
+      assertTrue(out.isFile(), scheme);
+      eval(out, null, 0.9).execute();
+    }
+    QuantizeMojo calibrated = quantize(dir.resolve("w8a8.onnx").toFile());
+    calibrated.calib = null;
+    MojoFailureException f = assertThrows(MojoFailureException.class, calibrated::execute);
+    assertTrue(f.getMessage().contains("needs calibration images"), f.getMessage());
+  }
+
+  @Test
   void theGateNamesWhicheverMinimumIsMissed() {
     Reports.Eval e = new Reports.Eval("q.onnx", 100, 0, 0.80, "fp.onnx", 0.95);
     assertNull(EvalMojo.gate(e, 0.80, 0.95, null));

@@ -22,7 +22,14 @@ public enum Scheme {
    * quantizer records its own bits. Its {@link #weightBits()} and {@link #activationBits()} are the widest used.
    * Calibration never runs with it: the search calibrates the uniform schemes and mixes their entries.
    */
-  AUTO(8, 8);
+  AUTO(8, 8),
+  /**
+   * Int8 weights (per output channel, symmetric) and activations quantized at run time by the kernel, as ONNX
+   * Runtime's {@code quantize_dynamic} does: no calibration images and no plan ({@code --scheme w8-dynamic}).
+   */
+  W8_DYNAMIC(8, 8),
+  /** Float16 weights and compute behind float32 inputs and outputs, for GPU and NPU providers; no calibration. */
+  FP16(16, 16);
 
   private final int weightBits;
   private final int activationBits;
@@ -37,6 +44,14 @@ public enum Scheme {
     return this != AUTO;
   }
 
+  /**
+   * Whether the scheme is written without calibration images and without a plan: {@link #W8_DYNAMIC} (activation
+   * ranges found at run time) and {@link #FP16} (no ranges at all).
+   */
+  public boolean dataFree() {
+    return this == W8_DYNAMIC || this == FP16;
+  }
+
   /** Bits of the transformer blocks' weights. */
   public int weightBits() {
     return weightBits;
@@ -49,7 +64,7 @@ public enum Scheme {
 
   /** The lower-case name used on the command line and in plans. */
   public String cliName() {
-    return name().toLowerCase(Locale.ROOT);
+    return name().toLowerCase(Locale.ROOT).replace('_', '-');
   }
 
   /**

@@ -95,6 +95,8 @@ public enum Technique {
       // A mixed plan takes each block's quantizers from the uniform scheme its activation bits come from; its weights,
       // 4- and 8-bit, are rounded by GPTQ.
       case AUTO -> EnumSet.of(GPTQ);
+      // Written without calibration: no quantizer to choose, no images to correct weights on.
+      case W8_DYNAMIC, FP16 -> EnumSet.noneOf(Technique.class);
     };
   }
 
