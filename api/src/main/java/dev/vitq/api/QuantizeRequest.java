@@ -76,14 +76,14 @@ public record QuantizeRequest(Path model, Path calibration, Path output, Scheme 
   public QuantizeRequest withMaxDrop(Double drop, Path images) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
         batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings,
-        drop, images, validationLimit);
+        drop, images, validationLimit, target);
   }
 
   /** With {@link #maxDrop}: measures on a seeded sample of {@code n} of the held-out images (0: all of them). */
   public QuantizeRequest withValidationLimit(int n) {
     return new QuantizeRequest(model, calibration, output, scheme, method, search, seed, planOut, preprocess, threads,
         batchSize, searchSettings, resume, reportDir, format, techniques, maxBytes, maxLatencyMillis, autoSettings,
-        maxDrop, validation, n);
+        maxDrop, validation, n, target);
   }
 
   /** The default search. */
