@@ -17,7 +17,6 @@ import dev.vitq.quantizer.Calibrator;
 import dev.vitq.quantizer.Evaluation;
 import dev.vitq.quantizer.MixedPrecision;
 import dev.vitq.quantizer.QuantPlan;
-import dev.vitq.quantizer.QuantSite;
 import dev.vitq.quantizer.Scheme;
 import dev.vitq.quantizer.WeightCorrection;
 import dev.vitq.quantizer.search.BudgetSearch;
@@ -194,12 +193,7 @@ final class AccuracyBudget {
       InferenceSession.Config session, Progress progress, long t0) throws VitqException {
     Model model = m.model();
     VitStructure vit = m.vit();
-    List<QuantSite> sites = MixedPrecision.sites(vit);
-    Calibrator.Result calibrated = Calibrator.calibrate(model, vit.input(), sites, sha, data,
-        new Calibrator.Settings(Scheme.W8A8, r.method(), Batches.runBatch(model, r.batchSize()), r.seed(), session),
-        progress);
-    MixedPrecision space = MixedPrecision.of(model, vit, sites, sha, calibrated.stats(),
-        calibrated.plan().calibrationImages(), data.preprocessing(), r.method(), r.seed(), session);
+    MixedPrecision space = AutoQuantize.space(r, m, sha, data, session, progress);
     long t1 = System.nanoTime();
     Raised raised = raise(r, m, source, sha, data, space, start(space, r.scheme()), r.scheme().cliName(), 0, session,
         progress);

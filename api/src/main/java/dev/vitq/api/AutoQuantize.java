@@ -31,11 +31,11 @@ final class AutoQuantize {
   private AutoQuantize() {}
 
   /**
-   * The mixed-precision search: one calibration pass, NSGA-II over the bits, then the most accurate front point within
-   * the budgets (highest agreement on the held-out images, then lowest loss) is written; when none fits, nothing is.
+   * The mixed-precision space of the model from one calibration pass over {@code data}: what the search and the
+   * accuracy budget choose points of.
    */
-  static Reports.Quantize quantize(QuantizeRequest r, LoadedModel m, String source, String sha, ImageDataset data,
-      InferenceSession.Config session, Progress progress, long t0) throws VitqException {
+  static MixedPrecision space(QuantizeRequest r, LoadedModel m, String sha, ImageDataset data,
+      InferenceSession.Config session, Progress progress) throws VitqException {
     Model model = m.model();
     VitStructure vit = m.vit();
     List<QuantSite> sites = MixedPrecision.sites(vit);
@@ -44,6 +44,18 @@ final class AutoQuantize {
         progress);
     MixedPrecision space = MixedPrecision.of(model, vit, sites, sha, calibrated.stats(),
         calibrated.plan().calibrationImages(), data.preprocessing(), r.method(), r.seed(), session);
+    return space;
+  }
+
+  /**
+   * The mixed-precision search: one calibration pass, NSGA-II over the bits, then the most accurate front point within
+   * the budgets (highest agreement on the held-out images, then lowest loss) is written; when none fits, nothing is.
+   */
+  static Reports.Quantize quantize(QuantizeRequest r, LoadedModel m, String source, String sha, ImageDataset data,
+      InferenceSession.Config session, Progress progress, long t0) throws VitqException {
+    Model model = m.model();
+    VitStructure vit = m.vit();
+    MixedPrecision space = space(r, m, sha, data, session, progress);
     long t1 = System.nanoTime();
     // The loss is Evol-Q's, with its options (--objective, --temperature).
     AutoSearch.Settings settings = r.autoSettings().withSeed(r.seed())
