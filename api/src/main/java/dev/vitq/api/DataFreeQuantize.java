@@ -7,7 +7,6 @@ import dev.vitq.converter.HalfPrecision;
 import dev.vitq.converter.ModelFiles;
 import dev.vitq.converter.OrtDeploy;
 import dev.vitq.converter.Provenance;
-import dev.vitq.converter.Sha256;
 import dev.vitq.converter.Target;
 import dev.vitq.models.Attribute;
 import dev.vitq.models.DType;
@@ -17,10 +16,8 @@ import dev.vitq.models.Value;
 import dev.vitq.models.VitqException;
 import dev.vitq.models.canon.DeadCode;
 import dev.vitq.models.canon.Float32;
-import dev.vitq.models.onnx.OnnxWriter;
 import dev.vitq.models.vit.VitStructure;
 import dev.vitq.quantizer.Scheme;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -57,19 +54,10 @@ final class DataFreeQuantize {
       throw new VitqException("--report measures the quantized model on calibration images, which " + scheme
           + " does not read; measure it with vitq eval or vitq compare instead.");
     }
-    LoadedModel m;
-    String source;
-    String sha;
-    if (r.model() == null) {
-      Model demo = DemoModel.model(r.seed());
-      m = LoadedModel.canonical(null, DemoModel.NAME, demo, r.preprocess());
-      source = DemoModel.NAME;
-      sha = Sha256.of(OnnxWriter.toBytes(demo));
-    } else {
-      m = LoadedModel.load(r.model(), r.preprocess());
-      source = r.model().toString();
-      sha = Sha256.of(r.model());
-    }
+    LoadedModel.Source read = LoadedModel.Source.of(r.model(), r.seed(), r.preprocess());
+    LoadedModel m = read.loaded();
+    String source = read.source();
+    String sha = read.sha256();
     VitStructure vit = m.vit();
     String name = r.model() == null ? DemoModel.NAME : ModelFiles.fileName(r.model());
     Model shipped;

@@ -15,6 +15,9 @@ import dev.vitq.models.vit.VitRecognizer;
 import dev.vitq.models.vit.VitStructure;
 import dev.vitq.quantizer.QdqLowering;
 import dev.vitq.quantizer.QuantPlan;
+import dev.vitq.converter.DemoModel;
+import dev.vitq.converter.Sha256;
+import dev.vitq.models.onnx.OnnxWriter;
 import java.nio.file.Path;
 import java.util.Objects;
 
@@ -42,6 +45,25 @@ public record LoadedModel(Path path, Model original, Model model, Recognition re
   public static LoadedModel load(Path path, PreprocessFlags flags) throws VitqException {
     Objects.requireNonNull(path, "path");
     return canonical(path, ModelFiles.fileName(path), OnnxReader.read(path), flags);
+  }
+
+  /**
+   * The model a quantize job reads, with the source name and SHA-256 its provenance records.
+   *
+   * @param loaded the model
+   * @param source the file, or {@link DemoModel#NAME}
+   * @param sha256 of the file's bytes, or of the demo model's
+   */
+  record Source(LoadedModel loaded, String source, String sha256) {
+    /** Reads {@code path}, or makes the embedded demo ViT from {@code seed} when it is null. */
+    static Source of(Path path, long seed, PreprocessFlags flags) throws VitqException {
+      if (path == null) {
+        Model demo = DemoModel.model(seed);
+        return new Source(canonical(null, DemoModel.NAME, demo, flags), DemoModel.NAME,
+            Sha256.of(OnnxWriter.toBytes(demo)));
+      }
+      return new Source(load(path, flags), path.toString(), Sha256.of(path));
+    }
   }
 
   static LoadedModel canonical(Path path, String name, Model original, PreprocessFlags flags)

@@ -10,12 +10,10 @@ import dev.vitq.calibration.Preprocessing;
 import dev.vitq.calibration.Progress;
 import dev.vitq.converter.DemoModel;
 import dev.vitq.converter.ModelFiles;
-import dev.vitq.converter.Sha256;
 import dev.vitq.models.AtomicFile;
 import dev.vitq.models.Model;
 import dev.vitq.models.VitqException;
 import dev.vitq.models.canon.Float32;
-import dev.vitq.models.onnx.OnnxWriter;
 import dev.vitq.models.vit.VitStructure;
 import dev.vitq.quantizer.Calibrator;
 import dev.vitq.quantizer.QuantPlan;
@@ -61,27 +59,18 @@ final class Quantize {
     if (r.scheme().dataFree()) {
       return DataFreeQuantize.quantize(r, t0);
     }
-    LoadedModel m;
-    String source;
-    String sha;
     Path calib = r.calibration();
     Path demoImages = null;
-    if (r.model() == null) {
-      Model demo = DemoModel.model(r.seed());
-      m = LoadedModel.canonical(null, DemoModel.NAME, demo, r.preprocess());
-      source = DemoModel.NAME;
-      sha = Sha256.of(OnnxWriter.toBytes(demo));
-      if (calib == null) {
-        calib = demoImages = DemoModel.calibrationImages(r.seed());
-      }
-    } else {
-      if (calib == null) {
-        throw new VitqException("Pass --calib DIR: quantizing " + ModelFiles.fileName(r.model())
-            + " needs calibration images.");
-      }
-      m = LoadedModel.load(r.model(), r.preprocess());
-      source = r.model().toString();
-      sha = Sha256.of(r.model());
+    if (r.model() != null && calib == null) {
+      throw new VitqException("Pass --calib DIR: quantizing " + ModelFiles.fileName(r.model())
+          + " needs calibration images.");
+    }
+    LoadedModel.Source read = LoadedModel.Source.of(r.model(), r.seed(), r.preprocess());
+    LoadedModel m = read.loaded();
+    String source = read.source();
+    String sha = read.sha256();
+    if (calib == null) {
+      calib = demoImages = DemoModel.calibrationImages(r.seed());
     }
     VitStructure vit = m.vit();
     if (r.maxDrop() != null) {

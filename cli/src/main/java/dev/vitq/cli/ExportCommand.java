@@ -78,7 +78,8 @@ final class ExportCommand implements Callable<Integer> {
   Path out;
 
   @Option(names = "--report", paramLabel = "DIR",
-      description = "Write report.html (settings, the split's bytes against agreement, per-block sensitivity) into DIR.")
+      description = "Write report.html (settings, the split's bytes against agreement, per-block sensitivity) into "
+          + "DIR.")
   Path report;
 
   @Mixin ThreadsOption threads;

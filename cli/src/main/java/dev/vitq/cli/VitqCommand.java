@@ -9,5 +9,6 @@ import picocli.CommandLine.Command;
     versionProvider = VersionProvider.class,
     description = "Post-training quantization and conversion of Vision Transformers in ONNX.",
     subcommands = {QuantizeCommand.class, ExportCommand.class, EvalCommand.class, BenchCommand.class,
-        CompareCommand.class, InspectCommand.class, CheckCommand.class, ConvertCommand.class, ModelsCommand.class, ServeCommand.class})
+        CompareCommand.class, InspectCommand.class, CheckCommand.class, ConvertCommand.class, ModelsCommand.class,
+        ServeCommand.class})
 final class VitqCommand {}

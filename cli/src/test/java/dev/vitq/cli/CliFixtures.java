@@ -26,7 +26,9 @@ final class CliFixtures {
     return model;
   }
 
-  /** The built ViT {@code vit} with its softmaxes turned into sigmoids: a vision model, but not a ViT vitq recognises. */
+  /**
+   * The built ViT {@code vit} with its softmaxes turned into sigmoids: a vision model, but not a ViT vitq recognises.
+   */
   static Path notAVit(Path vit, Path dir) throws Exception {
     Model m = OnnxReader.read(vit);
     List<Node> nodes = m.graph().nodes().stream().map(n -> n.is("Softmax")

@@ -26,8 +26,8 @@ import java.util.Set;
  * of the shared model: 49 DynamicQuantizeMatMul with their biases); writing the fused node saves that work at every
  * load and does not depend on the optimisation level. Convolutions stay float: a ViT's only one is the patch
  * embedding, a fraction of a percent of its weights (as it is at W8A8, vitq's patch embedding and head keep 8-bit
- * weights; here the head is a linear layer like any other). Matrix products of two activations (attention's scores and context) stay float too,
- * as they do in {@code quantize_dynamic}.
+ * weights; here the head is a linear layer like any other). Matrix products of two activations (attention's scores
+ * and context) stay float too, as they do in {@code quantize_dynamic}.
  */
 public final class DynamicQuantization {
   private static final int LEVELS = 127;

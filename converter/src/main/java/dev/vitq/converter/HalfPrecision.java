@@ -30,8 +30,8 @@ import java.util.Set;
  * fully masked row's softmax into NaN). What stays float32:
  *
  * <ul>
- *   <li>The nodes that write {@code float32Outputs}: the callers pass the spelled-out layer and RMS norms of a recognised
- *       ViT, whose square of the centred input overflows float16 once an activation passes 256 (large ViTs have
+ *   <li>The nodes that write {@code float32Outputs}: the callers pass the spelled-out layer and RMS norms of a
+ *       recognised ViT, whose square of the centred input overflows float16 once an activation passes 256 (large ViTs have
  *       such outliers). They run on float32 with Casts where they meet float16 values. A LayerNormalization operator
  *       stays float16: its statistics are computed in float32 inside the kernel ({@code stash_type} 1, ONNX's default).
  *   <li>Inputs the ONNX operators define as float32 whatever the data type: Resize's and Upsample's scales.

@@ -3,11 +3,11 @@ package dev.vitq.converter;
 import dev.vitq.models.VitqException;
 import java.util.List;
 import java.util.Locale;
-import java.util.Set;
 
 /**
- * The runtimes an artifact is written for ({@code --target}), each with the facts about what it takes. One table, so
- * that the exporter and a checker of artifacts read the same facts.
+ * The runtimes an artifact is written for ({@code --target}), each with the facts the exporter needs to write for it.
+ * Which operators each provider takes, and why others go back to the CPU, is {@code vitq check}'s
+ * ({@code check/ProviderTables}); one place for each, so the two do not drift apart.
  *
  * <p>{@link #CPU} is ONNX Runtime's CPU provider, which runs its own contrib kernels fastest; every other target gets
  * standard ONNX operators only, in ONNX Runtime's QDQ format (each quantized operator reads DequantizeLinear outputs),
@@ -27,41 +27,36 @@ import java.util.Set;
  *     layer's channels share the widest channel's scale
  * @param perAxisActivations whether an activation may have a scale per axis (the image's colour channels); if not,
  *     it gets one per-tensor range over all channels
- * @param quantizedOps the operators the runtime runs on integers when their inputs come from DequantizeLinear
  * @param note one line on what the runtime does with the rest
  */
 public record Target(String cliName, boolean contribKernels, int maxActivationBits, boolean int4Weights,
-    boolean perChannelLinearWeights, boolean perAxisActivations, Set<String> quantizedOps, String note) {
+    boolean perChannelLinearWeights, boolean perAxisActivations, String note) {
 
   /** ONNX Runtime's CPU provider: QDQ with contrib integer kernels and fused layer norms, as vitq always wrote. */
   public static final Target CPU = new Target("cpu", true, 16, true, true, true,
-      Set.of("MatMul", "Gemm", "Conv", "Add", "Mul"),
       "16-bit activations run as DequantizeLinear then float kernels (the CPU provider has no 16-bit MatMul).");
 
   /** Standard QDQ: any provider that takes ONNX Runtime's QDQ format. */
   public static final Target QDQ = new Target("qdq", false, 16, true, true, true,
-      Set.of("MatMul", "Gemm", "Conv"), "Standard operators only; the provider decides what it fuses.");
+      "Standard operators only; the provider decides what it fuses.");
 
   /** Qualcomm's QNN provider, HTP (NPU) backend. */
   public static final Target QNN = new Target("qnn", false, 16, true, false, false,
-      Set.of("MatMul", "Gemm", "Conv", "Add", "Mul", "Softmax", "LayerNormalization", "Transpose", "Reshape"),
       "HTP runs uint8 or uint16 activations with symmetric int8 (or int4, opset 21) weights; MatMul weights per "
           + "tensor, Conv weights per channel on axis 0.");
 
   /** Android's NNAPI provider. */
   public static final Target NNAPI = new Target("nnapi", false, 8, false, false, false,
-      Set.of("MatMul", "Gemm", "Conv", "Add", "Mul", "Softmax", "Transpose", "Reshape", "Concat"),
       "uint8 activations only; per-channel int8 weights only for Conv; QDQ MatMul with batched inputs (attention) "
           + "stays on the CPU.");
 
   /** Apple's CoreML provider. */
-  public static final Target COREML = new Target("coreml", false, 8, false, true, false, Set.of(),
+  public static final Target COREML = new Target("coreml", false, 8, false, true, false,
       "Its operator lists have no QuantizeLinear or DequantizeLinear: the Q/DQ pairs run on ONNX Runtime's CPU "
           + "between CoreML partitions, and CoreML computes in float16/float32.");
 
   /** The XNNPACK provider (mobile CPUs). */
   public static final Target XNNPACK = new Target("xnnpack", false, 8, false, true, false,
-      Set.of("Conv", "Softmax", "AveragePool", "MaxPool", "Resize"),
       "Quantized Conv with per-channel int8 weights; MatMul and Gemm run in float.");
 
   /** Every target, {@link #CPU} (the default) first. */

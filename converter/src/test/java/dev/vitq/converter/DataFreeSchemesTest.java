@@ -150,7 +150,9 @@ class DataFreeSchemesTest {
     assertEquals(0, count(half, "Cast"));
   }
 
-  /** {@code y = (x - mean) / sqrt(mean((x - mean)^2) + eps)} over the last axis of [2, 8], as Hugging Face spells it. */
+  /**
+   * {@code y = (x - mean) / sqrt(mean((x - mean)^2) + eps)} over the last axis of [2, 8], as Hugging Face spells it.
+   */
   private static Model spelledOutNorm() {
     Graph g = new Graph("norm", List.of(
         Node.of("mean", "ReduceMean", List.of("x"), List.of("mu"), AXES),

@@ -134,7 +134,7 @@ public final class MixedPrecision {
   /**
    * The space of a ViT, from activation statistics gathered once ({@link Calibrator#calibrate}).
    *
-   * @param sites the model's sites under any uniform scheme (the tensors are the same for every scheme)
+   * @param sites {@link #sites}: every group's, the same tensors in the same order
    * @param images how many images the statistics came from
    * @throws VitqException if a technique cannot be applied where a scheme asks for it
    */
