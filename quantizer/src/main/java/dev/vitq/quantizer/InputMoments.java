@@ -27,19 +27,24 @@ import java.util.stream.IntStream;
 
 /**
  * First and second moments of a linear layer's input over calibration images: the row count, the sum of rows and
- * {@code X^T X}, with every token of every image a row of {@code X}.
+ * {@code X^T X}, with every token of every image a row of {@code X}. Bias correction needs the first alone, GPTQ both.
  *
  * @param features the input width
  * @param rows how many rows were seen
  * @param sum the sum of the rows, [features]
- * @param gram {@code X^T X}, [features, features] row-major
+ * @param gram {@code X^T X}, [features, features] row-major, or empty when only the first moments were gathered
  */
 record InputMoments(int features, long rows, double[] sum, double[] gram) {
   InputMoments {
-    if (sum.length != features || gram.length != features * features) {
+    if (sum.length != features || (gram.length != features * features && gram.length != 0)) {
       throw new IllegalArgumentException("Moments of " + features + " features need " + features + " sums and "
-          + features * features + " products");
+          + features * features + " products or none");
     }
+  }
+
+  /** Whether {@link #gram} was gathered. */
+  boolean hasGram() {
+    return gram.length > 0;
   }
 
   /** The mean row. */
@@ -59,24 +64,38 @@ record InputMoments(int features, long rows, double[] sum, double[] gram) {
 
   /** What gathering one input's moments holds: its double sums plus ONNX Runtime's float {@code X^T X} of a run. */
   static long cost(int width) {
-    return 12L * width * width;
+    return cost(width, true);
+  }
+
+  /** {@link #cost(int)}, or with first moments only, what their sums and ONNX Runtime's float sums hold. */
+  static long cost(int width, boolean gram) {
+    return gram ? 12L * width * width : 12L * width;
   }
 
   /**
-   * The moments of every tensor at once: {@link #collect(Model, String, Map, ImageDataset, int, long,
-   * InferenceSession.Config, Progress, Group)} with no budget.
+   * The moments of every tensor at once, first and second: {@link #collect(Model, String, Map, Set, ImageDataset,
+   * int, long, InferenceSession.Config, Progress, Group)} with no budget.
    */
   static Map<String, InputMoments> collect(Model model, String input, Map<String, Integer> widths, ImageDataset data,
       int batchSize, InferenceSession.Config config, Progress progress) throws VitqException {
     Map<String, InputMoments> all = new LinkedHashMap<>();
-    collect(model, input, widths, data, batchSize, Long.MAX_VALUE, config, progress, m -> m.forEach((t, x) ->
-        all.put(t, new InputMoments(x.features(), x.rows(), x.sum().clone(), x.gram().clone()))));
+    collect(model, input, widths, widths.keySet(), data, batchSize, Long.MAX_VALUE, config, progress, m -> m.forEach(
+        (t, x) -> all.put(t, new InputMoments(x.features(), x.rows(), x.sum().clone(), x.gram().clone()))));
     return all;
+  }
+
+  /** {@link #collect(Model, String, Map, Set, ImageDataset, int, long, InferenceSession.Config, Progress, Group)}
+   * with the second moments of every tensor. */
+  static void collect(Model model, String input, Map<String, Integer> widths, ImageDataset data, int batchSize,
+      long budget, InferenceSession.Config config, Progress progress, Group each) throws VitqException {
+    collect(model, input, widths, widths.keySet(), data, batchSize, budget, config, progress, each);
   }
 
   /**
    * Moments of the given float tensors, each with the given width on its last axis, computed by ONNX Runtime and
-   * handed over a group at a time, so that only one group's sums are held.
+   * handed over a group at a time, so that only one group's sums are held. Only the tensors in {@code grams} get
+   * {@code X^T X}, which costs a product over the rows per image and {@code width^2} sums (ViT-Base's fc2: 3.7 GFLOP
+   * and 9.4 million); the others get their first moments.
    *
    * <p>Each image runs alone, and its {@code X^T X} (a float product over its own rows) is added to double sums in
    * image order: the moments are the same whatever {@code batchSize} the images are decoded in. (Products over a
@@ -88,14 +107,15 @@ record InputMoments(int features, long rows, double[] sum, double[] gram) {
    * @param batchSize images decoded at a time
    * @throws VitqException if an image cannot be used or ONNX Runtime fails
    */
-  static void collect(Model model, String input, Map<String, Integer> widths, ImageDataset data, int batchSize,
-      long budget, InferenceSession.Config config, Progress progress, Group each) throws VitqException {
+  static void collect(Model model, String input, Map<String, Integer> widths, Set<String> grams, ImageDataset data,
+      int batchSize, long budget, InferenceSession.Config config, Progress progress, Group each)
+      throws VitqException {
     if (widths.isEmpty()) {
       return;
     }
     Model sorted = OpsetUpgrade.to(model.withGraph(model.graph().topologicallySorted()), 13);
     Map<String, Long> costs = new LinkedHashMap<>();
-    widths.forEach((t, n) -> costs.put(t, cost(n)));
+    widths.forEach((t, n) -> costs.put(t, cost(n, grams.contains(t))));
     List<Stages.Stage> stages = Stages.of(sorted.graph(), input, costs, budget);
     List<List<List<String>>> groups = new ArrayList<>();
     int passes = 0;
@@ -117,8 +137,8 @@ record InputMoments(int features, long rows, double[] sum, double[] gram) {
         for (int g = 0; g < groups.get(s).size(); g++) {
           List<String> group = groups.get(s).get(g);
           String out = g == 0 ? stage.out() : null;
-          Pass pass = new Pass(stageModel(sorted, input, stage, group, out, widths), group, widths, out,
-              out == null ? null : next, data.size(), pool);
+          Pass pass = new Pass(stageModel(sorted, input, stage, group, out, widths, grams), group, widths, grams,
+              out, out == null ? null : next, data.size(), pool);
           try (InferenceSession session = InferenceSession.of(pass.model, config)) {
             if (s == 0) {
               data.forEachBatch(batchSize, Progress.NONE, batch -> {
@@ -218,11 +238,12 @@ record InputMoments(int features, long rows, double[] sum, double[] gram) {
   }
 
   /**
-   * The stage's nodes with, per tensor of the group, its rows {@code X} (a Reshape to [-1, width]), {@code X^T X},
-   * the column sums and the row count (as floats) as outputs, after {@code out} when it is not null.
+   * The stage's nodes with, per tensor of the group, its rows {@code X} (a Reshape to [-1, width]), {@code X^T X}
+   * (for the tensors in {@code grams}), the column sums and the row count (as floats) as outputs, after {@code out}
+   * when it is not null.
    */
   private static Model stageModel(Model sorted, String input, Stages.Stage stage, List<String> group, String out,
-      Map<String, Integer> widths) {
+      Map<String, Integer> widths, Set<String> grams) {
     List<Value> wanted = new ArrayList<>();
     if (out != null) {
       wanted.add(Value.of(out, new TensorType(DType.FLOAT, null)));
@@ -241,10 +262,12 @@ record InputMoments(int features, long rows, double[] sum, double[] gram) {
     for (String t : group) {
       int n = widths.get(t);
       String x = b.op("Reshape", List.of(t, b.longs(-1, n)));
-      String gram = b.op("MatMul", List.of(b.op("Transpose", List.of(x), Attribute.ofInts("perm", 1, 0)), x));
+      if (grams.contains(t)) {
+        String gram = b.op("MatMul", List.of(b.op("Transpose", List.of(x), Attribute.ofInts("perm", 1, 0)), x));
+        outputs.add(Value.of(gram, new TensorType(DType.FLOAT, List.of(Dim.of(n), Dim.of(n)))));
+      }
       String sum = b.op("ReduceSum", List.of(x, axis0), Attribute.of("keepdims", 0L));
       String shape = b.op("Cast", List.of(b.op("Shape", List.of(x))), Attribute.of("to", (long) DType.FLOAT.code()));
-      outputs.add(Value.of(gram, new TensorType(DType.FLOAT, List.of(Dim.of(n), Dim.of(n)))));
       outputs.add(Value.of(sum, new TensorType(DType.FLOAT, List.of(Dim.of(n)))));
       outputs.add(Value.of(shape, new TensorType(DType.FLOAT, List.of(Dim.of(2)))));
     }
@@ -263,13 +286,15 @@ record InputMoments(int features, long rows, double[] sum, double[] gram) {
     private final List<double[]> grams = new ArrayList<>();
     private final List<double[]> sums = new ArrayList<>();
     private final List<float[]> windows = new ArrayList<>();
+    /** Where each tensor's outputs start among {@link #names}: its {@code X^T X} if gathered, its sums, its rows. */
+    private final int[] firstOutput;
     private final long[] rows;
     private final Carried carry;
     private final int images;
     private final Pool pool;
 
-    Pass(Model model, List<String> tensors, Map<String, Integer> widths, String out, Carried carry, int images,
-        Pool pool) {
+    Pass(Model model, List<String> tensors, Map<String, Integer> widths, Set<String> withGram, String out,
+        Carried carry, int images, Pool pool) {
       this.model = model;
       this.tensors = tensors;
       this.widths = widths;
@@ -278,27 +303,34 @@ record InputMoments(int features, long rows, double[] sum, double[] gram) {
       this.images = images;
       this.pool = pool;
       this.rows = new long[tensors.size()];
+      this.firstOutput = new int[tensors.size()];
       model.graph().outputs().forEach(v -> names.add(v.name()));
-      for (String t : tensors) {
-        int n = widths.get(t);
-        grams.add(pool.take(n * n));
+      int next = out == null ? 0 : 1;
+      for (int t = 0; t < tensors.size(); t++) {
+        int n = widths.get(tensors.get(t));
+        boolean gram = withGram.contains(tensors.get(t));
+        grams.add(gram ? pool.take(n * n) : new double[0]);
         sums.add(pool.take(n));
-        windows.add(new float[Math.min(n * n, 1 << 14)]);
+        windows.add(new float[Math.min(gram ? n * n : n, 1 << 14)]);
+        firstOutput[t] = next;
+        next += gram ? 3 : 2;
       }
     }
 
     /** Runs one image and adds its moments; keeps the stage's output for the next stage. */
     void run(InferenceSession session, String in, HostTensor x) throws VitqException {
       session.run(Map.of(in, x), names, result -> {
-        int first = out == null ? 0 : 1;
         if (out != null) {
           carry.add(result.get(out), images);
         }
         // Tensors are independent, so they are added in parallel; each sum is touched by one thread.
         IntStream.range(0, tensors.size()).parallel().forEach(t -> {
-          add(grams.get(t), result.get(names.get(first + 3 * t)).data().asFloatBuffer(), windows.get(t));
-          add(sums.get(t), result.get(names.get(first + 3 * t + 1)).data().asFloatBuffer(), windows.get(t));
-          rows[t] += (long) result.get(names.get(first + 3 * t + 2)).data().asFloatBuffer().get(0);
+          int at = firstOutput[t];
+          if (grams.get(t).length > 0) {
+            add(grams.get(t), result.get(names.get(at++)).data().asFloatBuffer(), windows.get(t));
+          }
+          add(sums.get(t), result.get(names.get(at)).data().asFloatBuffer(), windows.get(t));
+          rows[t] += (long) result.get(names.get(at + 1)).data().asFloatBuffer().get(0);
         });
       });
     }
@@ -313,7 +345,7 @@ record InputMoments(int features, long rows, double[] sum, double[] gram) {
     }
 
     void release() {
-      grams.forEach(pool::give);
+      grams.stream().filter(g -> g.length > 0).forEach(pool::give);
       sums.forEach(pool::give);
     }
   }

@@ -46,7 +46,8 @@ public enum Technique {
   IMAGE_8BIT,
   /**
    * Linear weights rounded by GPTQ (error-compensating, from the Hessian of each layer's inputs on calibration
-   * images) instead of to nearest, on the same grid.
+   * images) instead of to nearest, on the same grid; 8-bit weights only of layers up to 2,048 inputs wide, where it
+   * pays for its cost (see {@link WeightCorrection}).
    */
   GPTQ,
   /** Linear biases corrected by the mean output error of the quantized weights on calibration images. */

@@ -11,6 +11,7 @@ import dev.vitq.models.Tensor;
 import dev.vitq.models.VitqException;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -42,6 +43,14 @@ public final class WeightCorrection {
   static final long MOMENT_BYTES = 256L << 20;
   /** Quantize the features of largest input energy first (GPTQ's act-order). */
   static final boolean ACT_ORDER = true;
+  /**
+   * The widest input whose layer GPTQ rounds when its weights have 8 bits; wider ones (ViT-Base's fc2, 3072) are
+   * rounded to nearest, and bias-corrected where that is asked. GPTQ's cost grows as the cube of the input width (the
+   * Hessian's factor) and its gain at 8 bits is small: on ViT-Base at W8A8 the fc2 layers were 3/4 of the Hessian
+   * products and 9/10 of the factoring (BENCHMARKS.md, "ViT-Base cost"). 4-bit weights, where GPTQ earns most, keep
+   * it at every width.
+   */
+  static final int GPTQ_MAX_INPUTS_8BIT = 2048;
 
   private WeightCorrection() {}
 
@@ -81,13 +90,27 @@ public final class WeightCorrection {
     }
     List<Layer> layers = layers(model.graph(), plan);
     Map<String, Integer> widths = new LinkedHashMap<>();
-    layers.forEach(l -> widths.put(l.input(), l.in()));
+    Set<String> grams = new HashSet<>();
+    for (Layer l : layers) {
+      boolean rounds = gptq && gptqRounds(l);
+      if (rounds || bias) {
+        widths.put(l.input(), l.in());
+      }
+      if (rounds) {
+        grams.add(l.input());
+      }
+    }
     ImageDataset sample = data.sample(IMAGES, settings.seed());
     Graph[] corrected = {model.graph()};
     Workspace work = new Workspace();
-    InputMoments.collect(model, input, widths, sample, settings.batchSize(), MOMENT_BYTES, settings.session(),
+    InputMoments.collect(model, input, widths, grams, sample, settings.batchSize(), MOMENT_BYTES, settings.session(),
         progress, moments -> corrected[0] = correct(corrected[0], layers, moments, gptq, bias, work));
     return model.withGraph(corrected[0]);
+  }
+
+  /** Whether GPTQ, when asked, rounds this layer's weights (see {@link #GPTQ_MAX_INPUTS_8BIT}). */
+  static boolean gptqRounds(Layer l) {
+    return l.quantizer().bits() < 8 || l.in() <= GPTQ_MAX_INPUTS_8BIT;
   }
 
   /**
@@ -213,8 +236,9 @@ public final class WeightCorrection {
     List<Tensor> out = new ArrayList<>(2);
     Tensor wt = idx.initializer(l.weight()).orElseThrow();
     float[] w = wt.floats();
-    float[] quantized = unfold(l, quantizedRows(l, fold(l, w), m.gram(), gptq, work));
-    if (gptq) {
+    boolean rounded = gptq && gptqRounds(l);
+    float[] quantized = unfold(l, quantizedRows(l, fold(l, w), m.gram(), rounded, work));
+    if (rounded) {
       out.add(Tensor.ofFloats(l.weight(), wt.dims(), quantized));
     }
     if (biasCorrection && l.bias() != null) {

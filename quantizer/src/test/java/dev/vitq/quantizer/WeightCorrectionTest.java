@@ -152,6 +152,43 @@ class WeightCorrectionTest {
   }
 
   @Test
+  void tensorsWithoutSecondMomentsGetTheSameSumsAndNoProducts() throws Exception {
+    Calibrated c = Calibrated.of(Spelling.TIMM_17, Scheme.W8A8, Set.of());
+    Map<String, InputMoments> both = c.moments();
+    String wide = c.layers().stream().max(java.util.Comparator.comparingInt(WeightCorrection.Layer::in)).orElseThrow()
+        .input();
+    Map<String, InputMoments> some = new LinkedHashMap<>();
+    InputMoments.collect(c.model(), c.vit().input(), c.widths(), Set.of(wide), data, 8, Long.MAX_VALUE, SESSION,
+        Progress.NONE, m -> m.forEach((t, x) -> some.put(t, new InputMoments(x.features(), x.rows(),
+            x.sum().clone(), x.gram().clone()))));
+    assertEquals(both.keySet(), some.keySet());
+    for (String t : both.keySet()) {
+      assertEquals(both.get(t).rows(), some.get(t).rows());
+      assertArrayEquals(both.get(t).sum(), some.get(t).sum(), 0.0, "sums of " + t);
+      if (t.equals(wide)) {
+        assertArrayEquals(both.get(t).gram(), some.get(t).gram(), 0.0, "X^T X of " + t);
+      } else {
+        assertEquals(0, some.get(t).gram().length, "no X^T X asked for " + t);
+        assertTrue(!some.get(t).hasGram() && both.get(t).hasGram());
+      }
+    }
+  }
+
+  @Test
+  void gptqRoundsEightBitWeightsUpToTheWidthLimitAndFourBitWeightsAtAnyWidth() {
+    Quantizer eight = Quantizer.symmetric(8, 1, new float[] {1f});
+    Quantizer four = Quantizer.symmetric(4, 1, new float[] {1f});
+    int limit = WeightCorrection.GPTQ_MAX_INPUTS_8BIT;
+    assertTrue(WeightCorrection.gptqRounds(layer(eight, limit)));
+    assertTrue(!WeightCorrection.gptqRounds(layer(eight, limit + 1)), "ViT-Base's fc2 is rounded to nearest");
+    assertTrue(WeightCorrection.gptqRounds(layer(four, 4 * limit)));
+  }
+
+  private static WeightCorrection.Layer layer(Quantizer q, int in) {
+    return new WeightCorrection.Layer("w", "x", false, in, 1, null, 1f, q, null);
+  }
+
+  @Test
   void stagesCutAtTheResidualStreamAndGiveTheMomentsOfTheWholeModel() throws Exception {
     Calibrated c = Calibrated.of(Spelling.TIMM_17, Scheme.W4A8, Set.of());
     Model sorted = OpsetUpgrade.to(c.model().withGraph(c.model().graph().topologicallySorted()), 13);
