@@ -130,7 +130,7 @@ final class Quantize {
       EvolQ.Result searchResult = null;
       if (r.search().equals("evolq")) {
         Path state = stateFile(r.output());
-        EvolQ.Result result = EvolQ.search(model, vit, plan, data, r.searchSettings().withSeed(r.seed()), session,
+        EvolQ.Result result = EvolQ.search(model, m.model(), vit, plan, data, r.searchSettings().withSeed(r.seed()), session,
             state, r.resume(), progress, EvolQ.Listener.NONE);
         plan = result.plan();
         searchResult = result;

@@ -86,14 +86,16 @@ final class QuantizeCommand implements Callable<Integer> {
 
   @Option(names = "--quantizers", defaultValue = "default", paramLabel = "LIST",
       description = "Quantizers beyond per-tensor uniform ones: 'default' (the scheme's measured choice), 'none', "
-          + "or a comma-separated list of ln-reparam (post-LayerNorm activations per channel, folded into the "
+          + "or a comma-separated list of default (adding to it), ln-reparam (post-LayerNorm activations per channel, folded into the "
           + "norm and the next layer), log-sqrt2-softmax (softmax below 8 bits on a log-sqrt(2) grid), "
           + "twin-gelu (GELU outputs below 8 bits with one scale per side of zero), norm-input-8bit (layer-norm "
           + "inputs at 8 bits when activations are narrower), norm-input-factors (layer-norm inputs on one scale "
           + "with power-of-two channel factors, not one range), image-8bit (the image entering the patch embedding "
-          + "at 8 bits when activations are narrower), gptq (linear weights rounded with GPTQ's error "
-          + "compensation) and bias-correction (linear biases corrected by the mean output error of the quantized "
-          + "weights).")
+          + "at 8 bits when activations are narrower), float-norm-input (layer-norm inputs left in float), "
+          + "float-attention (queries, keys, values and attention probabilities left in float), gptq (linear "
+          + "weights rounded with GPTQ's error compensation), bias-correction (linear biases corrected by the mean "
+          + "output error of the quantized weights) and patch-bias-correction (the patch embedding's bias corrected "
+          + "by the quantized image's mean rounding error).")
   String quantizers;
 
   @Option(names = "--seed", defaultValue = "0", paramLabel = "N", description = "Seed (default: ${DEFAULT-VALUE}).")
@@ -144,7 +146,8 @@ final class QuantizeCommand implements Callable<Integer> {
         .withMaxDrop(maxDrop, val)
         .withValidationLimit(valLimit);
     if (!quantizers.equals("default")) {
-      r = r.withTechniques(Names.parse(() -> Technique.ofCliNames(quantizers)));
+      QuantizeRequest scheme = r;
+      r = r.withTechniques(Names.parse(() -> Technique.ofCliNames(quantizers, scheme.scheme())));
     }
     Reports.Quantize report = Vitq.quantize(r, output.progress());
     PrintWriter pw = spec.commandLine().getOut();

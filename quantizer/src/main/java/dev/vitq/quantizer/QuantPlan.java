@@ -51,8 +51,8 @@ public record QuantPlan(String format, String modelSha256, Scheme scheme, Method
     if (weightCorrections == null) {
       weightCorrections = weightCorrections(Technique.defaults(scheme));
     } else if (!weightCorrections.stream().allMatch(Technique::correctsWeights)) {
-      throw new IllegalArgumentException("weight_corrections lists " + weightCorrections + "; only GPTQ and "
-          + "BIAS_CORRECTION correct weights");
+      throw new IllegalArgumentException("weight_corrections lists " + weightCorrections + "; only GPTQ, "
+          + "BIAS_CORRECTION and PATCH_BIAS_CORRECTION correct weights");
     }
     weightCorrections = weightCorrections(weightCorrections);
     entries = List.copyOf(entries);

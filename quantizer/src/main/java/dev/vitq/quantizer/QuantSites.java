@@ -34,7 +34,8 @@ public final class QuantSites {
   /**
    * The sites of {@code vit} under {@code scheme}, each tensor once, in graph order; with
    * {@link Technique#NORM_INPUT_8BIT} the layer-norm inputs keep 8 bits, with {@link Technique#IMAGE_8BIT} the
-   * patch embedding's input; with {@link Technique#FLOAT_NORM_INPUT} no layer-norm input is quantized.
+   * patch embedding's input; with {@link Technique#FLOAT_NORM_INPUT} no layer-norm input is quantized, with
+   * {@link Technique#FLOAT_ATTENTION} no query, key, value or attention probability.
    */
   public static List<QuantSite> of(VitStructure vit, Scheme scheme, Set<Technique> techniques) {
     Map<String, QuantSite> sites = new LinkedHashMap<>();
@@ -63,10 +64,12 @@ public final class QuantSites {
         add(sites, weight(p, i, w));
       }
       var attn = b.attention();
-      add(sites, new QuantSite(attn.query(), Role.ATTN_QUERY, i, a, -1));
-      add(sites, new QuantSite(attn.key(), Role.ATTN_KEY, i, a, -1));
-      add(sites, new QuantSite(attn.value(), Role.ATTN_VALUE, i, a, -1));
-      add(sites, new QuantSite(attn.probabilities(), Role.SOFTMAX_OUTPUT, i, a, -1));
+      if (!techniques.contains(Technique.FLOAT_ATTENTION)) {
+        add(sites, new QuantSite(attn.query(), Role.ATTN_QUERY, i, a, -1));
+        add(sites, new QuantSite(attn.key(), Role.ATTN_KEY, i, a, -1));
+        add(sites, new QuantSite(attn.value(), Role.ATTN_VALUE, i, a, -1));
+        add(sites, new QuantSite(attn.probabilities(), Role.SOFTMAX_OUTPUT, i, a, -1));
+      }
       add(sites, new QuantSite(attn.proj().matmulInput(), Role.LINEAR_INPUT, i, a, -1));
       add(sites, weight(attn.proj(), i, w));
       if (norms) {

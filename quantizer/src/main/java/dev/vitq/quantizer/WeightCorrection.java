@@ -85,9 +85,19 @@ public final class WeightCorrection {
       Progress progress) throws VitqException {
     boolean gptq = settings.techniques().contains(Technique.GPTQ);
     boolean bias = settings.techniques().contains(Technique.BIAS_CORRECTION);
-    if (!gptq && !bias) {
+    boolean patch = settings.techniques().contains(Technique.PATCH_BIAS_CORRECTION);
+    if (!gptq && !bias && !patch) {
       return model;
     }
+    ImageDataset sample = data.sample(IMAGES, settings.seed());
+    // The layer inputs' moments are those of the float convolution, which the corrected patch bias gives exactly only
+    // behind the quantized image: the patch bias comes last.
+    Model corrected = gptq || bias ? corrected(model, input, plan, sample, settings, gptq, bias, progress) : model;
+    return patch ? PatchBias.correct(corrected, plan, sample, settings.batchSize()) : corrected;
+  }
+
+  private static Model corrected(Model model, String input, QuantPlan plan, ImageDataset sample,
+      Calibrator.Settings settings, boolean gptq, boolean bias, Progress progress) throws VitqException {
     List<Layer> layers = layers(model.graph(), plan);
     Map<String, Integer> widths = new LinkedHashMap<>();
     Set<String> grams = new HashSet<>();
@@ -100,7 +110,6 @@ public final class WeightCorrection {
         grams.add(l.input());
       }
     }
-    ImageDataset sample = data.sample(IMAGES, settings.seed());
     Graph[] corrected = {model.graph()};
     Workspace work = new Workspace();
     InputMoments.collect(model, input, widths, grams, sample, settings.batchSize(), MOMENT_BYTES, settings.session(),

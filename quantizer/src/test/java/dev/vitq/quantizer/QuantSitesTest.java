@@ -74,6 +74,17 @@ class QuantSitesTest {
   }
 
   @Test
+  void floatAttentionLeavesQueriesKeysValuesAndProbabilitiesAloneAndNothingElse() {
+    Set<Role> attention = EnumSet.of(Role.ATTN_QUERY, Role.ATTN_KEY, Role.ATTN_VALUE, Role.SOFTMAX_OUTPUT);
+    List<QuantSite> quantized = QuantSites.of(vit, Scheme.W8A8);
+    Set<Technique> techniques = EnumSet.copyOf(Technique.defaults(Scheme.W8A8));
+    techniques.add(Technique.FLOAT_ATTENTION);
+    List<QuantSite> floatAttention = QuantSites.of(vit, Scheme.W8A8, techniques);
+    assertEquals(4 * vit.blocks().size(), quantized.stream().filter(s -> attention.contains(s.role())).count());
+    assertEquals(quantized.stream().filter(s -> !attention.contains(s.role())).toList(), floatAttention);
+  }
+
+  @Test
   void floatNormInputsLeaveTheStreamAloneExceptAtASplitsBoundary() {
     Set<Technique> floatNorms = EnumSet.of(Technique.FLOAT_NORM_INPUT);
     List<QuantSite> sites = QuantSites.of(vit, Scheme.W4A4, floatNorms);

@@ -193,12 +193,13 @@ class QuantizerTest {
     assertEquals(plan, QuantPlan.fromJson(plan.toJson()));
     String json = plan.toJson();
     assertTrue(json.contains("\"weight_corrections\" : [ \"BIAS_CORRECTION\" ]"), json);
-    // A plan written before plans recorded their weight corrections gets its scheme's defaults (GPTQ at W4A8).
-    assertEquals(java.util.Set.of(Technique.GPTQ), QuantPlan.fromJson(json.replace(
+    // A plan written before plans recorded their weight corrections gets its scheme's defaults (GPTQ and the patch
+    // bias at W4A8).
+    assertEquals(java.util.Set.of(Technique.GPTQ, Technique.PATCH_BIAS_CORRECTION), QuantPlan.fromJson(json.replace(
         "\"weight_corrections\" : [ \"BIAS_CORRECTION\" ],", "")).weightCorrections());
     VitqException notACorrection = assertThrows(VitqException.class, () -> QuantPlan.fromJson(json.replace(
         "[ \"BIAS_CORRECTION\" ]", "[ \"LN_REPARAM\" ]")));
-    assertTrue(notACorrection.getMessage().contains("only GPTQ and BIAS_CORRECTION correct weights"),
+    assertTrue(notACorrection.getMessage().contains("only GPTQ, BIAS_CORRECTION and PATCH_BIAS_CORRECTION correct weights"),
         notACorrection.getMessage());
     assertThrows(VitqException.class, () -> QuantPlan.fromJson("{\"format\": \"other\"}"));
     assertThrows(VitqException.class, () -> QuantPlan.fromJson("not json"));

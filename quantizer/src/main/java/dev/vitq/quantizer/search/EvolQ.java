@@ -31,7 +31,7 @@ import java.util.Random;
  * scoring of its candidates through ONNX Runtime and the chunked session runs are package classes beside it.
  *
  * {@snippet lang="java" :
- * EvolQ.Result r = EvolQ.search(model, vit, calibrated.plan(), images, SearchSettings.defaults(),
+ * EvolQ.Result r = EvolQ.search(model, model, vit, calibrated.plan(), images, SearchSettings.defaults(),
  *     InferenceSession.Config.defaults(), null, false, Progress.NONE, EvolQ.Listener.NONE);
  * }
  */
@@ -75,11 +75,15 @@ public final class EvolQ {
   /**
    * Searches the block scales of {@code initial}.
    *
+   * @param model the model the plan is lowered onto (its weights corrected as shipped)
+   * @param reference the float model whose outputs the quantized one should match: {@code model} before its weights
+   *     and biases were corrected (a corrected patch bias, say, is right only behind the quantized image)
    * @param stateFile where the state is saved after every block visit, or null
    * @param resume continue from {@code stateFile} when it exists
    * @throws VitqException if the images cannot be used, ONNX Runtime fails, or the saved state is not this search's
    */
-  public static Result search(Model model, VitStructure vit, QuantPlan initial, ImageDataset calibration,
+  public static Result search(Model model, Model reference, VitStructure vit, QuantPlan initial,
+      ImageDataset calibration,
       SearchSettings settings, InferenceSession.Config session, Path stateFile, boolean resume, Progress progress,
       Listener listener) throws VitqException {
     long t0 = System.nanoTime();
@@ -113,7 +117,7 @@ public final class EvolQ {
     Targets search;
     Targets validation;
     float[] heldOutReference;
-    try (InferenceSession fp32 = InferenceSession.of(BlockSearch.exposing(model, target, vit), session)) {
+    try (InferenceSession fp32 = InferenceSession.of(BlockSearch.exposing(reference, target, vit), session)) {
       long runStart = System.nanoTime();
       int perRun = ChunkedRuns.imagesPerRun(vit);
       search = new Targets(searchImages, Images.run(fp32, vit.input(), target, searchImages, Map.of(), perRun));

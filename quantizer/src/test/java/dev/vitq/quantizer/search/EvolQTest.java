@@ -71,7 +71,7 @@ class EvolQTest {
 
   private static EvolQ.Result search(SearchSettings settings, Path state, boolean resume, EvolQ.Listener listener)
       throws VitqException {
-    return EvolQ.search(model, vit, initial, data, settings, SESSION, state, resume, Progress.NONE, listener);
+    return EvolQ.search(model, model, vit, initial, data, settings, SESSION, state, resume, Progress.NONE, listener);
   }
 
   @Test
@@ -330,7 +330,7 @@ class EvolQTest {
     assertFalse(headless.classifier());
     QuantPlan plan = Calibrator.calibrate(encoder, headless.input(), QuantSites.of(headless, Scheme.W4A8), "sha",
         data, new Calibrator.Settings(Scheme.W4A8, Method.MSE, 20, 3, SESSION), Progress.NONE).plan();
-    EvolQ.Result r = EvolQ.search(encoder, headless, plan, data, SETTINGS, SESSION, null, false, Progress.NONE,
+    EvolQ.Result r = EvolQ.search(encoder, encoder, headless, plan, data, SETTINGS, SESSION, null, false, Progress.NONE,
         EvolQ.Listener.NONE);
     assertEquals(2, r.blocks().size());
     // The held-out score of an embedding model is its mean cosine with the float outputs, not an arg-max agreement.
