@@ -140,8 +140,9 @@ final class AccuracyBudget {
     Model[] lastShipped = {null};
     QuantPlan[] lastPlan = {null};
     BudgetSearch.Measure measure = (plan, bytesLimit) -> {
-      Model corrected = WeightCorrection.apply(model, m.vit().input(), plan, calib, new Calibrator.Settings(
-          Scheme.AUTO, r.method(), batch, r.seed(), session, plan.weightCorrections()), Progress.NONE);
+      Model corrected = WeightCorrection.apply(model, m.vit().input(), plan, calib, LoadedModel.correctionsFor(
+          new Calibrator.Settings(Scheme.AUTO, r.method(), batch, r.seed(), session, plan.weightCorrections()),
+          r.target()), Progress.NONE);
       Model shipped = m.ship(corrected, source, sha, plan, r.target());
       long bytes = OnnxWriter.toBytes(shipped).length;
       if (bytesLimit > 0 && bytes > bytesLimit) {
@@ -171,8 +172,9 @@ final class AccuracyBudget {
     Model shipped = lastShipped[0];
     if (!result.plan().equals(lastPlan[0])) {
       // The last measure was a raise over the byte budget: ship the point kept again.
-      corrected = WeightCorrection.apply(model, m.vit().input(), result.plan(), calib, new Calibrator.Settings(
-          Scheme.AUTO, r.method(), batch, r.seed(), session, result.plan().weightCorrections()), Progress.NONE);
+      corrected = WeightCorrection.apply(model, m.vit().input(), result.plan(), calib, LoadedModel.correctionsFor(
+          new Calibrator.Settings(Scheme.AUTO, r.method(), batch, r.seed(), session,
+              result.plan().weightCorrections()), r.target()), Progress.NONE);
       shipped = m.ship(corrected, source, sha, result.plan(), r.target());
     }
     Reports.Budget report = new Reports.Budget(r.maxDrop(), scorer.measure(), r.validation().toString(),

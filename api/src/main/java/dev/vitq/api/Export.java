@@ -91,7 +91,8 @@ final class Export {
       Calibrator.Settings settings = new Calibrator.Settings(plan.scheme(), plan.method(), Batches.runBatch(
           m.model(), r.batchSize()), r.seed(), session, plan.weightCorrections());
       if (calib != null) {
-        shipped = WeightCorrection.apply(m.model(), m.vit().input(), plan, calib, settings, progress);
+        shipped = WeightCorrection.apply(m.model(), m.vit().input(), plan, calib,
+            LoadedModel.correctionsFor(settings, r.target()), progress);
       }
       plan = SplitExport.withBoundary(shipped, m.vit(), plan, r.split(), calib, settings, progress);
     } else {
@@ -104,7 +105,8 @@ final class Export {
           QuantSites.of(m.vit(), r.scheme()), m.vit(), r.scheme(), r.split()), sha, calib, settings, progress);
       plan = SplitExport.boundaryWithFactors(calibrated, m.vit(), r.split());
       // The scheme's default weight corrections, as quantize applies them: the pair computes what its model does.
-      shipped = WeightCorrection.apply(m.model(), m.vit().input(), plan, calib, settings, progress);
+      shipped = WeightCorrection.apply(m.model(), m.vit().input(), plan, calib,
+          LoadedModel.correctionsFor(settings, r.target()), progress);
     }
     if (r.fuse() && r.keepTokens() == 0) {
       throw new VitqException("--fuse goes with --keep-tokens below 1.");

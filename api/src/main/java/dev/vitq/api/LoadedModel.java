@@ -13,13 +13,17 @@ import dev.vitq.models.onnx.OnnxReader;
 import dev.vitq.models.vit.Recognition;
 import dev.vitq.models.vit.VitRecognizer;
 import dev.vitq.models.vit.VitStructure;
+import dev.vitq.quantizer.Calibrator;
 import dev.vitq.quantizer.QdqLowering;
 import dev.vitq.quantizer.QuantPlan;
+import dev.vitq.quantizer.Technique;
 import dev.vitq.converter.DemoModel;
 import dev.vitq.converter.Sha256;
 import dev.vitq.models.onnx.OnnxWriter;
 import java.nio.file.Path;
+import java.util.EnumSet;
 import java.util.Objects;
+import java.util.Set;
 
 /**
  * A model read from disk and checked, its canonical form (local functions inlined, half precision widened,
@@ -78,6 +82,21 @@ public record LoadedModel(Path path, Model original, Model model, Recognition re
    * {@code target}: integer weights, Q/DQ activations, the source's interface, provenance (the plan as fitted to the
    * target, which is what the file computes).
    */
+  /**
+   * The weight corrections of {@code settings} that hold on {@code target}: without per-axis activations a target
+   * gets one range for the image instead of the per-channel pixel grid ({@link Deploy#plan}), whose rounding error the
+   * patch bias correction takes out, so it is left out there.
+   */
+  static Calibrator.Settings correctionsFor(Calibrator.Settings settings, Target target) {
+    if (target.perAxisActivations() || !settings.techniques().contains(Technique.PATCH_BIAS_CORRECTION)) {
+      return settings;
+    }
+    Set<Technique> kept = EnumSet.copyOf(settings.techniques());
+    kept.remove(Technique.PATCH_BIAS_CORRECTION);
+    return new Calibrator.Settings(settings.scheme(), settings.method(), settings.batchSize(), settings.seed(),
+        settings.session(), kept);
+  }
+
   Model ship(Model weights, String source, String sha, QuantPlan plan, Target target) throws VitqException {
     QuantPlan fitted = Deploy.plan(weights, plan, target);
     Model lowered = QdqLowering.lower(weights, fitted, QdqLowering.Mode.DEPLOY);

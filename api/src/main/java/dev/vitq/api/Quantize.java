@@ -124,7 +124,8 @@ final class Quantize {
       QuantPlan plan = calibrated.plan();
       // GPTQ and bias correction change the float weights and biases; the search, the lowering and the report all
       // work on the corrected model, so they see what ships.
-      model = WeightCorrection.apply(model, imageInput, plan, data, settings, progress);
+      model = WeightCorrection.apply(model, imageInput, plan, data, LoadedModel.correctionsFor(settings, r.target()),
+          progress);
       long t1 = System.nanoTime();
       Reports.Search searched = null;
       EvolQ.Result searchResult = null;
