@@ -123,8 +123,8 @@ public final class Calibrator {
       case CONV_INPUT -> image(pre, s.bits(), stats.get(s.tensor()), method);
       // Probabilities lie in [0, 1]: calibrated uniform levels at 8 bits, log2 levels (fine near 0) below.
       case SOFTMAX_OUTPUT -> s.bits() >= 8 ? ScaleInit.activation(stats.get(s.tensor()).histogram(), s.bits(), method)
-          : settings.techniques().contains(Technique.LOG_SQRT2_SOFTMAX) ? Quantizer.logSqrt2(s.bits())
-          : Quantizer.log2(s.bits());
+          : ScaleInit.logScale(stats.get(s.tensor()).histogram(), settings.techniques().contains(
+              Technique.LOG_SQRT2_SOFTMAX) ? Quantizer.logSqrt2(s.bits()) : Quantizer.log2(s.bits()));
       case NORM_INPUT -> settings.techniques().contains(Technique.NORM_INPUT_FACTORS)
           ? streamQuantizer(stats.get(s.tensor()), s.bits())
           : ScaleInit.activation(stats.get(s.tensor()).histogram(), s.bits(), method);

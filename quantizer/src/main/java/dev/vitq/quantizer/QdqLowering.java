@@ -350,15 +350,20 @@ public final class QdqLowering {
   }
 
   /**
-   * {@code q = clip(round(-k log2 x), 0, qmax)}; {@code 2^(-q/k)}, or 0 at the top level ({@code k} levels per
-   * octave).
+   * {@code q = clip(round(-k log2 (x / s)), 0, qmax)}; {@code s 2^(-q/k)}, or 0 at the top level ({@code k} levels per
+   * octave, {@code s} the quantizer's scale, 1 unless calibrated lower).
    */
   private String log2(String x, Quantizer q) {
     float qmax = q.qmax();
     int k = q.levelsPerOctave();
-    String neg = b.op("Mul", List.of(b.op("Log", List.of(x)), b.scalar((float) (-k / Math.log(2)))));
+    float s = q.scale(0);
+    String scaled = s == 1f ? x : b.op("Div", List.of(x, b.scalar(s)));
+    String neg = b.op("Mul", List.of(b.op("Log", List.of(scaled)), b.scalar((float) (-k / Math.log(2)))));
     String level = b.op("Clip", List.of(b.op("Round", List.of(neg)), b.scalar(0f), b.scalar(qmax)));
     String value = b.op("Exp", List.of(b.op("Mul", List.of(level, b.scalar((float) (-Math.log(2) / k))))));
+    if (s != 1f) {
+      value = b.op("Mul", List.of(value, b.scalar(s)));
+    }
     String top = b.op("Equal", List.of(level, b.scalar(qmax)));
     return b.op("Where", List.of(top, b.scalar(0f), value));
   }

@@ -106,12 +106,15 @@ public record Quantizer(Kind kind, int bits, boolean signed, int axis, float[] s
     return twinRatio(scales[0], scales[1]);
   }
 
-  /** A log2 quantizer for values in [0, 1]. */
+  /**
+   * A log2 quantizer for values in [0, 1]: levels {@code 2^-q}, and 0 at the top level. {@link #withScales} with one
+   * scale {@code s} moves the levels to {@code s 2^-q}, for probabilities that never come near 1.
+   */
   public static Quantizer log2(int bits) {
     return new Quantizer(Kind.LOG2, bits, false, -1, new float[] {1f}, new int[] {0});
   }
 
-  /** A log-sqrt(2) quantizer for values in [0, 1]. */
+  /** A log-sqrt(2) quantizer for values in [0, 1]: levels {@code 2^(-q/2)}, scaled as {@link #log2}'s. */
   public static Quantizer logSqrt2(int bits) {
     return new Quantizer(Kind.LOG_SQRT2, bits, false, -1, new float[] {1f}, new int[] {0});
   }
@@ -154,7 +157,7 @@ public record Quantizer(Kind kind, int bits, boolean signed, int axis, float[] s
       if (!(x > 0)) {
         return qmax();
       }
-      long q = Math.round(-levelsPerOctave() * Math.log(x) / Math.log(2));
+      long q = Math.round(-levelsPerOctave() * Math.log(scales[0] == 1f ? x : x / scales[0]) / Math.log(2));
       return (int) Math.max(0, Math.min(qmax(), q));
     }
     long q = Math.round(x / scales[c]) + zeroPoints[c];
@@ -167,7 +170,7 @@ public record Quantizer(Kind kind, int bits, boolean signed, int axis, float[] s
       return (q - zeroPoints[0]) * scales[q < zeroPoints[0] ? 1 : 0];
     }
     if (kind != Kind.UNIFORM) {
-      return q >= qmax() ? 0f : (float) Math.pow(2, -(double) q / levelsPerOctave());
+      return q >= qmax() ? 0f : (float) (scales[0] * Math.pow(2, -(double) q / levelsPerOctave()));
     }
     return (q - zeroPoints[c]) * scales[c];
   }

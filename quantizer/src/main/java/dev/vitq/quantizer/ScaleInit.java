@@ -21,6 +21,47 @@ public final class ScaleInit {
     };
   }
 
+  /** Quarter octaves between the candidate top levels of a logarithmic quantizer. */
+  private static final int LOG_STEPS_PER_OCTAVE = 4;
+
+  /**
+   * A logarithmic quantizer ({@code base}, levels {@code 2^(-q/k)} below 1) with its top level {@code s} moved down
+   * to where the values are when they stay below one half: each candidate from 1/2 down to the largest value
+   * observed, a quarter octave apart, and the one with the least squared error on the histogram kept if it beats 1. Attention over many tokens never comes near
+   * 1: with 261 tokens a uniform probability is 0.0038, below a 4-bit log-sqrt(2) grid's smallest level (2^-7), so
+   * every such weight would round to 0 or double.
+   */
+  public static Quantizer logScale(Histogram h, Quantizer base) {
+    long[] counts = h.counts();
+    double width = (h.hi() - h.lo()) / counts.length;
+    double max = Math.min(1, h.max());
+    Quantizer best = base;
+    double bestErr = logError(counts, h.lo(), width, base);
+    // From half down: a fraction of an octave would move which values round where without adding a level below.
+    for (int j = LOG_STEPS_PER_OCTAVE; max > 0 && Math.pow(2, -(double) j / LOG_STEPS_PER_OCTAVE) >= max * 0.999;
+        j++) {
+      Quantizer q = base.withScales(new float[] {(float) Math.pow(2, -(double) j / LOG_STEPS_PER_OCTAVE)});
+      double err = logError(counts, h.lo(), width, q);
+      if (err < bestErr) {
+        best = q;
+        bestErr = err;
+      }
+    }
+    return best;
+  }
+
+  private static double logError(long[] counts, double lo, double width, Quantizer q) {
+    double err = 0;
+    for (int b = 0; b < counts.length; b++) {
+      if (counts[b] != 0) {
+        float x = (float) (lo + (b + 0.5) * width);
+        double d = q.fakeQuant(x, 0) - x;
+        err += counts[b] * d * d;
+      }
+    }
+    return err;
+  }
+
   /**
    * A per-tensor quantizer widened per channel by power-of-two factors (FQ-ViT's power-of-two factor): channel
    * {@code c} of the last axis uses scale {@code s * 2^k_c}, the least {@code k_c <= maxShift} that covers the

@@ -13,7 +13,10 @@ import java.util.Set;
 public enum Technique {
   /** Post-LayerNorm activations per channel at per-tensor cost (RepQ-ViT's reparameterisation). */
   LN_REPARAM,
-  /** Softmax outputs below 8 bits on a log-sqrt(2) grid, twice as fine near 1 as log2. */
+  /**
+   * Softmax outputs below 8 bits on a log-sqrt(2) grid, twice as fine near 1 as log2. Either grid's top level is
+   * calibrated down when the probabilities stay below one half ({@link ScaleInit#logScale}).
+   */
   LOG_SQRT2_SOFTMAX,
   /**
    * GELU outputs below 8 bits on twin uniform levels: the negative part ([-0.17, 0]) with a scale of its own, the

@@ -57,7 +57,8 @@ class QdqLoweringTest {
       if (techniques && s.role() == Role.LINEAR_INPUT && LayerNormReparam.find(idx, s.tensor()).isPresent()) {
         q = LayerNormReparamTest.spread(32, s.bits(), entries.size());
       } else if (techniques && s.role() == Role.SOFTMAX_OUTPUT && s.bits() < 8) {
-        q = Quantizer.logSqrt2(s.bits());
+        // A calibrated top level below 1, as attention over many tokens gets.
+        q = Quantizer.logSqrt2(s.bits()).withScales(new float[] {0.125f});
       } else if (techniques && s.role() == Role.GELU_OUTPUT && s.bits() < 8) {
         q = Quantizer.twin(s.bits(), 3, 0.02f, 2);
       } else if (s.role() == Role.WEIGHT) {
@@ -161,6 +162,36 @@ class QdqLoweringTest {
     }
     for (int i = 0; i < x.length; i++) {
       assertEquals(q.fakeQuant(x[i], 0), y[i], 1e-6, "x=" + x[i]);
+    }
+  }
+
+  /** A logarithmic quantizer, with its top level at 1 or calibrated lower, in ONNX Runtime as in Java. */
+  @ParameterizedTest
+  @ValueSource(floats = {1f, 0.0110485435f})
+  void logGridsLowerToTheirOwnLevels(float top) throws Exception {
+    for (Quantizer q : List.of(Quantizer.log2(4).withScales(new float[] {top}),
+        Quantizer.logSqrt2(4).withScales(new float[] {top}))) {
+      float[] x = new float[2001];
+      for (int i = 0; i < x.length; i++) {
+        // Log-spaced from far below the smallest level to the top, off the rounding boundaries.
+        x[i] = (float) (top * Math.pow(2, -12.0 * i / (x.length - 1))) * 0.9999f;
+      }
+      Value in = Value.of("x", new TensorType(DType.FLOAT, List.of(Dim.of(x.length))));
+      Graph g = new Graph("g", List.of(Node.of("id", "Identity", List.of("x"), List.of("y"))), List.of(in),
+          List.of(Value.of("y", null)), List.of(), List.of(), Blob.EMPTY);
+      Model model = new Model(8, List.of(new OpsetId("", 17)), "test", "", "", 0, "", List.of(), g, Blob.EMPTY);
+      QuantPlan plan = new QuantPlan(QuantPlan.FORMAT, "test", Scheme.W4A4, Method.MSE, "none", 0, 0, Set.of(),
+          List.of(new PlanEntry("x", Role.SOFTMAX_OUTPUT, 0, q)));
+      float[] y;
+      try (InferenceSession s = InferenceSession.of(QdqLowering.lower(model, plan, QdqLowering.Mode.DEPLOY),
+          InferenceSession.Config.defaults())) {
+        y = s.run(Map.of("x", HostTensor.ofFloats(new long[] {x.length}, x)), List.of("y")).get("y").floats();
+      }
+      for (int i = 0; i < x.length; i++) {
+        float want = q.fakeQuant(x[i], 0);
+        assertEquals(want, y[i], 1e-5 * want + 1e-12, q + " x=" + x[i]);
+      }
+      assertEquals(top, q.fakeQuant(top, 0), 1e-6 * top, "the top value is a level");
     }
   }
 

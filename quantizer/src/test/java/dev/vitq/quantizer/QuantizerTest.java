@@ -45,6 +45,40 @@ class QuantizerTest {
   }
 
   @Test
+  void aLogGridMovesItsTopLevelDownToAttentionOverManyTokensAndKeepsItForPeakedAttention() {
+    Random rng = new Random(4);
+    // Near-uniform attention over 261 tokens (DINOv2 at 224 px): every probability about 1/261.
+    dev.vitq.calibration.Histogram flat = new dev.vitq.calibration.Histogram(2048);
+    float[] p = new float[261 * 200];
+    for (int i = 0; i < p.length; i++) {
+      p[i] = (float) (1.0 / 261 * Math.exp(0.3 * rng.nextGaussian()));
+    }
+    flat.add(p);
+    Quantizer base = Quantizer.logSqrt2(4);
+    Quantizer moved = ScaleInit.logScale(flat, base);
+    assertTrue(moved.scale(0) <= 0.5f && moved.scale(0) >= flat.max() * 0.999, "top level " + moved.scale(0));
+    double before = 0;
+    double after = 0;
+    for (float x : p) {
+      before += Math.pow(base.fakeQuant(x, 0) - x, 2);
+      after += Math.pow(moved.fakeQuant(x, 0) - x, 2);
+      float level = moved.fakeQuant(x, 0);
+      // Within a quarter octave, as on a grid whose levels reach down past the values.
+      assertTrue(level > 0 && Math.abs(level / x - 1) < 0.2 + 1e-3, x + " -> " + level);
+    }
+    assertTrue(after < before / 20, "squared error " + after + " against " + before + " on the unscaled grid");
+
+    // Peaked attention reaching 1 keeps the unscaled grid, so plans of such models are what they were.
+    dev.vitq.calibration.Histogram peaked = new dev.vitq.calibration.Histogram(2048);
+    float[] q = new float[65 * 200];
+    for (int i = 0; i < q.length; i++) {
+      q[i] = i % 65 == 0 ? 0.999f : (float) (Math.exp(-6 * rng.nextDouble()) / 65);
+    }
+    peaked.add(q);
+    assertEquals(base, ScaleInit.logScale(peaked, base));
+  }
+
+  @Test
   void log2LevelsArePowersOfTwoAndTheTopLevelIsZero() {
     Quantizer q = Quantizer.log2(4);
     assertEquals(1f, q.fakeQuant(0.9f, 0));
