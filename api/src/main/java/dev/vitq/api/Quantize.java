@@ -131,8 +131,8 @@ final class Quantize {
       EvolQ.Result searchResult = null;
       if (r.search().equals("evolq")) {
         Path state = stateFile(r.output());
-        EvolQ.Result result = EvolQ.search(model, m.model(), vit, plan, data, r.searchSettings().withSeed(r.seed()), session,
-            state, r.resume(), progress, EvolQ.Listener.NONE);
+        EvolQ.Result result = EvolQ.search(model, m.model(), vit, plan, data, r.searchSettings().withSeed(r.seed()),
+            session, state, r.resume(), progress, EvolQ.Listener.NONE);
         plan = result.plan();
         searchResult = result;
         if (r.reportDir() != null) {

@@ -27,9 +27,9 @@ public final class ScaleInit {
   /**
    * A logarithmic quantizer ({@code base}, levels {@code 2^(-q/k)} below 1) with its top level {@code s} moved down
    * to where the values are when they stay below one half: each candidate from 1/2 down to the largest value
-   * observed, a quarter octave apart, and the one with the least squared error on the histogram kept if it beats 1. Attention over many tokens never comes near
-   * 1: with 261 tokens a uniform probability is 0.0038, below a 4-bit log-sqrt(2) grid's smallest level (2^-7), so
-   * every such weight would round to 0 or double.
+   * observed, a quarter octave apart, and the one with the least squared error on the histogram kept if it beats 1.
+   * Attention over many tokens never comes near 1: with 261 tokens a uniform probability is 0.0038, below a 4-bit
+   * log-sqrt(2) grid's smallest level (2^-7), so every such weight would round to 0 or double.
    */
   public static Quantizer logScale(Histogram h, Quantizer base) {
     long[] counts = h.counts();

@@ -233,7 +233,8 @@ class QuantizerTest {
         "\"weight_corrections\" : [ \"BIAS_CORRECTION\" ],", "")).weightCorrections());
     VitqException notACorrection = assertThrows(VitqException.class, () -> QuantPlan.fromJson(json.replace(
         "[ \"BIAS_CORRECTION\" ]", "[ \"LN_REPARAM\" ]")));
-    assertTrue(notACorrection.getMessage().contains("only GPTQ, BIAS_CORRECTION and PATCH_BIAS_CORRECTION correct weights"),
+    assertTrue(notACorrection.getMessage().contains(
+        "only GPTQ, BIAS_CORRECTION and PATCH_BIAS_CORRECTION correct weights"),
         notACorrection.getMessage());
     assertThrows(VitqException.class, () -> QuantPlan.fromJson("{\"format\": \"other\"}"));
     assertThrows(VitqException.class, () -> QuantPlan.fromJson("not json"));
