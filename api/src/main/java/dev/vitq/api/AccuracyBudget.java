@@ -27,6 +27,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Set;
+import java.util.function.Function;
 
 /**
  * {@code quantize --max-drop D --val DIR}: quantization under an accuracy budget. The point of the scheme (or the one
@@ -136,13 +137,15 @@ final class AccuracyBudget {
     int batch = Batches.runBatch(model, r.batchSize());
     Scorer scorer = Scorer.of(model, m.vit().classifier(), held, batch, session, progress);
     Sensitivity.Sample sample = Sensitivity.Sample.of(model, calib, session, r.seed());
+    // The weight corrections a plan records, as they hold on the target.
+    Function<QuantPlan, Calibrator.Settings> corrections = p -> LoadedModel.correctionsFor(new Calibrator.Settings(
+        Scheme.AUTO, r.method(), batch, r.seed(), session, p.weightCorrections()), r.target());
     Model[] lastCorrected = {null};
     Model[] lastShipped = {null};
     QuantPlan[] lastPlan = {null};
     BudgetSearch.Measure measure = (plan, bytesLimit) -> {
-      Model corrected = WeightCorrection.apply(model, m.vit().input(), plan, calib, LoadedModel.correctionsFor(
-          new Calibrator.Settings(Scheme.AUTO, r.method(), batch, r.seed(), session, plan.weightCorrections()),
-          r.target()), Progress.NONE);
+      Model corrected = WeightCorrection.apply(model, m.vit().input(), plan, calib, corrections.apply(plan),
+          Progress.NONE);
       Model shipped = m.ship(corrected, source, sha, plan, r.target());
       long bytes = OnnxWriter.toBytes(shipped).length;
       if (bytesLimit > 0 && bytes > bytesLimit) {
@@ -172,9 +175,8 @@ final class AccuracyBudget {
     Model shipped = lastShipped[0];
     if (!result.plan().equals(lastPlan[0])) {
       // The last measure was a raise over the byte budget: ship the point kept again.
-      corrected = WeightCorrection.apply(model, m.vit().input(), result.plan(), calib, LoadedModel.correctionsFor(
-          new Calibrator.Settings(Scheme.AUTO, r.method(), batch, r.seed(), session,
-              result.plan().weightCorrections()), r.target()), Progress.NONE);
+      corrected = WeightCorrection.apply(model, m.vit().input(), result.plan(), calib,
+          corrections.apply(result.plan()), Progress.NONE);
       shipped = m.ship(corrected, source, sha, result.plan(), r.target());
     }
     Reports.Budget report = new Reports.Budget(r.maxDrop(), scorer.measure(), r.validation().toString(),

@@ -4,6 +4,7 @@ import dev.vitq.api.QuantizeRequest;
 import dev.vitq.api.Vitq;
 import dev.vitq.api.report.Reports;
 import dev.vitq.models.VitqException;
+import dev.vitq.quantizer.Scheme;
 import dev.vitq.quantizer.Technique;
 import dev.vitq.quantizer.search.AutoSearch;
 import java.io.PrintWriter;
@@ -87,7 +88,8 @@ final class QuantizeCommand implements Callable<Integer> {
   @Option(names = "--quantizers", defaultValue = "default", paramLabel = "LIST",
       description = "Quantizers beyond per-tensor uniform ones: 'default' (the scheme's measured choice), 'none', "
           + "or a comma-separated list of default (adding to it), ln-reparam (post-LayerNorm activations per "
-          + "channel, folded into the norm and the next layer), log-sqrt2-softmax (softmax below 8 bits on a log-sqrt(2) grid), "
+          + "channel, folded into the norm and the next layer), log-sqrt2-softmax (softmax below 8 bits on a "
+          + "log-sqrt(2) grid), "
           + "twin-gelu (GELU outputs below 8 bits with one scale per side of zero), norm-input-8bit (layer-norm "
           + "inputs at 8 bits when activations are narrower), norm-input-factors (layer-norm inputs on one scale "
           + "with power-of-two channel factors, not one range), image-8bit (the image entering the patch embedding "
@@ -146,8 +148,8 @@ final class QuantizeCommand implements Callable<Integer> {
         .withMaxDrop(maxDrop, val)
         .withValidationLimit(valLimit);
     if (!quantizers.equals("default")) {
-      QuantizeRequest scheme = r;
-      r = r.withTechniques(Names.parse(() -> Technique.ofCliNames(quantizers, scheme.scheme())));
+      Scheme scheme = r.scheme();
+      r = r.withTechniques(Names.parse(() -> Technique.ofCliNames(quantizers, scheme)));
     }
     Reports.Quantize report = Vitq.quantize(r, output.progress());
     PrintWriter pw = spec.commandLine().getOut();

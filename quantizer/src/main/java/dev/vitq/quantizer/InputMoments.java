@@ -42,11 +42,6 @@ record InputMoments(int features, long rows, double[] sum, double[] gram) {
     }
   }
 
-  /** Whether {@link #gram} was gathered. */
-  boolean hasGram() {
-    return gram.length > 0;
-  }
-
   /** The mean row. */
   double[] mean() {
     double[] m = new double[features];
@@ -62,12 +57,10 @@ record InputMoments(int features, long rows, double[] sum, double[] gram) {
     void accept(Map<String, InputMoments> moments) throws VitqException;
   }
 
-  /** What gathering one input's moments holds: its double sums plus ONNX Runtime's float {@code X^T X} of a run. */
-  static long cost(int width) {
-    return cost(width, true);
-  }
-
-  /** {@link #cost(int)}, or with first moments only, what their sums and ONNX Runtime's float sums hold. */
+  /**
+   * What gathering one input's moments holds: its double sums plus ONNX Runtime's float {@code X^T X} of a run, or
+   * with first moments only ({@code gram} false) their sums and ONNX Runtime's float sums.
+   */
   static long cost(int width, boolean gram) {
     return gram ? 12L * width * width : 12L * width;
   }
@@ -82,13 +75,6 @@ record InputMoments(int features, long rows, double[] sum, double[] gram) {
     collect(model, input, widths, widths.keySet(), data, batchSize, Long.MAX_VALUE, config, progress, m -> m.forEach(
         (t, x) -> all.put(t, new InputMoments(x.features(), x.rows(), x.sum().clone(), x.gram().clone()))));
     return all;
-  }
-
-  /** {@link #collect(Model, String, Map, Set, ImageDataset, int, long, InferenceSession.Config, Progress, Group)}
-   * with the second moments of every tensor. */
-  static void collect(Model model, String input, Map<String, Integer> widths, ImageDataset data, int batchSize,
-      long budget, InferenceSession.Config config, Progress progress, Group each) throws VitqException {
-    collect(model, input, widths, widths.keySet(), data, batchSize, budget, config, progress, each);
   }
 
   /**

@@ -357,6 +357,7 @@ public final class QdqLowering {
     float qmax = q.qmax();
     int k = q.levelsPerOctave();
     float s = q.scale(0);
+    // An unscaled grid keeps the graph it always had, so plans made before calibrated top levels lower the same.
     String scaled = s == 1f ? x : b.op("Div", List.of(x, b.scalar(s)));
     String neg = b.op("Mul", List.of(b.op("Log", List.of(scaled)), b.scalar((float) (-k / Math.log(2)))));
     String level = b.op("Clip", List.of(b.op("Round", List.of(neg)), b.scalar(0f), b.scalar(qmax)));

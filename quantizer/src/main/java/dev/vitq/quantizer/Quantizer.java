@@ -157,7 +157,7 @@ public record Quantizer(Kind kind, int bits, boolean signed, int axis, float[] s
       if (!(x > 0)) {
         return qmax();
       }
-      long q = Math.round(-levelsPerOctave() * Math.log(scales[0] == 1f ? x : x / scales[0]) / Math.log(2));
+      long q = Math.round(-levelsPerOctave() * Math.log(x / scales[0]) / Math.log(2));
       return (int) Math.max(0, Math.min(qmax(), q));
     }
     long q = Math.round(x / scales[c]) + zeroPoints[c];

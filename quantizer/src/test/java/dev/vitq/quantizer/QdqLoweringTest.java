@@ -149,17 +149,7 @@ class QdqLoweringTest {
       // From below the lowest level to past the highest, off the midpoints between levels (ties round differently).
       x[i] = (float) (-0.3 + i * (0.3 + 0.25 * (q.qmax() - 3) + 1) / (x.length - 1)) + 1e-4f;
     }
-    Value in = Value.of("x", new TensorType(DType.FLOAT, List.of(Dim.of(x.length))));
-    Graph g = new Graph("g", List.of(Node.of("id", "Identity", List.of("x"), List.of("y"))), List.of(in),
-        List.of(Value.of("y", null)), List.of(), List.of(), Blob.EMPTY);
-    Model model = new Model(8, List.of(new OpsetId("", 17)), "test", "", "", 0, "", List.of(), g, Blob.EMPTY);
-    QuantPlan plan = new QuantPlan(QuantPlan.FORMAT, "test", Scheme.W4A4, Method.MSE, "none", 0, 0, Set.of(),
-        List.of(new PlanEntry("x", Role.GELU_OUTPUT, 0, q)));
-    float[] y;
-    try (InferenceSession s = InferenceSession.of(QdqLowering.lower(model, plan, QdqLowering.Mode.DEPLOY),
-        InferenceSession.Config.defaults())) {
-      y = s.run(Map.of("x", HostTensor.ofFloats(new long[] {x.length}, x)), List.of("y")).get("y").floats();
-    }
+    float[] y = lowered(q, Role.GELU_OUTPUT, x);
     for (int i = 0; i < x.length; i++) {
       assertEquals(q.fakeQuant(x[i], 0), y[i], 1e-6, "x=" + x[i]);
     }
@@ -176,22 +166,26 @@ class QdqLoweringTest {
         // Log-spaced from far below the smallest level to the top, off the rounding boundaries.
         x[i] = (float) (top * Math.pow(2, -12.0 * i / (x.length - 1))) * 0.9999f;
       }
-      Value in = Value.of("x", new TensorType(DType.FLOAT, List.of(Dim.of(x.length))));
-      Graph g = new Graph("g", List.of(Node.of("id", "Identity", List.of("x"), List.of("y"))), List.of(in),
-          List.of(Value.of("y", null)), List.of(), List.of(), Blob.EMPTY);
-      Model model = new Model(8, List.of(new OpsetId("", 17)), "test", "", "", 0, "", List.of(), g, Blob.EMPTY);
-      QuantPlan plan = new QuantPlan(QuantPlan.FORMAT, "test", Scheme.W4A4, Method.MSE, "none", 0, 0, Set.of(),
-          List.of(new PlanEntry("x", Role.SOFTMAX_OUTPUT, 0, q)));
-      float[] y;
-      try (InferenceSession s = InferenceSession.of(QdqLowering.lower(model, plan, QdqLowering.Mode.DEPLOY),
-          InferenceSession.Config.defaults())) {
-        y = s.run(Map.of("x", HostTensor.ofFloats(new long[] {x.length}, x)), List.of("y")).get("y").floats();
-      }
+      float[] y = lowered(q, Role.SOFTMAX_OUTPUT, x);
       for (int i = 0; i < x.length; i++) {
         float want = q.fakeQuant(x[i], 0);
         assertEquals(want, y[i], 1e-5 * want + 1e-12, q + " x=" + x[i]);
       }
       assertEquals(top, q.fakeQuant(top, 0), 1e-6 * top, "the top value is a level");
+    }
+  }
+
+  /** {@code x} through an Identity whose input {@code q} quantizes as a {@code role}, lowered and run in ONNX Runtime. */
+  private static float[] lowered(Quantizer q, Role role, float[] x) throws Exception {
+    Value in = Value.of("x", new TensorType(DType.FLOAT, List.of(Dim.of(x.length))));
+    Graph g = new Graph("g", List.of(Node.of("id", "Identity", List.of("x"), List.of("y"))), List.of(in),
+        List.of(Value.of("y", null)), List.of(), List.of(), Blob.EMPTY);
+    Model model = new Model(8, List.of(new OpsetId("", 17)), "test", "", "", 0, "", List.of(), g, Blob.EMPTY);
+    QuantPlan plan = new QuantPlan(QuantPlan.FORMAT, "test", Scheme.W4A4, Method.MSE, "none", 0, 0, Set.of(),
+        List.of(new PlanEntry("x", role, 0, q)));
+    try (InferenceSession s = InferenceSession.of(QdqLowering.lower(model, plan, QdqLowering.Mode.DEPLOY),
+        InferenceSession.Config.defaults())) {
+      return s.run(Map.of("x", HostTensor.ofFloats(new long[] {x.length}, x)), List.of("y")).get("y").floats();
     }
   }
 
